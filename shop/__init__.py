@@ -1,0 +1,78 @@
+"""shop: an e-commerce backend. `create_app()` builds the Flask application."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+from flask import Flask
+
+from shop import audit, auth
+from shop.api import docs_assets
+from shop.auth.services import load_token_user
+from shop.cli import register_commands
+from shop.config import load_config
+from shop.errors import problem, register_errorhandlers
+from shop.extensions import api, cache, cors, db, jwt, limiter, migrate
+from shop.observability import blp as health
+from shop.observability import configure_logging, register_request_hooks
+from shop.queues import init_redis
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Application factory; `config` overrides what the environment says (tests)."""
+    load_dotenv()
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(load_config(app.instance_path, config))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    configure_logging(app)
+    register_request_hooks(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS))
+    jwt.init_app(app)
+    cache.init_app(app)
+    cors.init_app(
+        app,
+        resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
+        expose_headers=["X-Request-ID", "Location", "Retry-After"],
+    )
+    limiter.init_app(app)
+    init_redis(app)
+    api.init_app(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+
+
+def register_blueprints(app: Flask) -> None:
+    app.register_blueprint(docs_assets)
+    for blueprint in (health, auth.blp, audit.blp):
+        api.register_blueprint(blueprint)
+
+
+def _unauthorized(reason: str) -> Any:
+    return problem(401, reason)
+
+
+# Every token failure is a 401 problem; the user lookup also enforces revocation.
+jwt.unauthorized_loader(_unauthorized)
+jwt.invalid_token_loader(_unauthorized)
+jwt.expired_token_loader(lambda _h, _p: problem(401, "The token has expired."))
+jwt.revoked_token_loader(lambda _h, _p: problem(401, "The token has been revoked."))
+jwt.needs_fresh_token_loader(lambda _h, _p: problem(401, "A fresh token is required."))
+jwt.token_verification_failed_loader(lambda _h, _p: problem(401, "The token is not valid."))
+jwt.user_lookup_loader(lambda _h, payload: load_token_user(payload))
+jwt.user_lookup_error_loader(
+    lambda _h, _p: problem(401, "The token has been revoked or its user disabled.")
+)

@@ -1,0 +1,5 @@
+"""Audit trail domain."""
+
+from shop.audit.routes import blp
+
+__all__ = ["blp"]

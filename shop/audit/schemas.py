@@ -1,0 +1,30 @@
+"""Audit entry output and list filters."""
+
+from datetime import UTC
+
+from marshmallow import fields, validate
+
+from shop.schemas import BaseSchema, PageArgsSchema
+
+
+class AuditLogSchema(BaseSchema):
+    id = fields.Integer(dump_only=True)
+    actor_id = fields.Integer(allow_none=True)
+    actor_email = fields.String(allow_none=True)
+    action = fields.String()
+    target_type = fields.String(allow_none=True)
+    target_id = fields.Integer(allow_none=True)
+    changes = fields.Dict(allow_none=True)
+    ip = fields.String(allow_none=True)
+    user_agent = fields.String(allow_none=True)
+    request_id = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+
+
+class AuditLogQueryArgsSchema(PageArgsSchema):
+    actor_id = fields.Integer(validate=validate.Range(min=1))
+    action = fields.String(validate=validate.Length(max=64))
+    target_type = fields.String(validate=validate.Length(max=64))
+    target_id = fields.Integer()
+    since = fields.AwareDateTime(default_timezone=UTC)
+    until = fields.AwareDateTime(default_timezone=UTC)

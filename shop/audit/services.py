@@ -1,0 +1,85 @@
+"""Writing audit entries (inside the caller's unit of work) and reading them back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from flask import has_request_context, request
+from sqlalchemy import select
+
+from shop.audit.models import SYSTEM_ACTOR, AuditLog
+from shop.db import Page, paginate
+from shop.errors import NotFound, request_id
+from shop.extensions import db
+
+if TYPE_CHECKING:
+    from shop.auth.models import User
+
+
+def record(
+    action: str,
+    *,
+    actor: User | None,
+    target_type: str | None = None,
+    target_id: int | None = None,
+    changes: dict[str, Any] | None = None,
+    actor_email: str | None = None,
+) -> None:
+    """Add an audit entry to the current unit of work; `actor=None` means the system."""
+    entry = AuditLog(
+        actor_id=actor.id if actor else None,
+        actor_email=actor.email if actor else (actor_email or SYSTEM_ACTOR),
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        changes=changes,
+    )
+    if has_request_context():
+        entry.ip = request.remote_addr
+        entry.user_agent = (request.user_agent.string or "")[:512] or None
+        entry.request_id = request_id()
+    db.session.add(entry)
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """`{field: {"before": old, "after": new}}` for the fields whose value changed."""
+    return {
+        key: {"before": before.get(key), "after": value}
+        for key, value in after.items()
+        if before.get(key) != value
+    }
+
+
+def list_entries(
+    *,
+    page: int,
+    page_size: int,
+    actor_id: int | None = None,
+    action: str | None = None,
+    target_type: str | None = None,
+    target_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Page:
+    stmt = select(AuditLog).order_by(AuditLog.id.desc())
+    if actor_id is not None:
+        stmt = stmt.where(AuditLog.actor_id == actor_id)
+    if action is not None:
+        stmt = stmt.where(AuditLog.action == action)
+    if target_type is not None:
+        stmt = stmt.where(AuditLog.target_type == target_type)
+    if target_id is not None:
+        stmt = stmt.where(AuditLog.target_id == target_id)
+    if since is not None:
+        stmt = stmt.where(AuditLog.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditLog.created_at <= until)
+    return paginate(stmt, page, page_size)
+
+
+def get_entry(entry_id: int) -> AuditLog:
+    entry = db.session.get(AuditLog, entry_id)
+    if entry is None:
+        raise NotFound(f"Audit entry {entry_id} does not exist.")
+    return entry

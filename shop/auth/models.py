@@ -1,0 +1,83 @@
+"""Users, their single-use codes and tokens, and the refresh-token families behind rotation."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, func, true
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shop.db import Base, TimestampMixin
+from shop.security import Role
+
+
+class User(TimestampMixin, Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(f"role IN {tuple(r.value for r in Role)}", name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    first_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    phone: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    role: Mapped[str] = mapped_column(
+        String(16), default=Role.CUSTOMER.value, server_default=Role.CUSTOMER.value, index=True
+    )
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=true(), index=True)
+    email_verified_at: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    # Bumped by a password change, a reset or a deactivation: older tokens stop working.
+    token_version: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+
+# Emails are unique whatever their case; lookups go through this index too.
+Index("uq_users_email_lower", func.lower(User.email), unique=True)
+
+
+class TokenPurpose(enum.StrEnum):
+    VERIFY_EMAIL = "verify_email"
+    RESET_PASSWORD = "reset_password"
+
+
+class UserToken(Base):
+    """An email verification code or a password reset token, stored as a keyed digest."""
+
+    __tablename__ = "user_tokens"
+    __table_args__ = (Index("ix_user_tokens_user_purpose", "user_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(32))
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class RefreshToken(Base):
+    """Every refresh token issued; a family is one login's chain of rotations."""
+
+    __tablename__ = "refresh_tokens"
+
+    jti: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    family: Mapped[str] = mapped_column(String(36), index=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class RevokedToken(Base):
+    """Access tokens revoked before they expire (logout)."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(36), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -1,0 +1,209 @@
+"""Auth and user administration API."""
+
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+from flask_jwt_extended import current_user, get_jwt
+
+from shop.api import Blueprint
+from shop.auth import services
+from shop.auth.models import User
+from shop.auth.schemas import (
+    ChangePasswordSchema,
+    EmailOnlySchema,
+    LoginResponseSchema,
+    LoginSchema,
+    LogoutSchema,
+    PasswordResetConfirmSchema,
+    ProfileUpdateSchema,
+    RegisterSchema,
+    TokenSchema,
+    UserAdminUpdateSchema,
+    UserQueryArgsSchema,
+    UserSchema,
+    VerifyEmailSchema,
+)
+from shop.db import Page
+from shop.extensions import limiter
+from shop.schemas import page_of
+from shop.security import Role
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Accounts and users")
+
+
+def _login_email() -> str:
+    from flask import request
+
+    body = request.get_json(silent=True)
+    email = body.get("email") if isinstance(body, dict) else None
+    return email.strip().lower()[:254] if isinstance(email, str) else ""
+
+
+def _failed(response: Any) -> bool:
+    return bool(response.status_code == 401)
+
+
+def _login_limit_per_account() -> str:
+    return str(current_app.config["LOGIN_LIMIT_PER_ACCOUNT"])
+
+
+def _login_limit_per_ip() -> str:
+    return str(current_app.config["LOGIN_LIMIT_PER_IP"])
+
+
+def _anon_write_limit() -> str:
+    return str(current_app.config["ANON_WRITE_LIMIT_PER_IP"])
+
+
+anonymous_write_limit = limiter.shared_limit(_anon_write_limit, scope="anonymous-writes")
+
+
+@blp.route("/auth/register")
+class Register(MethodView):
+    decorators = [anonymous_write_limit]
+
+    @blp.arguments(RegisterSchema)
+    @blp.errors(409, 429)
+    @blp.response(201, UserSchema, headers={"Location": {"schema": {"type": "string"}}})
+    def post(self, data: dict[str, Any]) -> tuple[User, dict[str, str]]:
+        """Create a customer account and email a verification code"""
+        user = services.register(data)
+        return user, {"Location": "/api/v1/auth/me"}
+
+
+@blp.route("/auth/verify-email")
+class VerifyEmail(MethodView):
+    decorators = [anonymous_write_limit]
+
+    @blp.arguments(VerifyEmailSchema)
+    @blp.errors(400, 429)
+    @blp.response(204)
+    def post(self, data: dict[str, Any]) -> None:
+        """Confirm the email address with the code that was sent"""
+        services.verify_email(data["email"], data["code"])
+
+
+@blp.route("/auth/verify-email/resend")
+class ResendVerification(MethodView):
+    decorators = [anonymous_write_limit]
+
+    @blp.arguments(EmailOnlySchema)
+    @blp.errors(429)
+    @blp.response(202)
+    def post(self, data: dict[str, Any]) -> None:
+        """Send a new verification code (always 202, whether or not the email is known)"""
+        services.resend_verification(data["email"])
+
+
+@blp.route("/auth/login")
+class Login(MethodView):
+    decorators = [
+        limiter.limit(_login_limit_per_account, key_func=_login_email, deduct_when=_failed,
+                      scope="login-account"),
+        limiter.limit(_login_limit_per_ip, deduct_when=_failed, scope="login-ip"),
+    ]
+
+    @blp.arguments(LoginSchema)
+    @blp.errors(401, 429)
+    @blp.response(200, LoginResponseSchema)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Exchange email and password for an access and a refresh token"""
+        return services.login(data["email"], data["password"])
+
+
+@blp.route("/auth/refresh")
+class Refresh(MethodView):
+    @blp.auth_required(refresh=True)
+    @blp.response(200, TokenSchema)
+    def post(self) -> dict[str, Any]:
+        """Rotate the refresh token (send it as the bearer token) for a new pair"""
+        return services.refresh(current_user, get_jwt())
+
+
+@blp.route("/auth/logout")
+class Logout(MethodView):
+    @blp.auth_required()
+    @blp.arguments(LogoutSchema(), required=False)
+    @blp.response(204)
+    def post(self, data: dict[str, Any]) -> None:
+        """Revoke the access token and, if given, the refresh token's whole session"""
+        services.logout(current_user, get_jwt(), data.get("refresh_token"))
+
+
+@blp.route("/auth/me")
+class Me(MethodView):
+    @blp.auth_required()
+    @blp.response(200, UserSchema)
+    def get(self) -> User:
+        """The signed-in user's profile"""
+        return current_user  # type: ignore[no-any-return]
+
+    @blp.auth_required()
+    @blp.arguments(ProfileUpdateSchema)
+    @blp.response(200, UserSchema)
+    def patch(self, data: dict[str, Any]) -> User:
+        """Change names and phone"""
+        return services.update_profile(current_user, data)
+
+
+@blp.route("/auth/change-password")
+class ChangePassword(MethodView):
+    @blp.auth_required()
+    @blp.arguments(ChangePasswordSchema)
+    @blp.response(204)
+    def post(self, data: dict[str, Any]) -> None:
+        """Change the password; every token issued before stops working"""
+        services.change_password(current_user, data["current_password"], data["new_password"])
+
+
+@blp.route("/auth/password-reset")
+class PasswordReset(MethodView):
+    decorators = [anonymous_write_limit]
+
+    @blp.arguments(EmailOnlySchema)
+    @blp.errors(429)
+    @blp.response(202)
+    def post(self, data: dict[str, Any]) -> None:
+        """Email a single-use reset token (always 202, whether or not the email is known)"""
+        services.request_password_reset(data["email"])
+
+
+@blp.route("/auth/password-reset/confirm")
+class PasswordResetConfirm(MethodView):
+    decorators = [anonymous_write_limit]
+
+    @blp.arguments(PasswordResetConfirmSchema)
+    @blp.errors(400, 429)
+    @blp.response(204)
+    def post(self, data: dict[str, Any]) -> None:
+        """Set a new password with a reset token"""
+        services.confirm_password_reset(data["token"], data["new_password"])
+
+
+@blp.route("/users")
+class Users(MethodView):
+    @blp.auth_required(Role.ADMIN)
+    @blp.arguments(UserQueryArgsSchema, location="query")
+    @blp.response(200, page_of(UserSchema))
+    def get(self, args: dict[str, Any]) -> Page:
+        """List users"""
+        return services.list_users(**args)
+
+
+@blp.route("/users/<int:user_id>")
+class UserById(MethodView):
+    @blp.auth_required(Role.ADMIN)
+    @blp.errors(404)
+    @blp.response(200, UserSchema)
+    def get(self, user_id: int) -> User:
+        """Get a user"""
+        return services.get_user(user_id)
+
+    @blp.auth_required(Role.ADMIN)
+    @blp.arguments(UserAdminUpdateSchema)
+    @blp.errors(404, 409)
+    @blp.response(200, UserSchema)
+    def patch(self, data: dict[str, Any], user_id: int) -> User:
+        """Change a user's role or deactivate them (their tokens stop working)"""
+        return services.admin_update_user(current_user, user_id, data)

@@ -1,0 +1,98 @@
+"""Request and response bodies of the auth and users API."""
+
+from marshmallow import fields, validate
+
+from shop.schemas import BaseSchema, PageArgsSchema
+from shop.security import PASSWORD_MAX_LENGTH, Role
+
+_email = fields.Email(required=True, validate=validate.Length(max=254))
+_password = fields.String(
+    required=True, load_only=True, validate=validate.Length(max=PASSWORD_MAX_LENGTH)
+)
+_name = fields.String(validate=validate.Length(max=100))
+_phone = fields.String(
+    validate=validate.Regexp(r"^(|[0-9+()\-. ]{3,32})$", error="Not a valid phone number.")
+)
+
+
+class UserSchema(BaseSchema):
+    id = fields.Integer(dump_only=True)
+    email = fields.String(dump_only=True)
+    first_name = fields.String(dump_only=True)
+    last_name = fields.String(dump_only=True)
+    phone = fields.String(dump_only=True)
+    role = fields.String(dump_only=True, metadata={"enum": [r.value for r in Role]})
+    email_verified = fields.Boolean(dump_only=True)
+    is_active = fields.Boolean(dump_only=True)
+    created_at = fields.AwareDateTime(dump_only=True)
+    last_login_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+
+
+class RegisterSchema(BaseSchema):
+    email = _email
+    password = _password
+    first_name = _name
+    last_name = _name
+    phone = _phone
+
+
+class VerifyEmailSchema(BaseSchema):
+    email = _email
+    code = fields.String(required=True, validate=validate.Length(max=32))
+
+
+class EmailOnlySchema(BaseSchema):
+    email = _email
+
+
+class LoginSchema(BaseSchema):
+    email = fields.String(required=True, validate=validate.Length(max=254))
+    password = _password
+
+
+class TokenSchema(BaseSchema):
+    access_token = fields.String(required=True)
+    refresh_token = fields.String(required=True)
+    token_type = fields.String(required=True, metadata={"example": "Bearer"})
+    expires_in = fields.Integer(required=True, metadata={"description": "seconds"})
+
+
+class LoginResponseSchema(TokenSchema):
+    user = fields.Nested(UserSchema, required=True)
+
+
+class LogoutSchema(BaseSchema):
+    refresh_token = fields.String(validate=validate.Length(max=4096))
+
+
+class ProfileUpdateSchema(BaseSchema):
+    first_name = _name
+    last_name = _name
+    phone = _phone
+
+
+class ChangePasswordSchema(BaseSchema):
+    current_password = _password
+    new_password = _password
+
+
+class PasswordResetConfirmSchema(BaseSchema):
+    token = fields.String(required=True, validate=validate.Length(max=128))
+    new_password = _password
+
+
+class UserQueryArgsSchema(PageArgsSchema):
+    role = fields.String(validate=validate.OneOf([r.value for r in Role]))
+    is_active = fields.Boolean()
+    email = fields.String(
+        validate=validate.Length(max=254), metadata={"description": "exact, any case"}
+    )
+    sort = fields.String(
+        load_default="-created_at",
+        validate=validate.OneOf(["created_at", "-created_at", "email", "-email"]),
+    )
+
+
+class UserAdminUpdateSchema(BaseSchema):
+    role = fields.String(validate=validate.OneOf([r.value for r in Role]))
+    is_active = fields.Boolean()

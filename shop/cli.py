@@ -1,0 +1,73 @@
+"""Command line: `flask --app wsgi create-admin | seed | jobs ...`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from rq_scheduler import Scheduler
+
+from shop import schedule
+from shop.queues import DEFAULT_QUEUE, redis_connection
+
+jobs_cli = AppGroup("jobs", help="Periodic jobs: list, run one now, register the schedule.")
+
+
+@jobs_cli.command("list")
+def jobs_list() -> None:
+    """List the periodic jobs and their cron schedules (UTC)."""
+    for job in schedule.JOBS:
+        click.echo(f"{job.name:24} {job.cron:16} {job.description}")
+
+
+@jobs_cli.command("run")
+@click.argument("name")
+def jobs_run(name: str) -> None:
+    """Run one periodic job now, inline."""
+    try:
+        result = schedule.run_job(name)
+    except schedule.UnknownJob as error:
+        raise click.UsageError(str(error)) from error
+    click.echo(json.dumps(result, default=str))
+
+
+@jobs_cli.command("schedule")
+def jobs_schedule() -> None:
+    """Register the cron schedule in rq-scheduler (idempotent)."""
+    connection = redis_connection()
+    if connection is None:
+        raise click.ClickException("REDIS_URL is not set: there is no scheduler to register with.")
+    result = schedule.sync(Scheduler(queue_name=DEFAULT_QUEUE, connection=connection))
+    click.echo(json.dumps(result))
+
+
+@click.command("create-admin")
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+def create_admin(email: str, password: str) -> None:
+    """Create an admin account (or promote an existing one)."""
+    from shop.auth.services import create_admin as create
+    from shop.errors import ShopError
+
+    try:
+        user = create(email, password)
+    except ShopError as error:
+        raise click.ClickException(f"{error.detail} {error.errors or ''}".strip()) from error
+    click.echo(f"admin {user.email} (id {user.id}) ready")
+
+
+@click.command("seed")
+@click.option("--customers", default=0, show_default=True, help="Extra generated customers.")
+def seed(customers: int) -> None:
+    """Load demo data (accounts and whatever the catalog has) into an empty database."""
+    from shop.seed import seed_demo
+
+    click.echo(json.dumps(seed_demo(customers=customers)))
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(jobs_cli)
+    app.cli.add_command(create_admin)
+    app.cli.add_command(seed)

@@ -1,0 +1,127 @@
+"""Settings read from the environment (and a `.env` file) when the app is created."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SECRET = "dev-insecure-secret-change-me"
+PRODUCTION = "production"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run the app safely."""
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the app config from defaults, the environment and explicit overrides (tests)."""
+    env = os.environ.get
+    shop_env = env("SHOP_ENV", "development")
+    redis_url = env("REDIS_URL") or None
+    database_url = env("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'shop.db'}"
+    config: dict[str, Any] = {
+        "SHOP_ENV": shop_env,
+        "SECRET_KEY": env("SECRET_KEY", DEFAULT_SECRET),
+        "JWT_SECRET_KEY": env("JWT_SECRET_KEY", DEFAULT_SECRET),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": redis_url,
+        "CACHE_REDIS_URL": env("CACHE_REDIS_URL") or None,
+        "LOG_LEVEL": env("LOG_LEVEL", "INFO"),
+        "LOG_JSON": _env_bool("LOG_JSON", True),
+        # Mail: with no MAIL_SERVER the message is written to the log instead of sent.
+        "MAIL_SERVER": env("MAIL_SERVER") or None,
+        "MAIL_PORT": _env_int("MAIL_PORT", 25),
+        "MAIL_USERNAME": env("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": env("MAIL_PASSWORD") or None,
+        "MAIL_USE_TLS": _env_bool("MAIL_USE_TLS", False),
+        "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER", "shop@localhost"),
+        "ADMIN_EMAILS": [e.strip() for e in env("ADMIN_EMAILS", "").split(",") if e.strip()],
+        "LOW_STOCK_THRESHOLD": _env_int("LOW_STOCK_THRESHOLD", 5),
+        "TAX_RATE": Decimal(env("TAX_RATE", "0")),
+        "CURRENCY": env("CURRENCY", "USD"),
+        "PAYMENT_WEBHOOK_SECRET": env("PAYMENT_WEBHOOK_SECRET", ""),
+        "CORS_ORIGINS": env("CORS_ORIGINS", "*"),
+        "PUBLIC_URL": env("PUBLIC_URL", "http://127.0.0.1:5000"),
+        # Auth
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=_env_int("JWT_ACCESS_MINUTES", 15)),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=_env_int("JWT_REFRESH_DAYS", 30)),
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "JWT_ERROR_MESSAGE_KEY": "detail",
+        "VERIFICATION_CODE_TTL": timedelta(hours=24),
+        "PASSWORD_RESET_TTL": timedelta(hours=1),
+        "LOGIN_LIMIT_PER_ACCOUNT": env("LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes"),
+        "LOGIN_LIMIT_PER_IP": env("LOGIN_LIMIT_PER_IP", "30 per 15 minutes"),
+        "ANON_WRITE_LIMIT_PER_IP": env("ANON_WRITE_LIMIT_PER_IP", "30 per hour"),
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_KEY_PREFIX": "shop-limits",
+        "CACHE_DEFAULT_TIMEOUT": 300,
+        "CACHE_KEY_PREFIX": "shop:",
+        # Requests
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "JSON_SORT_KEYS": False,
+        # Database
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_SESSION_OPTIONS": {"expire_on_commit": False},
+        # OpenAPI
+        "API_TITLE": "shop",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "/docs",
+        "OPENAPI_SWAGGER_UI_URL": "/docs/assets/swagger/",
+        "OPENAPI_REDOC_PATH": "/redoc",
+        "OPENAPI_REDOC_URL": "/docs/assets/redoc/redoc.standalone.js",
+        # Jobs
+        "RQ_QUEUES": ["default"],
+        "JOB_RETRY_INTERVALS": [10, 60, 300],
+        "SCHEDULER_INTERVAL": _env_int("SCHEDULER_INTERVAL", 5),
+    }
+    config.update(overrides or {})
+    # Derived from REDIS_URL after the overrides: the cache and the rate limiter use Redis
+    # when it is configured (rate limits fall back to memory while it is down), else memory.
+    redis_url = config["REDIS_URL"]
+    config["CACHE_REDIS_URL"] = config["CACHE_REDIS_URL"] or redis_url
+    config.setdefault("CACHE_TYPE", "RedisCache" if redis_url else "SimpleCache")
+    config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
+    config["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
+    _refuse_unsafe(config)
+    return config
+
+
+def _normalise_database_url(url: str) -> str:
+    # Heroku-style URLs say postgres://, which SQLAlchemy no longer accepts.
+    if url.startswith("postgres://"):
+        return "postgresql://" + url[len("postgres://") :]
+    return url
+
+
+def _refuse_unsafe(config: dict[str, Any]) -> None:
+    if config["SHOP_ENV"] != PRODUCTION:
+        return
+    weak = [
+        name
+        for name in ("SECRET_KEY", "JWT_SECRET_KEY")
+        if config[name] == DEFAULT_SECRET or len(config[name]) < 32
+    ]
+    if weak:
+        raise ConfigError(
+            f"SHOP_ENV=production refuses default or short secrets: set {', '.join(weak)} "
+            "to random strings of at least 32 characters."
+        )

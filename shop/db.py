@@ -1,0 +1,128 @@
+"""Declarative base, column types, pagination and the unit of work that owns each transaction."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, MetaData, Select, func, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware timestamp that always comes back in UTC, on PostgreSQL and SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        if value is not None and dialect.name == "sqlite":
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    registry = registry(
+        metadata=MetaData(naming_convention=NAMING_CONVENTION),
+        type_annotation_map={datetime: UTCDateTime()},
+    )
+    # Server-generated columns (ids, timestamps) come back with RETURNING, not a second query.
+    __mapper_args__ = {"eager_defaults": True}
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _session() -> Session:
+    from shop.extensions import db
+
+    return db.session()
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """One transaction: commit on success, roll back on error, then run after-commit hooks.
+
+    Nested use joins the outer unit, so a service may call another service.
+    """
+    session = _session()
+    depth = session.info.get("uow_depth", 0)
+    session.info["uow_depth"] = depth + 1
+    committed = False
+    try:
+        yield session
+        if depth == 0:
+            session.commit()
+            committed = True
+    except BaseException:
+        if depth == 0:
+            session.rollback()
+        raise
+    finally:
+        session.info["uow_depth"] = depth
+        state = session.info.pop("uow", {}) if depth == 0 else {}
+    if committed:
+        for hook in state.get("after_commit", []):
+            hook()
+
+
+def uow_state() -> dict[str, Any]:
+    """Scratch space of the current unit of work, dropped when it ends."""
+    state: dict[str, Any] = _session().info.setdefault("uow", {})
+    return state
+
+
+def after_commit(hook: Callable[[], None]) -> None:
+    """Run `hook` once the current unit of work has committed (never if it rolls back)."""
+    uow_state().setdefault("after_commit", []).append(hook)
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    page: int
+    page_size: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return math.ceil(self.total / self.page_size) if self.total else 0
+
+
+def paginate(stmt: Select[Any], page: int, page_size: int, *, scalars: bool = True) -> Page:
+    """Run `stmt` for one page plus one COUNT, whatever the page size."""
+    session = _session()
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    paged = stmt.limit(page_size).offset((page - 1) * page_size)
+    result = session.execute(paged)
+    items = list(result.scalars().unique() if scalars else result.all())
+    return Page(items=items, page=page, page_size=page_size, total=total)

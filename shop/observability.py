@@ -1,0 +1,124 @@
+"""Request ids, JSON logs with an access line per request, and the health endpoints."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import Flask, Response, current_app, g, has_request_context, request
+from flask.views import MethodView
+from marshmallow import fields
+from pythonjsonlogger.json import JsonFormatter
+from sqlalchemy import text
+
+from shop.api import Blueprint
+from shop.errors import problem, request_id
+from shop.queues import JobIdFilter, redis_connection
+from shop.schemas import BaseSchema
+
+access_log = logging.getLogger("shop.access")
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id() if has_request_context() else None
+        return True
+
+
+def configure_logging(app: Flask) -> None:
+    root = logging.getLogger()
+    root.setLevel(app.config["LOG_LEVEL"])
+    if any(getattr(h, "shop_handler", False) for h in root.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.shop_handler = True  # type: ignore[attr-defined]
+    handler.addFilter(RequestIdFilter())
+    handler.addFilter(JobIdFilter())
+    if app.config["LOG_JSON"]:
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(job_id)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
+    root.addHandler(handler)
+
+
+def _start_timer() -> None:
+    g.started = time.perf_counter()
+    request_id()
+
+
+def _finish(response: Response) -> Response:
+    response.headers["X-Request-ID"] = request_id() or ""
+    started = g.get("started")
+    if started is not None:
+        access_log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "remote_addr": request.remote_addr,
+            },
+        )
+    return response
+
+
+def register_request_hooks(app: Flask) -> None:
+    app.before_request(_start_timer)
+    app.after_request(_finish)
+
+
+blp = Blueprint("health", __name__, description="Liveness and readiness")
+
+
+class HealthSchema(BaseSchema):
+    status = fields.String(required=True)
+    checks = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+@blp.route("/health")
+class Health(MethodView):
+    @blp.response(200, HealthSchema)
+    def get(self) -> dict[str, Any]:
+        """Liveness: the process answers"""
+        return {"status": "ok"}
+
+
+@blp.route("/health/ready")
+class Ready(MethodView):
+    @blp.errors(503)
+    @blp.response(200, HealthSchema)
+    def get(self) -> Any:
+        """Readiness: the database (and Redis, when configured) answer"""
+        from shop.extensions import db
+
+        checks: dict[str, str] = {}
+        try:
+            db.session.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as error:
+            db.session.rollback()
+            checks["database"] = f"failed: {type(error).__name__}"
+        connection = redis_connection()
+        if connection is not None:
+            try:
+                connection.ping()
+                checks["redis"] = "ok"
+            except Exception as error:
+                checks["redis"] = f"failed: {type(error).__name__}"
+        failed = sorted(name for name, state in checks.items() if state != "ok")
+        if failed:
+            current_app.logger.warning("not ready: %s", checks)
+            return problem(503, f"Not ready: {', '.join(failed)} failed.", errors=checks)
+        return {"status": "ok", "checks": checks}

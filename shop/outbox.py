@@ -1,0 +1,117 @@
+"""Transactional outbox: side effects are rows written in the caller's unit of work.
+
+After commit the web process hands new messages to RQ (or, without Redis, runs them inline);
+the scheduler's relay sends whatever that missed, so a Redis outage at commit time loses
+nothing. A message is deleted in the transaction that handles it, under a row lock, so a
+retried or doubly-relayed job runs its side effect once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import JSON, String, Text, func, or_, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+from werkzeug.utils import import_string
+
+from shop.db import Base, after_commit, unit_of_work, uow_state, utcnow
+from shop.extensions import db
+from shop.queues import enqueue, redis_connection
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
+# A message relayed this long ago and still here was lost (say, Redis restarted): send it again.
+RELAY_AGAIN_AFTER = timedelta(minutes=10)
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    relayed_at: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+def add(task: Callable[..., Any], **payload: Any) -> None:
+    """Record `task(**payload)` to run once the current unit of work commits."""
+    message = OutboxMessage(task=f"{task.__module__}.{task.__qualname__}", payload=payload)
+    db.session.add(message)
+    state = uow_state()
+    if "outbox" not in state:
+        messages: list[OutboxMessage] = []
+        state["outbox"] = messages
+        after_commit(lambda: _dispatch(messages))
+    state["outbox"].append(message)
+
+
+def _dispatch(messages: list[OutboxMessage]) -> None:
+    ids = [m.id for m in messages]
+    if redis_connection() is None:
+        for message_id in ids:
+            try:
+                process(message_id)
+            except Exception:
+                log.exception("outbox message %s failed; it stays for a retry", message_id)
+        return
+    try:
+        for message_id in ids:
+            enqueue(process, message_id, job_id=f"outbox-{message_id}")
+        with unit_of_work() as session:
+            session.execute(
+                update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(relayed_at=utcnow())
+            )
+    except Exception:
+        # The relay in the scheduler will pick these up.
+        log.warning("could not hand outbox messages %s to RQ now", ids, exc_info=True)
+
+
+def process(message_id: int) -> None:
+    """The RQ job: run one message's task and delete it, once."""
+    try:
+        with unit_of_work() as session:
+            message = session.get(OutboxMessage, message_id, with_for_update=True)
+            if message is None:
+                return  # already handled
+            import_string(message.task)(**message.payload)
+            session.delete(message)
+    except Exception as error:
+        with unit_of_work() as session:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message_id)
+                .values(attempts=OutboxMessage.attempts + 1, last_error=repr(error)[:2000])
+            )
+        raise
+
+
+def relay(limit: int = 500) -> int:
+    """Hand unsent (or lost) messages to RQ; run by the scheduler every few seconds."""
+    if redis_connection() is None:
+        return 0
+    with unit_of_work() as session:
+        stale = utcnow() - RELAY_AGAIN_AFTER
+        messages = session.scalars(
+            select(OutboxMessage)
+            .where(
+                or_(OutboxMessage.relayed_at.is_(None), OutboxMessage.relayed_at < stale),
+                OutboxMessage.attempts < MAX_ATTEMPTS,
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        now = utcnow()
+        for message in messages:
+            enqueue(process, message.id, job_id=f"outbox-{message.id}")
+            message.relayed_at = now
+    if messages:
+        current_app.logger.info("relayed %d outbox messages", len(messages))
+    return len(messages)

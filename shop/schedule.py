@@ -1,0 +1,100 @@
+"""Periodic jobs, declared as data, and their idempotent sync into rq-scheduler."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from rq_scheduler import Scheduler
+from werkzeug.utils import import_string
+
+from shop import outbox
+from shop.audit.services import record
+from shop.db import unit_of_work
+from shop.queues import DEFAULT_QUEUE
+
+log = logging.getLogger(__name__)
+JOB_ID_PREFIX = "periodic:"
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str  # stable: the scheduler's job id is derived from it
+    func: str  # dotted path of a function that takes no arguments and returns a summary
+    cron: str  # UTC
+    description: str
+
+
+JOBS: tuple[PeriodicJob, ...] = (
+    PeriodicJob(
+        "purge-expired-tokens",
+        "shop.auth.services.purge_expired_tokens",
+        "17 3 * * *",
+        "Delete expired revocations, refresh tokens and single-use codes.",
+    ),
+)
+
+
+class UnknownJob(LookupError):
+    pass
+
+
+def get_job(name: str) -> PeriodicJob:
+    for job in JOBS:
+        if job.name == name:
+            return job
+    known = ", ".join(j.name for j in JOBS)
+    raise UnknownJob(f"No periodic job named {name!r}; known: {known}.")
+
+
+def run_job(name: str) -> Any:
+    """Run a periodic job now and audit the run (actor: system). What RQ executes."""
+    job = get_job(name)
+    result = import_string(job.func)()
+    with unit_of_work():
+        record("job.run", actor=None, target_type="job", changes={"job": name, "result": result})
+    log.info("job %s done: %s", name, result)
+    return result
+
+
+def sync(scheduler: Scheduler) -> dict[str, list[str]]:
+    """Make rq-scheduler hold exactly JOBS: add missing, replace changed, cancel removed."""
+    wanted = {JOB_ID_PREFIX + job.name: job for job in JOBS}
+    kept, cancelled = [], []
+    for scheduled in scheduler.get_jobs():
+        if not scheduled.id.startswith(JOB_ID_PREFIX):
+            continue
+        job = wanted.get(scheduled.id)
+        if job and scheduled.meta.get("cron_string") == job.cron:
+            kept.append(scheduled.id)
+        else:
+            scheduler.cancel(scheduled)
+            scheduled.delete()
+            cancelled.append(scheduled.id)
+    added = []
+    for job_id, job in wanted.items():
+        if job_id in kept:
+            continue
+        scheduler.cron(
+            job.cron,
+            func=run_job,
+            args=[job.name],
+            id=job_id,
+            queue_name=DEFAULT_QUEUE,
+            use_local_timezone=False,
+        )
+        added.append(job_id)
+    return {"added": added, "kept": kept, "cancelled": cancelled}
+
+
+class RelayingScheduler(Scheduler):
+    """rq-scheduler whose every tick also relays the outbox to RQ."""
+
+    def enqueue_jobs(self) -> Any:
+        jobs = super().enqueue_jobs()
+        try:
+            outbox.relay()
+        except Exception:
+            log.exception("outbox relay failed; will retry next tick")
+        return jobs

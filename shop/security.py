@@ -1,0 +1,72 @@
+"""Roles, password hashing (Argon2id) and the random secrets behind codes and reset tokens."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+
+# OWASP's Argon2id minimum: 19 MiB of memory, two iterations, one lane.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+PASSWORD_MIN_LENGTH = 8
+# Longer passwords are refused (422) so that hashing cost stays bounded.
+PASSWORD_MAX_LENGTH = 128
+
+
+class Role(enum.StrEnum):
+    CUSTOMER = "customer"
+    STAFF = "staff"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def includes(self, other: Role) -> bool:
+        """Whether this role may do what `other` may do (admin > staff > customer)."""
+        return self.rank >= other.rank
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_needs_rehash(password_hash: str) -> bool:
+    return _hasher.check_needs_rehash(password_hash)
+
+
+# Verifying against this hash costs what a real check costs, so that an unknown email
+# answers no faster than a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def burn_password_check(password: str) -> None:
+    verify_password(_DUMMY_HASH, password)
+
+
+def new_token() -> str:
+    """A URL-safe single-use secret (password reset)."""
+    return secrets.token_urlsafe(32)
+
+
+def new_code() -> str:
+    """A six-digit code a person can type (email verification)."""
+    return f"{secrets.randbelow(10**6):06d}"
+
+
+def digest(secret: str) -> str:
+    """Keyed hash of a code or token; a leaked table reveals neither."""
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()

@@ -77,7 +77,6 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "JSON_SORT_KEYS": False,
         # Database
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
-        "SQLALCHEMY_SESSION_OPTIONS": {"expire_on_commit": False},
         # OpenAPI
         "API_TITLE": "shop",
         "API_VERSION": "v1",

@@ -11,7 +11,8 @@ from flask_sqlalchemy import SQLAlchemy
 from shop.api import Api
 from shop.db import Base
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay readable after commit: responses are serialised after the unit of work ends.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate(render_as_batch=True, compare_type=True)
 jwt = JWTManager()
 cache = Cache()

@@ -1,0 +1,207 @@
+"""Fixtures: a real PostgreSQL database built by the migrations, real Redis, a real SMTP server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from redis import Redis
+from rq import Queue
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import make_url
+
+from shop import create_app
+from shop.extensions import db
+from shop.queues import DEFAULT_QUEUE, AppSimpleWorker
+from shop.security import Role
+from tests.factories import headers_for, make_user
+
+TEST_DATABASE_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/shop_test"
+)
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _recreate_database(url: str) -> None:
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+
+
+class Mailbox:
+    """Collects what the in-test SMTP server receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+    def to(self, address: str) -> list[Message]:
+        return [m for m in self.messages if address in (m["To"] or "")]
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[tuple[Controller, Mailbox]]:
+    mailbox = Mailbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield controller, mailbox
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def app(smtp: tuple[Controller, Mailbox]) -> Iterator[Flask]:
+    controller, _ = smtp
+    _recreate_database(TEST_DATABASE_URL)
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL,
+            "REDIS_URL": TEST_REDIS_URL,
+            "SECRET_KEY": "test-secret-key-that-is-long-enough-1234",
+            "JWT_SECRET_KEY": "test-jwt-secret-key-that-is-long-enough-1234",
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": controller.port,
+            "ADMIN_EMAILS": ["ops@example.com"],
+            "LOG_JSON": False,
+        }
+    )
+    with app.app_context():
+        upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+TABLES_KEPT = {"alembic_version"}
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Empty every table and the Redis test database after each test."""
+    if request.node.get_closest_marker("embedded"):
+        yield
+        return
+    app: Flask = request.getfixturevalue("app")
+    mailbox: Mailbox = request.getfixturevalue("smtp")[1]
+    mailbox.messages.clear()
+    yield
+    with app.app_context():
+        db.session.remove()
+        tables = [t for t in db.metadata.sorted_tables if t.name not in TABLES_KEPT]
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        with db.engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    Redis.from_url(TEST_REDIS_URL).flushdb()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def mailbox(smtp: tuple[Controller, Mailbox]) -> Mailbox:
+    return smtp[1]
+
+
+@pytest.fixture
+def run_jobs(app: Flask) -> Any:
+    """Run every queued RQ job with a real worker in burst mode; returns how many ran."""
+
+    def run() -> int:
+        connection = Redis.from_url(TEST_REDIS_URL)
+        queue = Queue(DEFAULT_QUEUE, connection=connection)
+        before = queue.finished_job_registry.count + queue.failed_job_registry.count
+        worker = AppSimpleWorker([queue], connection=connection, app=app)
+        worker.work(burst=True, with_scheduler=False)
+        return queue.finished_job_registry.count + queue.failed_job_registry.count - before
+
+    return run
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, *args: Any) -> None:
+        self.statements.append(args[2])
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(app: Flask) -> Any:
+    """`with count_queries() as counter:` counts the SQL statements sent meanwhile."""
+    @contextmanager
+    def counting() -> Iterator[QueryCounter]:
+        counter = QueryCounter()
+        with app.app_context():
+            engine = db.engine
+        event.listen(engine, "before_cursor_execute", counter)
+        try:
+            yield counter
+        finally:
+            event.remove(engine, "before_cursor_execute", counter)
+
+    return counting
+
+
+def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def customer(app: Flask) -> Any:
+    return make_user(app, first_name="Cleo")
+
+
+@pytest.fixture
+def staff(app: Flask) -> Any:
+    return make_user(app, role=Role.STAFF)
+
+
+@pytest.fixture
+def admin(app: Flask) -> Any:
+    return make_user(app, role=Role.ADMIN)
+
+
+@pytest.fixture
+def as_customer(app: Flask, customer: Any) -> dict[str, str]:
+    return headers_for(app, customer)
+
+
+@pytest.fixture
+def as_staff(app: Flask, staff: Any) -> dict[str, str]:
+    return headers_for(app, staff)
+
+
+@pytest.fixture
+def as_admin(app: Flask, admin: Any) -> dict[str, str]:
+    return headers_for(app, admin)

@@ -1,0 +1,151 @@
+"""The app factory, request ids, problem+json errors, health, OpenAPI and docs."""
+
+import json
+
+from flask import Flask
+
+from shop import create_app
+from shop.config import ConfigError
+
+
+def test_production_refuses_default_secrets(monkeypatch):
+    monkeypatch.setenv("SHOP_ENV", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("JWT_SECRET_KEY", raising=False)
+    try:
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    except ConfigError as error:
+        assert "SECRET_KEY" in str(error) and "JWT_SECRET_KEY" in str(error)
+    else:
+        raise AssertionError("production started with default secrets")
+
+
+def test_production_starts_with_real_secrets(monkeypatch):
+    monkeypatch.setenv("SHOP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("JWT_SECRET_KEY", "j" * 40)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert isinstance(app, Flask)
+
+
+def test_health(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok"}
+
+
+def test_ready_checks_database_and_redis(client):
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_ready_names_what_failed(app):
+    broken = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+        }
+    )
+    response = broken.test_client().get("/health/ready")
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert "redis" in response.json["detail"]
+    assert response.json["errors"]["database"] == "ok"
+
+
+def test_request_id_generated_and_echoed(client):
+    generated = client.get("/health").headers["X-Request-ID"]
+    assert len(generated) == 32
+    echoed = client.get("/health", headers={"X-Request-ID": "abc-123"})
+    assert echoed.headers["X-Request-ID"] == "abc-123"
+
+
+def test_unknown_path_is_problem_json(client):
+    response = client.get("/api/v1/nothing-here", headers={"X-Request-ID": "rid-1"})
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+    body = response.json
+    assert body["status"] == 404 and body["title"] == "Not Found"
+    assert body["detail"] and body["request_id"] == "rid-1"
+
+
+def test_method_not_allowed(client):
+    response = client.delete("/api/v1/auth/login")
+    assert response.status_code == 405
+    assert response.json["status"] == 405
+    assert "POST" in response.headers["Allow"]
+
+
+def test_malformed_json_is_400(client):
+    response = client.post(
+        "/api/v1/auth/login", data="{not json", content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+
+
+def test_body_over_one_mib_is_413(client):
+    body = json.dumps({"email": "a@example.com", "password": "x" * (1024 * 1024)})
+    response = client.post("/api/v1/auth/login", data=body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json["status"] == 413
+
+
+def test_validation_error_lists_fields(client):
+    response = client.post("/api/v1/auth/register", json={"email": "nope"})
+    assert response.status_code == 422
+    errors = response.json["errors"]
+    assert "email" in errors and "password" in errors
+    assert response.json["request_id"]
+
+
+def test_unexpected_error_is_500_without_traceback(app):
+    crashing = create_app(
+        {"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "TESTING": False}
+    )
+
+    @crashing.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    response = crashing.test_client().get("/boom")
+    assert response.status_code == 500
+    assert response.mimetype == "application/problem+json"
+    assert "secret internals" not in response.get_data(as_text=True)
+    assert response.json["request_id"]
+
+
+def test_openapi_declares_bearer_auth_and_problem_errors(client):
+    spec = client.get("/openapi.json").json
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    me = spec["paths"]["/api/v1/auth/me"]["get"]
+    assert me["security"] == [{"bearerAuth": []}]
+    assert "401" in me["responses"]
+    users = spec["paths"]["/api/v1/users"]["get"]
+    assert {"401", "403", "422"} <= set(users["responses"])
+    unauthorized = spec["components"]["responses"]["UNAUTHORIZED"]
+    assert "application/problem+json" in unauthorized["content"]
+
+
+def test_docs_are_served_offline(client):
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert b"/docs/assets/swagger/swagger-ui-bundle.js" in page.data
+    with client.get("/docs/assets/swagger/swagger-ui-bundle.js") as bundle:
+        assert bundle.status_code == 200 and len(bundle.data) > 100_000
+    redoc = client.get("/redoc")
+    assert b"/docs/assets/redoc/redoc.standalone.js" in redoc.data
+    with client.get("/docs/assets/redoc/redoc.standalone.js") as script:
+        assert script.status_code == 200 and script.mimetype == "text/javascript"
+    assert client.get("/docs/assets/swagger/../../etc/passwd").status_code == 404
+
+
+def test_cors_exposes_request_id(client):
+    response = client.get("/health", headers={"Origin": "https://store.example"})
+    assert response.status_code == 200
+    preflight = client.options(
+        "/api/v1/auth/login",
+        headers={"Origin": "https://store.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.headers["Access-Control-Allow-Origin"] in ("*", "https://store.example")

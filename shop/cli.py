@@ -6,7 +6,7 @@ import json
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from rq_scheduler import Scheduler
 
 from shop import schedule
@@ -44,6 +44,7 @@ def jobs_schedule() -> None:
 
 
 @click.command("create-admin")
+@with_appcontext
 @click.option("--email", required=True)
 @click.option("--password", required=True)
 def create_admin(email: str, password: str) -> None:
@@ -59,6 +60,7 @@ def create_admin(email: str, password: str) -> None:
 
 
 @click.command("seed")
+@with_appcontext
 @click.option("--customers", default=0, show_default=True, help="Extra generated customers.")
 def seed(customers: int) -> None:
     """Load demo data (accounts and whatever the catalog has) into an empty database."""

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-DEFAULT_SECRET = "dev-insecure-secret-change-me"
+DEFAULT_SECRET = "dev-only-insecure-secret-set-SECRET_KEY-in-production"
 PRODUCTION = "production"
 
 

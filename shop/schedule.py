@@ -15,7 +15,7 @@ from shop.db import unit_of_work
 from shop.queues import DEFAULT_QUEUE
 
 log = logging.getLogger(__name__)
-JOB_ID_PREFIX = "periodic:"
+JOB_ID_PREFIX = "periodic-"
 
 
 @dataclass(frozen=True)

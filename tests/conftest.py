@@ -48,7 +48,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.content))
         return "250 OK"
 
@@ -115,6 +115,19 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
+def other_app(app: Flask) -> Any:
+    """Another app on the test database with some settings changed.
+
+    Rate-limit storage stays on the test Redis: the limiter is one object shared by every app.
+    """
+
+    def build(**overrides: Any) -> Flask:
+        return create_app({**app.config, "RATELIMIT_STORAGE_URI": TEST_REDIS_URL, **overrides})
+
+    return build
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
@@ -154,6 +167,7 @@ class QueryCounter:
 @pytest.fixture
 def count_queries(app: Flask) -> Any:
     """`with count_queries() as counter:` counts the SQL statements sent meanwhile."""
+
     @contextmanager
     def counting() -> Iterator[QueryCounter]:
         counter = QueryCounter()

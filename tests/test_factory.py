@@ -4,28 +4,43 @@ import json
 
 from flask import Flask
 
-from shop import create_app
-from shop.config import ConfigError
+from shop.config import DEFAULT_SECRET, ConfigError, load_config
 
 
-def test_production_refuses_default_secrets(monkeypatch):
-    monkeypatch.setenv("SHOP_ENV", "production")
-    monkeypatch.delenv("SECRET_KEY", raising=False)
-    monkeypatch.delenv("JWT_SECRET_KEY", raising=False)
+def test_production_refuses_default_secrets(other_app):
     try:
-        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+        other_app(SHOP_ENV="production", SECRET_KEY=DEFAULT_SECRET, JWT_SECRET_KEY=DEFAULT_SECRET)
     except ConfigError as error:
         assert "SECRET_KEY" in str(error) and "JWT_SECRET_KEY" in str(error)
     else:
         raise AssertionError("production started with default secrets")
 
 
-def test_production_starts_with_real_secrets(monkeypatch):
-    monkeypatch.setenv("SHOP_ENV", "production")
-    monkeypatch.setenv("SECRET_KEY", "s" * 40)
-    monkeypatch.setenv("JWT_SECRET_KEY", "j" * 40)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+def test_production_refuses_short_secrets(other_app):
+    try:
+        other_app(SHOP_ENV="production", SECRET_KEY="short", JWT_SECRET_KEY="j" * 40)
+    except ConfigError as error:
+        assert "SECRET_KEY" in str(error) and "JWT_SECRET_KEY" not in str(error)
+    else:
+        raise AssertionError("production started with a short secret")
+
+
+def test_production_starts_with_real_secrets(other_app):
+    app = other_app(SHOP_ENV="production", SECRET_KEY="s" * 40, JWT_SECRET_KEY="j" * 40)
     assert isinstance(app, Flask)
+
+
+def test_secrets_come_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SECRET_KEY", "from-env-" + "x" * 40)
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@db.example/shop")
+    config = load_config(str(tmp_path), {})
+    assert config["SECRET_KEY"].startswith("from-env-")
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql://u@db.example/shop"
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    embedded = load_config(str(tmp_path), {})
+    assert embedded["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'shop.db'}"
+    assert embedded["CACHE_TYPE"] == "SimpleCache"
 
 
 def test_health(client):
@@ -40,13 +55,8 @@ def test_ready_checks_database_and_redis(client):
     assert response.json["checks"] == {"database": "ok", "redis": "ok"}
 
 
-def test_ready_names_what_failed(app):
-    broken = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-            "REDIS_URL": "redis://127.0.0.1:1/0",
-        }
-    )
+def test_ready_names_what_failed(other_app):
+    broken = other_app(REDIS_URL="redis://127.0.0.1:1/0")
     response = broken.test_client().get("/health/ready")
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"
@@ -78,9 +88,7 @@ def test_method_not_allowed(client):
 
 
 def test_malformed_json_is_400(client):
-    response = client.post(
-        "/api/v1/auth/login", data="{not json", content_type="application/json"
-    )
+    response = client.post("/api/v1/auth/login", data="{not json", content_type="application/json")
     assert response.status_code == 400
     assert response.mimetype == "application/problem+json"
 
@@ -100,10 +108,8 @@ def test_validation_error_lists_fields(client):
     assert response.json["request_id"]
 
 
-def test_unexpected_error_is_500_without_traceback(app):
-    crashing = create_app(
-        {"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "TESTING": False}
-    )
+def test_unexpected_error_is_500_without_traceback(other_app):
+    crashing = other_app(TESTING=False)
 
     @crashing.get("/boom")
     def boom():

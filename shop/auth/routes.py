@@ -99,8 +99,12 @@ class ResendVerification(MethodView):
 @blp.route("/auth/login")
 class Login(MethodView):
     decorators = [
-        limiter.limit(_login_limit_per_account, key_func=_login_email, deduct_when=_failed,
-                      scope="login-account"),
+        limiter.limit(
+            _login_limit_per_account,
+            key_func=_login_email,
+            deduct_when=_failed,
+            scope="login-account",
+        ),
         limiter.limit(_login_limit_per_ip, deduct_when=_failed, scope="login-ip"),
     ]
 

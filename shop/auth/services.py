@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from jwt import PyJWTError
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import CursorResult, delete, exists, func, select, update
 
 from shop import mail
 from shop.audit.services import diff, record
@@ -72,7 +72,9 @@ def _send_verification(user: User) -> None:
     code = new_code()
     ttl = current_app.config["VERIFICATION_CODE_TTL"]
     _issue_code(user, TokenPurpose.VERIFY_EMAIL, code, ttl)
-    mail.queue_email(user.email, "verify_email", user=user, code=code, hours=ttl // timedelta(hours=1))
+    mail.queue_email(
+        user.email, "verify_email", user=user, code=code, hours=ttl // timedelta(hours=1)
+    )
 
 
 def register(data: dict[str, Any]) -> User:
@@ -145,7 +147,9 @@ def issue_tokens(user: User, family: str | None = None) -> dict[str, Any]:
     claims = {"role": user.role, "ver": user.token_version}
     access = create_access_token(identity=str(user.id), additional_claims=claims)
     family = family or str(uuid.uuid4())
-    refresh = create_refresh_token(identity=str(user.id), additional_claims={**claims, "fam": family})
+    refresh = create_refresh_token(
+        identity=str(user.id), additional_claims={**claims, "fam": family}
+    )
     payload = decode_token(refresh)
     db.session.add(
         RefreshToken(
@@ -172,8 +176,13 @@ def login(email: str, password: str) -> dict[str, Any]:
             burn_password_check(password)
         ok = user is not None and verify_password(user.password_hash, password) and user.is_active
         if not ok or user is None:
-            record("auth.login_failed", actor=None, actor_email=email[:254],
-                   target_type="user", target_id=user.id if user else None)
+            record(
+                "auth.login_failed",
+                actor=None,
+                actor_email=email[:254],
+                target_type="user",
+                target_id=user.id if user else None,
+            )
         else:
             if password_needs_rehash(user.password_hash):
                 user.password_hash = hash_password(password)
@@ -279,8 +288,9 @@ def update_profile(user: User, data: dict[str, Any]) -> User:
             setattr(user, field, value)
         changes = diff(before, {f: getattr(user, f) for f in PROFILE_FIELDS})
         if changes:
-            record("user.updated", actor=user, target_type="user", target_id=user.id,
-                   changes=changes)
+            record(
+                "user.updated", actor=user, target_type="user", target_id=user.id, changes=changes
+            )
     return user
 
 
@@ -393,8 +403,9 @@ def admin_update_user(actor: User, user_id: int, data: dict[str, Any]) -> User:
             user.token_version += 1
             _revoke_all_refresh_tokens(user)
         if changes:
-            record("user.updated", actor=actor, target_type="user", target_id=user.id,
-                   changes=changes)
+            record(
+                "user.updated", actor=actor, target_type="user", target_id=user.id, changes=changes
+            )
     return user
 
 
@@ -418,16 +429,13 @@ def create_admin(email: str, password: str) -> User:
 def purge_expired_tokens() -> dict[str, int]:
     """Delete revocation rows, refresh tokens and codes that have expired anyway."""
     now = utcnow()
+    counts = {}
     with unit_of_work() as session:
-        counts = {
-            "revoked_tokens": session.execute(
-                delete(RevokedToken).where(RevokedToken.expires_at < now)
-            ).rowcount,
-            "refresh_tokens": session.execute(
-                delete(RefreshToken).where(RefreshToken.expires_at < now)
-            ).rowcount,
-            "user_tokens": session.execute(
-                delete(UserToken).where(UserToken.expires_at < now)
-            ).rowcount,
-        }
+        for name, model in (
+            ("revoked_tokens", RevokedToken),
+            ("refresh_tokens", RefreshToken),
+            ("user_tokens", UserToken),
+        ):
+            result = session.execute(delete(model).where(model.expires_at < now))
+            counts[name] = cast(CursorResult[Any], result).rowcount
     return counts

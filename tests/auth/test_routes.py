@@ -55,11 +55,17 @@ def test_register_creates_customer_and_emails_code(client, app, mailbox, run_job
     [message] = mailbox.to("new@example.com")
     code = code_from(message)
 
-    assert client.post(f"{API}/auth/verify-email",
-                       json={"email": "NEW@example.com", "code": code}).status_code == 204
+    assert (
+        client.post(
+            f"{API}/auth/verify-email", json={"email": "NEW@example.com", "code": code}
+        ).status_code
+        == 204
+    )
     tokens = login(client, "new@example.com", "good-pass-123").json
-    assert client.get(f"{API}/auth/me", headers=bearer(tokens["access_token"])).json[
-        "email_verified"] is True
+    assert (
+        client.get(f"{API}/auth/me", headers=bearer(tokens["access_token"])).json["email_verified"]
+        is True
+    )
     again = client.post(f"{API}/auth/verify-email", json={"email": "new@example.com", "code": code})
     assert again.status_code == 400
 
@@ -70,7 +76,9 @@ def test_verification_code_wrong_then_locked_after_five_tries(client, mailbox, r
     code = code_from(mailbox.to("new@example.com")[0])
     wrong = "000000" if code != "000000" else "111111"
     for _ in range(5):
-        r = client.post(f"{API}/auth/verify-email", json={"email": "new@example.com", "code": wrong})
+        r = client.post(
+            f"{API}/auth/verify-email", json={"email": "new@example.com", "code": wrong}
+        )
         assert r.status_code == 400
     r = client.post(f"{API}/auth/verify-email", json={"email": "new@example.com", "code": code})
     assert r.status_code == 400
@@ -90,10 +98,18 @@ def test_verification_code_expires(client, app, mailbox, run_jobs):
 def test_resend_verification_always_202(client, mailbox, run_jobs):
     register(client)
     run_jobs()
-    assert client.post(f"{API}/auth/verify-email/resend",
-                       json={"email": "new@example.com"}).status_code == 202
-    assert client.post(f"{API}/auth/verify-email/resend",
-                       json={"email": "ghost@example.com"}).status_code == 202
+    assert (
+        client.post(
+            f"{API}/auth/verify-email/resend", json={"email": "new@example.com"}
+        ).status_code
+        == 202
+    )
+    assert (
+        client.post(
+            f"{API}/auth/verify-email/resend", json={"email": "ghost@example.com"}
+        ).status_code
+        == 202
+    )
     run_jobs()
     first, second = mailbox.to("new@example.com")
     assert mailbox.to("ghost@example.com") == []
@@ -114,8 +130,12 @@ def test_register_duplicate_email_any_case_is_409(client):
 
 @pytest.mark.parametrize(
     ("password", "email"),
-    [("short1", "a@example.com"), ("1234567890", "a@example.com"),
-     ("a@example.com", "a@example.com"), ("x" * 129, "a@example.com")],
+    [
+        ("short1", "a@example.com"),
+        ("1234567890", "a@example.com"),
+        ("a@example.com", "a@example.com"),
+        ("x" * 129, "a@example.com"),
+    ],
 )
 def test_register_rejects_weak_passwords(client, password, email):
     response = register(client, email=email, password=password)
@@ -125,8 +145,13 @@ def test_register_rejects_weak_passwords(client, password, email):
 
 @pytest.mark.parametrize(
     "extra",
-    [{"role": "admin"}, {"id": 7}, {"email_verified": True}, {"phone": "call me maybe"},
-     {"first_name": "x" * 101}],
+    [
+        {"role": "admin"},
+        {"id": 7},
+        {"email_verified": True},
+        {"phone": "call me maybe"},
+        {"first_name": "x" * 101},
+    ],
 )
 def test_register_rejects_read_only_unknown_and_invalid_fields(client, extra):
     response = register(client, **extra)
@@ -237,13 +262,18 @@ def test_refresh_rotates_and_detects_reuse(client, customer):
     reuse = client.post(f"{API}/auth/refresh", headers=bearer(first["refresh_token"]))
     assert reuse.status_code == 401
     # Reuse revoked the whole family: the newest refresh token is dead too.
-    assert client.post(f"{API}/auth/refresh",
-                       headers=bearer(second["refresh_token"])).status_code == 401
+    assert (
+        client.post(f"{API}/auth/refresh", headers=bearer(second["refresh_token"])).status_code
+        == 401
+    )
 
 
 def test_refresh_needs_a_refresh_token(client, customer):
     tokens = login(client, customer.email).json
-    assert client.post(f"{API}/auth/refresh", headers=bearer(tokens["access_token"])).status_code == 401
+    assert (
+        client.post(f"{API}/auth/refresh", headers=bearer(tokens["access_token"])).status_code
+        == 401
+    )
     assert client.post(f"{API}/auth/refresh").status_code == 401
     assert client.post(f"{API}/auth/refresh", headers=bearer("junk")).status_code == 401
 
@@ -253,8 +283,10 @@ def test_other_sessions_survive_a_family_revocation(client, customer):
     laptop = login(client, customer.email).json
     client.post(f"{API}/auth/refresh", headers=bearer(phone["refresh_token"]))
     client.post(f"{API}/auth/refresh", headers=bearer(phone["refresh_token"]))  # reuse
-    assert client.post(f"{API}/auth/refresh",
-                       headers=bearer(laptop["refresh_token"])).status_code == 200
+    assert (
+        client.post(f"{API}/auth/refresh", headers=bearer(laptop["refresh_token"])).status_code
+        == 200
+    )
 
 
 # --- logout ---------------------------------------------------------------------------------
@@ -263,12 +295,15 @@ def test_other_sessions_survive_a_family_revocation(client, customer):
 def test_logout_revokes_both_tokens(client, app, customer):
     tokens = login(client, customer.email).json
     headers = bearer(tokens["access_token"])
-    response = client.post(f"{API}/auth/logout", headers=headers,
-                           json={"refresh_token": tokens["refresh_token"]})
+    response = client.post(
+        f"{API}/auth/logout", headers=headers, json={"refresh_token": tokens["refresh_token"]}
+    )
     assert response.status_code == 204
     assert client.get(f"{API}/auth/me", headers=headers).status_code == 401
-    assert client.post(f"{API}/auth/refresh",
-                       headers=bearer(tokens["refresh_token"])).status_code == 401
+    assert (
+        client.post(f"{API}/auth/refresh", headers=bearer(tokens["refresh_token"])).status_code
+        == 401
+    )
     assert "auth.logout" in audit_actions(app)
 
 
@@ -277,8 +312,10 @@ def test_logout_without_body_revokes_access_token(client, customer):
     headers = bearer(tokens["access_token"])
     assert client.post(f"{API}/auth/logout", headers=headers).status_code == 204
     assert client.get(f"{API}/auth/me", headers=headers).status_code == 401
-    assert client.post(f"{API}/auth/refresh",
-                       headers=bearer(tokens["refresh_token"])).status_code == 200
+    assert (
+        client.post(f"{API}/auth/refresh", headers=bearer(tokens["refresh_token"])).status_code
+        == 200
+    )
 
 
 def test_logout_revocation_is_in_the_database_not_redis(client, customer):
@@ -295,11 +332,17 @@ def test_logout_with_someone_elses_refresh_token_is_422(client, app, customer):
     other = make_user(app)
     mine = login(client, customer.email).json
     theirs = tokens_for(app, other)
-    response = client.post(f"{API}/auth/logout", headers=bearer(mine["access_token"]),
-                           json={"refresh_token": theirs["refresh_token"]})
+    response = client.post(
+        f"{API}/auth/logout",
+        headers=bearer(mine["access_token"]),
+        json={"refresh_token": theirs["refresh_token"]},
+    )
     assert response.status_code == 422
-    bad = client.post(f"{API}/auth/logout", headers=bearer(mine["access_token"]),
-                      json={"refresh_token": "garbage"})
+    bad = client.post(
+        f"{API}/auth/logout",
+        headers=bearer(mine["access_token"]),
+        json={"refresh_token": "garbage"},
+    )
     assert bad.status_code == 422
 
 
@@ -325,14 +368,25 @@ def test_me_requires_a_valid_token(client, app, customer):
 
 def test_me_returns_profile_fields(client, customer, as_customer):
     body = client.get(f"{API}/auth/me", headers=as_customer).json
-    assert set(body) >= {"id", "email", "first_name", "last_name", "phone", "role",
-                         "email_verified", "created_at"}
+    assert set(body) >= {
+        "id",
+        "email",
+        "first_name",
+        "last_name",
+        "phone",
+        "role",
+        "email_verified",
+        "created_at",
+    }
     assert body["created_at"].endswith("+00:00")
 
 
 def test_patch_me_changes_names_and_phone_with_audit(client, app, customer, as_customer):
-    response = client.patch(f"{API}/auth/me", headers=as_customer,
-                            json={"last_name": "Jones", "phone": "+44 20 7946 0000"})
+    response = client.patch(
+        f"{API}/auth/me",
+        headers=as_customer,
+        json={"last_name": "Jones", "phone": "+44 20 7946 0000"},
+    )
     assert response.status_code == 200
     assert response.json["last_name"] == "Jones" and response.json["first_name"] == "Cleo"
     with app.app_context():
@@ -342,8 +396,10 @@ def test_patch_me_changes_names_and_phone_with_audit(client, app, customer, as_c
     assert "first_name" not in entry.changes
 
 
-@pytest.mark.parametrize("body", [{"email": "x@example.com"}, {"role": "admin"},
-                                  {"is_active": False}, {"phone": "nope!"}])
+@pytest.mark.parametrize(
+    "body",
+    [{"email": "x@example.com"}, {"role": "admin"}, {"is_active": False}, {"phone": "nope!"}],
+)
 def test_patch_me_rejects_other_fields(client, as_customer, body):
     assert client.patch(f"{API}/auth/me", headers=as_customer, json=body).status_code == 422
 
@@ -361,8 +417,10 @@ def test_change_password_invalidates_older_tokens(client, app, customer, mailbox
     body = {"current_password": PASSWORD, "new_password": "brand-new-pass-1"}
     assert client.post(f"{API}/auth/change-password", headers=headers, json=body).status_code == 204
     assert client.get(f"{API}/auth/me", headers=headers).status_code == 401
-    assert client.post(f"{API}/auth/refresh",
-                       headers=bearer(tokens["refresh_token"])).status_code == 401
+    assert (
+        client.post(f"{API}/auth/refresh", headers=bearer(tokens["refresh_token"])).status_code
+        == 401
+    )
     assert login(client, customer.email).status_code == 401
     assert login(client, customer.email, "brand-new-pass-1").status_code == 200
     assert "auth.password_changed" in audit_actions(app)
@@ -371,35 +429,52 @@ def test_change_password_invalidates_older_tokens(client, app, customer, mailbox
 
 
 def test_change_password_checks_current_and_policy(client, as_customer):
-    wrong = client.post(f"{API}/auth/change-password", headers=as_customer,
-                        json={"current_password": "nope-nope-1", "new_password": "brand-new-1"})
+    wrong = client.post(
+        f"{API}/auth/change-password",
+        headers=as_customer,
+        json={"current_password": "nope-nope-1", "new_password": "brand-new-1"},
+    )
     assert wrong.status_code == 422 and "current_password" in wrong.json["errors"]
-    weak = client.post(f"{API}/auth/change-password", headers=as_customer,
-                       json={"current_password": PASSWORD, "new_password": "12345678"})
+    weak = client.post(
+        f"{API}/auth/change-password",
+        headers=as_customer,
+        json={"current_password": PASSWORD, "new_password": "12345678"},
+    )
     assert weak.status_code == 422 and "new_password" in weak.json["errors"]
-    assert client.post(f"{API}/auth/change-password",
-                       json={"current_password": PASSWORD, "new_password": "x"}).status_code == 401
+    assert (
+        client.post(
+            f"{API}/auth/change-password", json={"current_password": PASSWORD, "new_password": "x"}
+        ).status_code
+        == 401
+    )
 
 
 def test_password_reset_flow(client, app, customer, mailbox, run_jobs):
     old_tokens = login(client, customer.email).json
-    assert client.post(f"{API}/auth/password-reset",
-                       json={"email": customer.email}).status_code == 202
+    assert (
+        client.post(f"{API}/auth/password-reset", json={"email": customer.email}).status_code == 202
+    )
     run_jobs()
     [message] = mailbox.to(customer.email)
     token = reset_token_from(message)
 
-    weak = client.post(f"{API}/auth/password-reset/confirm",
-                       json={"token": token, "new_password": "123456789"})
+    weak = client.post(
+        f"{API}/auth/password-reset/confirm", json={"token": token, "new_password": "123456789"}
+    )
     assert weak.status_code == 422
-    ok = client.post(f"{API}/auth/password-reset/confirm",
-                     json={"token": token, "new_password": "reset-pass-123"})
+    ok = client.post(
+        f"{API}/auth/password-reset/confirm",
+        json={"token": token, "new_password": "reset-pass-123"},
+    )
     assert ok.status_code == 204
     assert login(client, customer.email, "reset-pass-123").status_code == 200
-    assert client.get(f"{API}/auth/me",
-                      headers=bearer(old_tokens["access_token"])).status_code == 401
-    reuse = client.post(f"{API}/auth/password-reset/confirm",
-                        json={"token": token, "new_password": "reset-pass-456"})
+    assert (
+        client.get(f"{API}/auth/me", headers=bearer(old_tokens["access_token"])).status_code == 401
+    )
+    reuse = client.post(
+        f"{API}/auth/password-reset/confirm",
+        json={"token": token, "new_password": "reset-pass-456"},
+    )
     assert reuse.status_code == 400
     assert "auth.password_reset" in audit_actions(app)
     with app.app_context():
@@ -421,14 +496,18 @@ def test_password_reset_token_expires(client, app, customer, mailbox, run_jobs):
     with app.app_context():
         db.session.execute(update(UserToken).values(expires_at=utcnow() - timedelta(minutes=1)))
         db.session.commit()
-    response = client.post(f"{API}/auth/password-reset/confirm",
-                           json={"token": token, "new_password": "reset-pass-123"})
+    response = client.post(
+        f"{API}/auth/password-reset/confirm",
+        json={"token": token, "new_password": "reset-pass-123"},
+    )
     assert response.status_code == 400
 
 
 def test_password_reset_confirm_rejects_garbage(client):
-    response = client.post(f"{API}/auth/password-reset/confirm",
-                           json={"token": "nope", "new_password": "reset-pass-123"})
+    response = client.post(
+        f"{API}/auth/password-reset/confirm",
+        json={"token": "nope", "new_password": "reset-pass-123"},
+    )
     assert response.status_code == 400
     assert client.post(f"{API}/auth/password-reset/confirm", json={}).status_code == 422
 

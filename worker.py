@@ -1,0 +1,57 @@
+"""Background processes: `python worker.py` runs an RQ worker; `--scheduler` runs the one
+scheduler (rq-scheduler), which syncs the periodic jobs and relays the outbox every tick."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from rq import Queue
+
+from shop import create_app
+from shop.extensions import db
+from shop.queues import DEFAULT_QUEUE, AppWorker, redis_connection
+from shop.schedule import RelayingScheduler, sync
+
+log = logging.getLogger("shop.worker")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scheduler", action="store_true", help="run the scheduler instead")
+    parser.add_argument("--burst", action="store_true", help="worker: exit when queues are empty")
+    args = parser.parse_args(argv)
+
+    app = create_app()
+    with app.app_context():
+        connection = redis_connection()
+        if connection is None:
+            print(
+                "REDIS_URL is not set: without Redis, jobs run inline in the web process.",
+                file=sys.stderr,
+            )
+            return 2
+        # A forked work horse must not share the parent's database connections.
+        engine = db.engine
+        os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+        if args.scheduler:
+            scheduler = RelayingScheduler(
+                queue_name=DEFAULT_QUEUE,
+                connection=connection,
+                interval=app.config["SCHEDULER_INTERVAL"],
+            )
+            log.info("periodic jobs synced: %s", sync(scheduler))
+            scheduler.run()
+        else:
+            queue = Queue(DEFAULT_QUEUE, connection=connection)
+            # with_scheduler: RQ's own registry runs the delayed retries of failed jobs.
+            AppWorker([queue], connection=connection, app=app).work(
+                burst=args.burst, with_scheduler=True
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

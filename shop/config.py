@@ -32,14 +32,13 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
     """Build the app config from defaults, the environment and explicit overrides (tests)."""
     env = os.environ.get
     shop_env = env("SHOP_ENV", "development")
-    redis_url = env("REDIS_URL") or None
     database_url = env("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'shop.db'}"
     config: dict[str, Any] = {
         "SHOP_ENV": shop_env,
         "SECRET_KEY": env("SECRET_KEY", DEFAULT_SECRET),
         "JWT_SECRET_KEY": env("JWT_SECRET_KEY", DEFAULT_SECRET),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "REDIS_URL": redis_url,
+        "REDIS_URL": env("REDIS_URL") or None,
         "CACHE_REDIS_URL": env("CACHE_REDIS_URL") or None,
         "LOG_LEVEL": env("LOG_LEVEL", "INFO"),
         "LOG_JSON": _env_bool("LOG_JSON", True),

@@ -130,6 +130,8 @@ def test_openapi_declares_bearer_auth_and_problem_errors(client):
     assert "401" in me["responses"]
     users = spec["paths"]["/api/v1/users"]["get"]
     assert {"401", "403", "422"} <= set(users["responses"])
+    register = spec["paths"]["/api/v1/auth/register"]["post"]
+    assert {"201", "400", "409", "413", "422", "429"} <= set(register["responses"])
     unauthorized = spec["components"]["responses"]["UNAUTHORIZED"]
     assert "application/problem+json" in unauthorized["content"]
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 from flask_jwt_extended import current_user, get_jwt
 
@@ -33,8 +33,6 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Accounts an
 
 
 def _login_email() -> str:
-    from flask import request
-
     body = request.get_json(silent=True)
     email = body.get("email") if isinstance(body, dict) else None
     return email.strip().lower()[:254] if isinstance(email, str) else ""

@@ -8,7 +8,7 @@ from typing import Any
 from dotenv import load_dotenv
 from flask import Flask
 
-from shop import audit, auth
+from shop import audit, auth, products
 from shop.api import docs_assets
 from shop.auth.services import load_token_user
 from shop.cli import register_commands
@@ -57,7 +57,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(docs_assets)
-    for blueprint in (health, auth.blp, audit.blp):
+    for blueprint in (health, auth.blp, audit.blp, products.blp):
         api.register_blueprint(blueprint)
 
 

@@ -13,7 +13,7 @@ import flask
 import flask_smorest
 import marshmallow as ma
 from flask import current_app
-from flask_jwt_extended import current_user, verify_jwt_in_request
+from flask_jwt_extended import current_user, get_current_user, verify_jwt_in_request
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
@@ -86,6 +86,27 @@ class Blueprint(flask_smorest.Blueprint):
             return self.errors(401, 403)(wrapper) if role else self.errors(401)(wrapper)
 
         return decorator
+
+    def auth_optional(self, func: Any) -> Any:
+        """Anyone may call; a valid token (an invalid one is a 401) may show more."""
+
+        @wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            verify_jwt_in_request(optional=True)
+            return current_app.ensure_sync(func)(*args, **kwargs)
+
+        wrapper = self.doc(security=[{}, {BEARER: []}])(wrapper)
+        return self.errors(401)(wrapper)
+
+
+def is_admin() -> bool:
+    """Whether the request carries a valid admin token (after auth_optional/auth_required)."""
+    user = get_current_user()
+    return user is not None and Role(user.role).includes(Role.ADMIN)
+
+
+def visibility_scope() -> str:
+    return "admin" if is_admin() else "public"
 
 
 def _package_dir(name: str) -> Path:

@@ -61,12 +61,13 @@ def create_admin(email: str, password: str) -> None:
 
 @click.command("seed")
 @with_appcontext
-@click.option("--customers", default=0, show_default=True, help="Extra generated customers.")
-def seed(customers: int) -> None:
-    """Load demo data (accounts and whatever the catalog has) into an empty database."""
+@click.option("--customers", default=0, show_default=True, help="Generated customers to add.")
+@click.option("--products", default=0, show_default=True, help="Generated products to add.")
+def seed(customers: int, products: int) -> None:
+    """Demo accounts and catalog into an empty database; generated volume on request."""
     from shop.seed import seed_demo
 
-    click.echo(json.dumps(seed_demo(customers=customers)))
+    click.echo(json.dumps(seed_demo(customers=customers, products=products)))
 
 
 def register_commands(app: Flask) -> None:

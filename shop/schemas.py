@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
 MAX_PAGE_SIZE = 100
+MAX_MONEY = Decimal("9999999999.99")
 
 
 class BaseSchema(ma.Schema):
@@ -37,3 +41,28 @@ def page_of(item_schema: type[ma.Schema]) -> type[ma.Schema]:
             name=name,
         )
     return _page_schemas[item_schema]
+
+
+CENT = Decimal("0.01")
+
+
+class Money(fields.Decimal):
+    """Money as a decimal string with two places ("19.99"); more places in input are a 422."""
+
+    def __init__(self, *, positive: bool = True, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", validate.Range(min=CENT if positive else Decimal(0)))
+        metadata = {"type": "string", "example": "19.99", **kwargs.pop("metadata", {})}
+        super().__init__(as_string=True, allow_nan=False, metadata=metadata, **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Decimal:
+        number = super()._deserialize(value, attr, data, **kwargs)
+        if number is None:
+            return number
+        if number != number.quantize(CENT) or abs(number) > MAX_MONEY:
+            raise ma.ValidationError("At most two decimal places and 10 digits before them.")
+        return number.quantize(CENT)
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        return super()._serialize(Decimal(value).quantize(CENT), attr, obj, **kwargs)

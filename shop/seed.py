@@ -1,8 +1,12 @@
-"""Demo data for an empty database, and generated customers in bulk for volume."""
+"""Demo data for an empty database, and generated customers and products in bulk for volume."""
 
 from __future__ import annotations
 
+import random
 import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import click
@@ -11,6 +15,9 @@ from sqlalchemy import func, insert, select
 from shop.auth.models import User
 from shop.db import unit_of_work, utcnow
 from shop.extensions import db
+from shop.inventory.models import InventoryTransaction, MovementType
+from shop.products import services as catalog
+from shop.products.models import Category, Product, ProductVariant
 from shop.security import Role, hash_password
 
 DEMO_ACCOUNTS = (
@@ -18,12 +25,62 @@ DEMO_ACCOUNTS = (
     ("staff@example.com", "staff-pass-123", Role.STAFF, "Sam", "Staff"),
     ("customer@example.com", "customer-pass-123", Role.CUSTOMER, "Cleo", "Customer"),
 )
-BATCH = 1000
+# (category, parent, [(sku, name, price, stock, description, variants)])
+DEMO_CATALOG: tuple[tuple[str, str | None, list[tuple[Any, ...]]], ...] = (
+    ("Electronics", None, []),
+    ("Laptops", "Electronics", [
+        ("LAP-AIR13", "Featherlight 13 Laptop", "999.00", 12,
+         "A 1.1 kg aluminium laptop with a 13-inch display and all-day battery.", None),
+        ("LAP-PRO16", "Workhorse 16 Pro Laptop", "2199.00", 4,
+         "Sixteen inches, 32 GB of memory and a keyboard made for long days.", None),
+    ]),
+    ("Phones", "Electronics", [
+        ("PHN-PIX8", "Pixelate 8 Phone", "649.00", 25,
+         "A bright OLED screen and a camera that shines at night.", None),
+        ("PHN-MINI", "Pocket Mini Phone", "399.00", 3,
+         "Small enough for any pocket, with a battery that lasts two days.", None),
+    ]),
+    ("Audio", "Electronics", [
+        ("AUD-NC700", "Quiet Comfort Headphones", "279.00", 40,
+         "Over-ear wireless headphones with active noise cancelling.", None),
+        ("AUD-BUDS", "Everyday Wireless Earbuds", "89.00", 80,
+         "Light earbuds with a charging case and sweat resistance.", None),
+        ("AUD-SPK", "Garden Bluetooth Speaker", "59.00", 0,
+         "A waterproof speaker for the patio.", None),
+    ]),
+    ("Clothing", None, []),
+    ("T-Shirts", "Clothing", [
+        ("TEE-ORG", "Organic Cotton T-Shirt", "24.00", 0,
+         "Soft organic cotton, cut for everyday wear.",
+         [("TEE-ORG-S", "Small", {"size": "S"}, 10), ("TEE-ORG-M", "Medium", {"size": "M"}, 14),
+          ("TEE-ORG-L", "Large", {"size": "L"}, 6)]),
+        ("TEE-LIN", "Linen Summer Shirt", "39.00", 0, "Breathable linen for hot days.",
+         [("TEE-LIN-M", "Medium", {"size": "M"}, 5), ("TEE-LIN-L", "Large", {"size": "L"}, 2)]),
+    ]),
+    ("Shoes", "Clothing", [
+        ("SHO-RUN", "Trail Running Shoes", "119.00", 0, "Grippy soles for muddy trails.",
+         [("SHO-RUN-42", "EU 42", {"size": "42"}, 7), ("SHO-RUN-44", "EU 44", {"size": "44"}, 3)]),
+    ]),
+    ("Home & Kitchen", None, [
+        ("KIT-ESP", "Espresso Machine", "349.00", 9,
+         "A 15-bar pump espresso machine with a steam wand for milk.", None),
+        ("KIT-GRN", "Burr Coffee Grinder", "129.00", 15,
+         "Conical burrs and 40 grind settings, from espresso to French press.", None),
+        ("KIT-KET", "Gooseneck Kettle", "69.00", 22, "Pour-over precision, 1 litre.", None),
+    ]),
+    ("Books", None, [
+        ("BK-COFFEE", "The Coffee Book", "29.00", 30,
+         "Everything about beans, roasting and brewing at home.", None),
+        ("BK-PYTHON", "Practical Python Services", "45.00", 11,
+         "Building web services that stay fast and correct under load.", None),
+    ]),
+)  # fmt: skip
+BATCH = 5000
 
 
-def seed_demo(*, customers: int = 0) -> dict[str, Any]:
-    """Demo accounts when the database has no users yet; then `customers` generated ones."""
-    with unit_of_work() as session:
+def seed_demo(*, customers: int = 0, products: int = 0) -> dict[str, Any]:
+    """Demo accounts and catalog when the database has no users; then generated volume."""
+    with unit_of_work() as session:  # all of the demo data, or none of it
         empty = not session.scalar(select(func.count()).select_from(User))
         if empty:
             for email, password, role, first, last in DEMO_ACCOUNTS:
@@ -37,16 +94,56 @@ def seed_demo(*, customers: int = 0) -> dict[str, Any]:
                         email_verified_at=utcnow(),
                     )
                 )
-    generated = _generate_customers(customers) if customers else 0
-    return {"demo_data": "created" if empty else "skipped (not empty)", "customers": generated}
+            session.flush()
+            _demo_catalog()
+    return {
+        "demo_data": "created" if empty else "skipped (not empty)",
+        "customers": _generate_customers(customers) if customers else 0,
+        "products": _generate_products(products) if products else 0,
+    }
+
+
+def _demo_catalog() -> None:
+    admin = db.session.scalar(select(User).where(User.role == Role.ADMIN).limit(1))
+    assert admin is not None
+    ids: dict[str, int] = {}
+    for name, parent, items in DEMO_CATALOG:
+        category = catalog.create_category(
+            admin, {"name": name, "parent_id": ids.get(parent or "")}
+        )
+        ids[name] = category.id
+        for sku, title, price, stock, description, variants in items:
+            product = catalog.create_product(
+                admin,
+                {"sku": sku, "name": title, "price": Decimal(price), "stock": stock,
+                 "description": description, "category_id": category.id,
+                 "is_featured": stock > 20},
+            )  # fmt: skip
+            for v_sku, v_name, attributes, v_stock in variants or ():
+                catalog.create_variant(
+                    admin,
+                    product.id,
+                    {"sku": v_sku, "name": v_name, "attributes": attributes,
+                     "price": Decimal(price), "stock": v_stock},
+                )  # fmt: skip
+
+
+def _progress(count: int, label: str) -> Any:
+    return click.progressbar(length=count, label=label, file=sys.stderr)
+
+
+def _batches(count: int) -> Iterator[range]:
+    for start in range(0, count, BATCH):
+        yield range(start, min(start + BATCH, count))
 
 
 def _generate_customers(count: int) -> int:
     # One hash for every generated account: Argon2 per row would take minutes.
     password_hash = hash_password("customer-pass-123")
     start = (db.session.scalar(select(func.max(User.id))) or 0) + 1
-    with click.progressbar(length=count, label="customers", file=sys.stderr) as bar:
-        for offset in range(0, count, BATCH):
+    now = utcnow()
+    with _progress(count, "customers") as bar:
+        for batch in _batches(count):
             rows = [
                 {
                     "email": f"customer{start + i}@example.com",
@@ -54,11 +151,110 @@ def _generate_customers(count: int) -> int:
                     "first_name": "Customer",
                     "last_name": str(start + i),
                     "role": Role.CUSTOMER.value,
-                    "email_verified_at": utcnow(),
+                    "email_verified_at": now,
                 }
-                for i in range(offset, min(offset + BATCH, count))
+                for i in batch
             ]
             with unit_of_work() as session:
                 session.execute(insert(User), rows)
             bar.update(len(rows))
     return count
+
+
+ADJECTIVES = (
+    "Classic", "Compact", "Deluxe", "Eco", "Ultra", "Smart", "Vintage", "Rugged", "Silent",
+    "Portable", "Premium", "Everyday", "Nordic", "Urban", "Solar", "Wireless",
+)  # fmt: skip
+MATERIALS = (
+    "Bamboo", "Steel", "Cotton", "Leather", "Ceramic", "Oak", "Carbon", "Wool", "Glass",
+    "Copper", "Linen", "Walnut",
+)  # fmt: skip
+NOUNS = (
+    "Backpack", "Lamp", "Kettle", "Jacket", "Speaker", "Chair", "Mug", "Watch", "Blender",
+    "Notebook", "Headphones", "Sneakers", "Desk", "Camera", "Tent", "Bottle", "Scarf",
+    "Keyboard", "Teapot", "Umbrella",
+)  # fmt: skip
+SIZES = ("S", "M", "L")
+
+
+def _generate_products(count: int, seed: int = 42) -> int:
+    """Bulk-insert `count` products (a tenth with three variants), each with its INITIAL
+    ledger rows, so stock always equals the ledger sum."""
+    rng = random.Random(seed)
+    with unit_of_work() as session:
+        categories = list(session.scalars(select(Category.id)))
+        if len(categories) < 20:
+            new = [{"name": f"Department {i}", "slug": f"department-{i}-{rng.randrange(10**9)}"}
+                   for i in range(20)]  # fmt: skip
+            categories += list(session.scalars(insert(Category).returning(Category.id), new))
+    start = (db.session.scalar(select(func.max(Product.id))) or 0) + 1
+    now = utcnow()
+    with _progress(count, "products") as bar:
+        for batch in _batches(count):
+            rows, variant_plans = [], []
+            for i in batch:
+                n = start + i
+                name = f"{rng.choice(ADJECTIVES)} {rng.choice(MATERIALS)} {rng.choice(NOUNS)}"
+                has_variants = n % 10 == 0
+                variant_stock = [rng.randrange(0, 60) for _ in SIZES] if has_variants else []
+                rows.append(
+                    {
+                        "sku": f"GEN-{n:07d}",
+                        "name": name,
+                        "slug": f"{catalog.slugify(name)}-{n}",
+                        "description": f"The {name.lower()}: built to last, number {n}.",
+                        "price": Decimal(rng.randrange(100, 100_000)) / 100,
+                        "stock": sum(variant_stock) if has_variants else rng.randrange(0, 300),
+                        "low_stock_threshold": 5,
+                        "category_id": rng.choice(categories),
+                        "is_featured": rng.random() < 0.02,
+                        "rating_avg": Decimal(rng.randrange(0, 501)) / 100,
+                        "rating_count": rng.randrange(0, 200),
+                        "sales_count": rng.randrange(0, 5000),
+                        "created_at": now - timedelta(minutes=rng.randrange(0, 525_600)),
+                    }
+                )
+                variant_plans.append(variant_stock)
+            with unit_of_work() as session:
+                created = session.execute(
+                    insert(Product).returning(
+                        Product.id, Product.sku, Product.price, Product.stock,
+                        sort_by_parameter_order=True,
+                    ),
+                    rows,
+                ).all()  # fmt: skip
+                ledger: list[dict[str, Any]] = []
+                variants: list[dict[str, Any]] = []
+                for product, variant_stock in zip(created, variant_plans, strict=True):
+                    if not variant_stock and product.stock:
+                        ledger.append(_initial(product.id, None, product.stock))
+                    for size, stock in zip(SIZES, variant_stock, strict=False):
+                        variants.append(
+                            {"product_id": product.id, "sku": f"{product.sku}-{size}",
+                             "name": size, "attributes": {"size": size},
+                             "price": product.price, "stock": stock}
+                        )  # fmt: skip
+                if variants:
+                    made = session.execute(
+                        insert(ProductVariant).returning(
+                            ProductVariant.id, ProductVariant.product_id, ProductVariant.stock,
+                            sort_by_parameter_order=True,
+                        ),
+                        variants,
+                    ).all()  # fmt: skip
+                    ledger += [_initial(v.product_id, v.id, v.stock) for v in made if v.stock]
+                if ledger:
+                    session.execute(insert(InventoryTransaction), ledger)
+            bar.update(len(rows))
+    return count
+
+
+def _initial(product_id: int, variant_id: int | None, stock: int) -> dict[str, Any]:
+    return {
+        "product_id": product_id,
+        "variant_id": variant_id,
+        "type": MovementType.INITIAL.value,
+        "quantity": stock,
+        "stock_after": stock,
+        "note": "generated",
+    }

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import itertools
+from decimal import Decimal
 from functools import cache
+from typing import Any
 
 from flask import Flask
+from sqlalchemy import func, select
 
 from shop.auth.models import User
 from shop.auth.services import issue_tokens
 from shop.db import unit_of_work, utcnow
 from shop.extensions import db
+from shop.inventory.models import InventoryTransaction
+from shop.products import services as catalog
+from shop.products.models import Category, Product, ProductVariant
 from shop.security import Role, hash_password
 
 PASSWORD = "correct-horse-9"
@@ -59,3 +65,42 @@ def bearer(token: str) -> dict[str, str]:
 
 def headers_for(app: Flask, user: User) -> dict[str, str]:
     return bearer(tokens_for(app, user)["access_token"])
+
+
+_skus = itertools.count(1)
+
+
+def make_category(app: Flask, name: str = "Gadgets", **fields: Any) -> Category:
+    with app.app_context():
+        return catalog.create_category(None, {"name": name, **fields})  # type: ignore[arg-type]
+
+
+def make_product(app: Flask, **fields: Any) -> Product:
+    data = {"sku": f"SKU-{next(_skus):05d}", "name": "Widget", "price": Decimal("10.00"),
+            "stock": 10, **fields}  # fmt: skip
+    with app.app_context():
+        product = catalog.create_product(None, data)  # type: ignore[arg-type]
+        product.variants  # noqa: B018  (loaded while the session is open)
+        return product
+
+
+def make_variant(app: Flask, product: Product, **fields: Any) -> ProductVariant:
+    data = {"sku": f"VAR-{next(_skus):05d}", "name": "Medium", "price": Decimal("12.00"),
+            "stock": 5, **fields}  # fmt: skip
+    with app.app_context():
+        return catalog.create_variant(None, product.id, data)  # type: ignore[arg-type]
+
+
+def ledger_sum(app: Flask, product_id: int, variant_id: int | None = None) -> int:
+    with app.app_context():
+        stmt = select(func.coalesce(func.sum(InventoryTransaction.quantity), 0)).where(
+            InventoryTransaction.product_id == product_id
+        )
+        if variant_id is not None:
+            stmt = stmt.where(InventoryTransaction.variant_id == variant_id)
+        return int(db.session.scalar(stmt) or 0)
+
+
+def stock_of(app: Flask, product_id: int) -> int:
+    with app.app_context():
+        return int(db.session.scalar(select(Product.stock).where(Product.id == product_id)) or 0)

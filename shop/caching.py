@@ -1,0 +1,82 @@
+"""Cached GET responses with versioned keys: a write bumps its namespace's version after
+commit, so no client reads a stale answer after a successful write, on any process.
+A cache failure is a miss, never an error."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Response, request
+
+from shop.db import after_commit
+from shop.extensions import cache
+
+log = logging.getLogger(__name__)
+CATALOG = "catalog"
+
+
+def _seed_version(key: str) -> None:
+    # A lost (evicted, flushed) version restarts from the clock, above any earlier value,
+    # so entries cached under an old version are never served again.
+    cache.add(key, time.time_ns() // 1000, timeout=0)
+
+
+def _version(namespace: str) -> int:
+    key = f"v:{namespace}"
+    try:
+        version = cache.get(key)
+        if version is None:
+            _seed_version(key)
+            version = cache.get(key)
+        return int(version)
+    except Exception:
+        log.warning("cache unreachable; reading through", exc_info=True)
+        return -1
+
+
+def bump(namespace: str) -> None:
+    key = f"v:{namespace}"
+    try:
+        _seed_version(key)
+        cache.cache.inc(key)
+    except Exception:
+        log.error("could not invalidate cache namespace %s", namespace, exc_info=True)
+
+
+def invalidate(namespace: str) -> None:
+    """Bump `namespace` once the current unit of work commits."""
+    after_commit(lambda: bump(namespace))
+
+
+def cached_response(namespace: str, scope: Callable[[], str], timeout: int = 300) -> Any:
+    """Cache a GET view's 200 answers under path, query string and `scope` (who may see what)."""
+
+    def decorator(view: Any) -> Any:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            version = _version(namespace)
+            if version < 0:
+                return view(*args, **kwargs)
+            query = "&".join(f"{k}={v}" for k, v in sorted(request.args.items(multi=True)))
+            key = f"r:{namespace}:{version}:{scope()}:{request.path}?{query}"
+            try:
+                hit = cache.get(key)
+            except Exception:
+                hit = None
+            if hit is not None:
+                return Response(hit, status=200, mimetype="application/json")
+            response = view(*args, **kwargs)
+            if isinstance(response, Response) and response.status_code == 200:
+                try:
+                    cache.set(key, response.get_data(), timeout=timeout)
+                except Exception:
+                    log.warning("cache write failed", exc_info=True)
+            return response
+
+        return wrapper
+
+    return decorator

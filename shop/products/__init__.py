@@ -1,0 +1,5 @@
+"""Catalog domain."""
+
+from shop.products.routes import blp
+
+__all__ = ["blp"]

@@ -1,0 +1,122 @@
+"""Catalog: the category tree, products and their variants."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    false,
+    true,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shop.db import Base, TimestampMixin
+
+MONEY = Numeric(12, 2)
+
+
+class Category(TimestampMixin, Base):
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    slug: Mapped[str] = mapped_column(String(140), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("categories.id", ondelete="RESTRICT"), index=True
+    )
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=true(), index=True)
+
+
+class Product(TimestampMixin, Base):
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("price > 0", name="price_positive"),
+        CheckConstraint("stock >= 0", name="stock_not_negative"),
+        CheckConstraint("low_stock_threshold >= 0", name="threshold_not_negative"),
+        # Listing: public lists filter on is_active, then sort by one of these.
+        Index("ix_products_active_price", "is_active", "price"),
+        Index("ix_products_active_name", "is_active", "name"),
+        Index("ix_products_active_created", "is_active", "created_at"),
+        Index("ix_products_active_rating", "is_active", "rating_avg"),
+        Index("ix_products_active_popularity", "is_active", "sales_count"),
+        # Search (PostgreSQL): weighted full text, and trigrams for SKU fragments and typos.
+        Index("ix_products_search_vector", "search_vector", postgresql_using="gin"),
+        Index(
+            "ix_products_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_products_sku_trgm",
+            "sku",
+            postgresql_using="gin",
+            postgresql_ops={"sku": "gin_trgm_ops"},
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(220), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    price: Mapped[Decimal] = mapped_column(MONEY)
+    # With variants: the sum of theirs, kept in step by the inventory service.
+    stock: Mapped[int] = mapped_column(default=0, server_default="0", index=True)
+    low_stock_threshold: Mapped[int] = mapped_column(default=5, server_default="5")
+    category_id: Mapped[int | None] = mapped_column(
+        ForeignKey("categories.id", ondelete="SET NULL"), index=True
+    )
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    is_featured: Mapped[bool] = mapped_column(default=False, server_default=false(), index=True)
+    image_url: Mapped[str | None] = mapped_column(String(2048))
+    rating_avg: Mapped[Decimal] = mapped_column(Numeric(3, 2), default=0, server_default="0")
+    rating_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Units sold, for sort=popularity; kept by the orders service.
+    sales_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Maintained by a database trigger on PostgreSQL (see the migration); NULL on SQLite.
+    search_vector: Mapped[str | None] = mapped_column(
+        Text().with_variant(TSVECTOR(), "postgresql"), deferred=True
+    )
+
+    category: Mapped[Category | None] = relationship(lazy="joined", innerjoin=False)
+    variants: Mapped[list[ProductVariant]] = relationship(
+        back_populates="product",
+        order_by="ProductVariant.id",
+        lazy="selectin",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class ProductVariant(TimestampMixin, Base):
+    __tablename__ = "product_variants"
+    __table_args__ = (
+        CheckConstraint("price > 0", name="price_positive"),
+        CheckConstraint("stock >= 0", name="stock_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), index=True
+    )
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    attributes: Mapped[dict[str, Any]] = mapped_column(
+        JSON().with_variant(JSONB(), "postgresql"), default=dict
+    )
+    price: Mapped[Decimal] = mapped_column(MONEY)
+    stock: Mapped[int] = mapped_column(default=0, server_default="0")
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
+
+    product: Mapped[Product] = relationship(back_populates="variants")

@@ -1,0 +1,206 @@
+"""Catalog API: categories, products, variants, search suggestions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify
+from flask.views import MethodView
+from flask_jwt_extended import current_user
+
+from shop.api import Blueprint, is_admin, visibility_scope
+from shop.caching import CATALOG, cached_response
+from shop.db import Page
+from shop.errors import Forbidden
+from shop.products import services
+from shop.products.models import Category, Product, ProductVariant
+from shop.products.schemas import (
+    CategoryQueryArgsSchema,
+    CategorySchema,
+    CategoryUpdateSchema,
+    ProductQueryArgsSchema,
+    ProductSchema,
+    ProductUpdateSchema,
+    SuggestionArgsSchema,
+    SuggestionSchema,
+    VariantSchema,
+    VariantUpdateSchema,
+)
+from shop.schemas import page_of
+from shop.security import Role
+
+blp = Blueprint("products", __name__, url_prefix="/api/v1", description="Catalog")
+cached = cached_response(CATALOG, visibility_scope)
+
+
+def _admin_view(args: dict[str, Any]) -> dict[str, Any]:
+    if args.get("include_inactive") and not is_admin():
+        raise Forbidden("include_inactive is for admins.")
+    return args
+
+
+def _location(path: str) -> dict[str, str]:
+    return {"Location": f"/api/v1/{path}"}
+
+
+LOCATION = {"Location": {"schema": {"type": "string"}}}
+
+
+@blp.route("/categories")
+class Categories(MethodView):
+    @blp.auth_optional
+    @cached
+    @blp.arguments(CategoryQueryArgsSchema, location="query")
+    @blp.errors(403)
+    @blp.response(200, page_of(CategorySchema))
+    def get(self, args: dict[str, Any]) -> Page:
+        """List categories (admins may include inactive ones)"""
+        return services.list_categories(**_admin_view(args))
+
+    @blp.auth_required(Role.ADMIN)
+    @blp.arguments(CategorySchema)
+    @blp.errors(409)
+    @blp.response(201, CategorySchema, headers=LOCATION)
+    def post(self, data: dict[str, Any]) -> tuple[Category, dict[str, str]]:
+        """Create a category"""
+        category = services.create_category(current_user, data)
+        return category, _location(f"categories/{category.id}")
+
+
+@blp.route("/categories/<int:category_id>")
+class CategoryById(MethodView):
+    @blp.auth_optional
+    @cached
+    @blp.errors(404)
+    @blp.response(200, CategorySchema)
+    def get(self, category_id: int) -> Category:
+        """Get a category"""
+        return services.get_category(category_id, include_inactive=is_admin())
+
+    @blp.auth_required(Role.ADMIN)
+    @blp.arguments(CategoryUpdateSchema)
+    @blp.errors(404, 409)
+    @blp.response(200, CategorySchema)
+    def patch(self, data: dict[str, Any], category_id: int) -> Category:
+        """Change a category"""
+        return services.update_category(current_user, category_id, data)
+
+    @blp.auth_required(Role.ADMIN)
+    @blp.errors(404, 409)
+    @blp.response(204)
+    def delete(self, category_id: int) -> None:
+        """Delete an empty category (no subcategories, no products)"""
+        services.delete_category(current_user, category_id)
+
+
+@blp.route("/categories/<int:category_id>/products")
+class CategoryProducts(MethodView):
+    @blp.auth_optional
+    @cached
+    @blp.arguments(ProductQueryArgsSchema, location="query")
+    @blp.errors(403, 404)
+    @blp.response(200, page_of(ProductSchema))
+    def get(self, args: dict[str, Any], category_id: int) -> Page:
+        """List a category's products (and its subcategories'); filters as /products"""
+        services.get_category(category_id, include_inactive=is_admin())
+        return services.list_products(**{**_admin_view(args), "category": category_id})
+
+
+@blp.route("/products")
+class Products(MethodView):
+    @blp.auth_optional
+    @cached
+    @blp.arguments(ProductQueryArgsSchema, location="query")
+    @blp.errors(403)
+    @blp.response(200, page_of(ProductSchema))
+    def get(self, args: dict[str, Any]) -> Page:
+        """List products: filters, full-text search (q) and sorting"""
+        return services.list_products(**_admin_view(args))
+
+    @blp.auth_required(Role.ADMIN)
+    @blp.arguments(ProductSchema)
+    @blp.errors(409)
+    @blp.response(201, ProductSchema, headers=LOCATION)
+    def post(self, data: dict[str, Any]) -> tuple[Product, dict[str, str]]:
+        """Create a product; its initial stock is recorded in the ledger"""
+        product = services.create_product(current_user, data)
+        return product, _location(f"products/{product.id}")
+
+
+@blp.route("/products/suggestions")
+class Suggestions(MethodView):
+    @cached_response(CATALOG, lambda: "public")
+    @blp.arguments(SuggestionArgsSchema, location="query")
+    @blp.response(200, SuggestionSchema(many=True))
+    def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        """Up to 10 product names for autocomplete (prefix, then typo-tolerant)"""
+        return services.suggest(args["q"])
+
+
+@blp.route("/products/<int:product_id>")
+class ProductById(MethodView):
+    @blp.auth_optional
+    @cached
+    @blp.errors(404)
+    @blp.response(200, ProductSchema)
+    def get(self, product_id: int) -> Response:
+        """Get a product (inactive ones, and inactive variants, only for admins)"""
+        admin = is_admin()
+        product = services.get_product(product_id, include_inactive=admin)
+        body = ProductSchema().dump(product)
+        if not admin:
+            body["variants"] = [v for v in body["variants"] if v["is_active"]]
+        return jsonify(body)
+
+    @blp.auth_required(Role.ADMIN)
+    @blp.arguments(ProductUpdateSchema)
+    @blp.errors(404, 409)
+    @blp.response(200, ProductSchema)
+    def patch(self, data: dict[str, Any], product_id: int) -> Product:
+        """Change a product; a new stock is recorded as an ADJUSTMENT"""
+        return services.update_product(current_user, product_id, data)
+
+    @blp.auth_required(Role.ADMIN)
+    @blp.errors(404)
+    @blp.response(204)
+    def delete(self, product_id: int) -> None:
+        """Delete a product (one that orders refer to is deactivated instead)"""
+        services.delete_product(current_user, product_id)
+
+
+@blp.route("/products/<int:product_id>/variants")
+class Variants(MethodView):
+    @blp.auth_optional
+    @cached
+    @blp.errors(404)
+    @blp.response(200, VariantSchema(many=True))
+    def get(self, product_id: int) -> list[ProductVariant]:
+        """List a product's variants"""
+        return services.list_variants(product_id, include_inactive=is_admin())
+
+    @blp.auth_required(Role.ADMIN)
+    @blp.arguments(VariantSchema)
+    @blp.errors(404, 409)
+    @blp.response(201, VariantSchema, headers=LOCATION)
+    def post(self, data: dict[str, Any], product_id: int) -> tuple[ProductVariant, Any]:
+        """Add a variant; its initial stock is recorded in the ledger"""
+        variant = services.create_variant(current_user, product_id, data)
+        return variant, _location(f"products/{product_id}/variants/{variant.id}")
+
+
+@blp.route("/products/<int:product_id>/variants/<int:variant_id>")
+class VariantById(MethodView):
+    @blp.auth_required(Role.ADMIN)
+    @blp.arguments(VariantUpdateSchema)
+    @blp.errors(404, 409)
+    @blp.response(200, VariantSchema)
+    def patch(self, data: dict[str, Any], product_id: int, variant_id: int) -> ProductVariant:
+        """Change a variant; a new stock is recorded as an ADJUSTMENT"""
+        return services.update_variant(current_user, product_id, variant_id, data)
+
+    @blp.auth_required(Role.ADMIN)
+    @blp.errors(404)
+    @blp.response(204)
+    def delete(self, product_id: int, variant_id: int) -> None:
+        """Delete a variant (its remaining stock leaves through the ledger)"""
+        services.delete_variant(current_user, product_id, variant_id)

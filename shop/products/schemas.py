@@ -1,0 +1,143 @@
+"""Request and response bodies of the catalog API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from shop.schemas import BaseSchema, Money, PageArgsSchema
+
+SLUG = validate.Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Lowercase words joined by '-'.")
+SKU = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", error="Letters, digits, '.', '_', '-'.")
+MAX_STOCK = 1_000_000_000
+
+
+def _http_url(value: str) -> bool:
+    if not value.lower().startswith(("http://", "https://")):
+        raise ValidationError("Must be an http(s) URL.")
+    return True
+
+
+class CategoryRefSchema(BaseSchema):
+    id = fields.Integer()
+    name = fields.String()
+    slug = fields.String()
+
+
+class CategorySchema(BaseSchema):
+    id = fields.Integer(dump_only=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    slug = fields.String(validate=[validate.Length(max=140), SLUG])
+    description = fields.String(validate=validate.Length(max=5000))
+    parent_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
+    is_active = fields.Boolean()
+    created_at = fields.AwareDateTime(dump_only=True)
+    updated_at = fields.AwareDateTime(dump_only=True)
+
+
+class CategoryUpdateSchema(CategorySchema):
+    name = fields.String(validate=validate.Length(min=1, max=120))
+
+
+class CategoryQueryArgsSchema(PageArgsSchema):
+    parent_id = fields.Integer(validate=validate.Range(min=1))
+    include_inactive = fields.Boolean(load_default=False)
+
+
+class VariantSchema(BaseSchema):
+    id = fields.Integer(dump_only=True)
+    sku = fields.String(required=True, validate=[validate.Length(min=1, max=64), SKU])
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    attributes = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=50)),
+        values=fields.String(validate=validate.Length(max=100)),
+        validate=validate.Length(max=20),
+        load_default=dict,
+    )
+    price = Money(required=True)
+    stock = fields.Integer(
+        strict=True, load_default=0, validate=validate.Range(min=0, max=MAX_STOCK)
+    )
+    is_active = fields.Boolean(load_default=True)
+
+
+class VariantUpdateSchema(VariantSchema):
+    sku = fields.String(validate=[validate.Length(min=1, max=64), SKU])
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    attributes = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=50)),
+        values=fields.String(validate=validate.Length(max=100)),
+        validate=validate.Length(max=20),
+    )
+    price = Money()
+    stock = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_STOCK))
+    is_active = fields.Boolean()
+
+
+class ProductSchema(BaseSchema):
+    id = fields.Integer(dump_only=True)
+    sku = fields.String(required=True, validate=[validate.Length(min=1, max=64), SKU])
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    slug = fields.String(validate=[validate.Length(max=220), SLUG])
+    description = fields.String(validate=validate.Length(max=20_000))
+    price = Money(required=True)
+    stock = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_STOCK))
+    low_stock_threshold = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_STOCK))
+    category_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
+    category = fields.Nested(CategoryRefSchema, dump_only=True, allow_none=True)
+    is_active = fields.Boolean()
+    is_featured = fields.Boolean()
+    image_url = fields.String(
+        allow_none=True, validate=[validate.Length(max=2048), validate.URL(), _http_url]
+    )
+    rating_avg = fields.Float(dump_only=True)
+    rating_count = fields.Integer(dump_only=True)
+    variants = fields.List(fields.Nested(VariantSchema), dump_only=True)
+    created_at = fields.AwareDateTime(dump_only=True)
+    updated_at = fields.AwareDateTime(dump_only=True)
+
+
+class ProductUpdateSchema(ProductSchema):
+    sku = fields.String(validate=[validate.Length(min=1, max=64), SKU])
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    price = Money()
+
+
+PRODUCT_SORTS = (
+    "price", "-price", "name", "-name", "created_at", "-created_at",
+    "rating", "-rating", "popularity", "relevance",
+)  # fmt: skip
+
+
+class ProductQueryArgsSchema(PageArgsSchema):
+    category = fields.Integer(
+        validate=validate.Range(min=1), metadata={"description": "includes subcategories"}
+    )
+    min_price = Money(positive=False)
+    max_price = Money(positive=False)
+    in_stock = fields.Boolean()
+    featured = fields.Boolean()
+    q = fields.String(validate=validate.Length(min=1, max=200))
+    sort = fields.String(
+        validate=validate.OneOf(PRODUCT_SORTS),
+        metadata={"description": "default: relevance with q, else -created_at"},
+    )
+    include_inactive = fields.Boolean(load_default=False, metadata={"description": "admin"})
+
+    @validates_schema
+    def _check(self, data: dict[str, Any], **_: Any) -> None:
+        low, high = data.get("min_price"), data.get("max_price")
+        if low is not None and high is not None and low > high:
+            raise ValidationError("Must not exceed max_price.", "min_price")
+        if data.get("sort") == "relevance" and not data.get("q"):
+            raise ValidationError("relevance needs q.", "sort")
+
+
+class SuggestionArgsSchema(BaseSchema):
+    q = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class SuggestionSchema(BaseSchema):
+    id = fields.Integer()
+    name = fields.String()

@@ -62,7 +62,7 @@ class Money(fields.Decimal):
             raise ma.ValidationError("At most two decimal places and 10 digits before them.")
         return number.quantize(CENT)
 
-    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
         if value is None:
             return None
         return super()._serialize(Decimal(value).quantize(CENT), attr, obj, **kwargs)

@@ -9,8 +9,8 @@ Create Date: 2026-11-22 03:34:33.638416
 
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.

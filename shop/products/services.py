@@ -170,8 +170,8 @@ def _search(stmt: Select[Any], q: str) -> tuple[Select[Any], ColumnElement[Any]]
             return stmt.where(sku_hit), case((sku_hit, 1.0), else_=0.0)
         query = func.to_tsquery("english", tsquery)
         matches = Product.search_vector.op("@@")(query)
-        rank = func.ts_rank_cd(Product.search_vector, query) + case((sku_hit, 1.0), else_=0.0)
-        return stmt.where(or_(matches, sku_hit)), rank
+        relevance = func.ts_rank_cd(Product.search_vector, query) + case((sku_hit, 1.0), else_=0.0)
+        return stmt.where(or_(matches, sku_hit)), relevance
     # SQLite fallback: every word must appear in the name, SKU, category or description;
     # relevance weighs where it appears (name and SKU 3, category 2, description 1).
     category_name = (
@@ -199,7 +199,7 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-_SORTS = {
+_SORTS: dict[str, tuple[Any, ...]] = {
     "price": (Product.price.asc(),),
     "-price": (Product.price.desc(),),
     "name": (Product.name.asc(),),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +17,25 @@ class BaseSchema(ma.Schema):
     class Meta:
         # Unknown and read-only fields in a body are an error (422), not silently dropped.
         unknown = ma.RAISE
+
+    @ma.pre_load
+    def _refuse_nul(self, data: Any, **_: Any) -> Any:
+        # PostgreSQL text cannot hold NUL: refuse it here (422), never fail in the database.
+        def walk(value: Any, name: str) -> None:
+            if isinstance(value, str) and "\x00" in value:
+                raise ma.ValidationError("Must not contain NUL characters.", name)
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    walk(key, name)
+                    walk(item, name)
+            elif isinstance(value, list):
+                for item in value:
+                    walk(item, name)
+
+        if isinstance(data, Mapping):
+            for key, value in data.items():
+                walk(value, str(key))
+        return data
 
 
 class PageArgsSchema(BaseSchema):
@@ -50,16 +70,21 @@ class Money(fields.Decimal):
     """Money as a decimal string with two places ("19.99"); more places in input are a 422."""
 
     def __init__(self, *, positive: bool = True, **kwargs: Any) -> None:
-        kwargs.setdefault("validate", validate.Range(min=CENT if positive else Decimal(0)))
-        metadata = {"type": "string", "example": "19.99", **kwargs.pop("metadata", {})}
+        self.minimum = CENT if positive else Decimal(0)
+        metadata = {
+            "type": "string",
+            "pattern": r"^\d{1,10}(\.\d{1,2})?$",
+            "example": "19.99",
+            **kwargs.pop("metadata", {}),
+        }
         super().__init__(as_string=True, allow_nan=False, metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Decimal:
         number = super()._deserialize(value, attr, data, **kwargs)
-        if number is None:
-            return number
         if number != number.quantize(CENT) or abs(number) > MAX_MONEY:
             raise ma.ValidationError("At most two decimal places and 10 digits before them.")
+        if number < self.minimum:
+            raise ma.ValidationError(f"Must be at least {self.minimum}.")
         return number.quantize(CENT)
 
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:

@@ -157,3 +157,10 @@ def test_cors_exposes_request_id(client):
         headers={"Origin": "https://store.example", "Access-Control-Request-Method": "POST"},
     )
     assert preflight.headers["Access-Control-Allow-Origin"] in ("*", "https://store.example")
+
+
+def test_nul_characters_are_a_422_not_a_database_error(client):
+    assert client.get("/api/v1/products/suggestions?q=a%00b").status_code == 422
+    body = {"email": "a@example.com", "password": "pass\u0000word-1"}
+    response = client.post("/api/v1/auth/register", json=body)
+    assert response.status_code == 422 and "password" in response.json["errors"]

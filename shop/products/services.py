@@ -273,8 +273,16 @@ def suggest(q: str) -> list[dict[str, Any]]:
 # --- products -------------------------------------------------------------------------------
 
 
-def get_product(product_id: int, *, include_inactive: bool = False) -> Product:
-    product = db.session.get(Product, product_id)
+def get_product(
+    product_id: int, *, include_inactive: bool = False, for_update: bool = False
+) -> Product:
+    """A product; `for_update` locks its row (taken before any variant row, always)."""
+    product = db.session.get(
+        Product,
+        product_id,
+        with_for_update={"of": Product} if for_update else None,
+        populate_existing=for_update,
+    )
     if product is None or not (product.is_active or include_inactive):
         raise NotFound(f"Product {product_id} does not exist.")
     return product
@@ -335,7 +343,8 @@ def create_product(actor: User, data: dict[str, Any]) -> Product:
 
 def update_product(actor: User, product_id: int, data: dict[str, Any]) -> Product:
     with unit_of_work():
-        product = get_product(product_id, include_inactive=True)
+        # Locked, so that "stock becomes N" is exact even among concurrent edits.
+        product = get_product(product_id, include_inactive=True, for_update=True)
         before = _snapshot(product, PRODUCT_FIELDS)
         if "sku" in data and data["sku"] != product.sku:
             _claim_sku(data["sku"], product_id=product.id)
@@ -399,10 +408,13 @@ def list_variants(product_id: int, *, include_inactive: bool) -> list[ProductVar
 
 
 def _get_variant(product_id: int, variant_id: int) -> ProductVariant:
+    """A product's variant, its rows locked in the fixed order: product, then variant."""
+    get_product(product_id, include_inactive=True, for_update=True)
     variant = db.session.scalar(
-        select(ProductVariant).where(
-            ProductVariant.id == variant_id, ProductVariant.product_id == product_id
-        )
+        select(ProductVariant)
+        .where(ProductVariant.id == variant_id, ProductVariant.product_id == product_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if variant is None:
         raise NotFound(f"Product {product_id} has no variant {variant_id}.")

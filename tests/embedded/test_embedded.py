@@ -78,3 +78,40 @@ def test_login_throttling_works_in_memory(embedded_app):
         "/api/v1/auth/login", json={"email": "x@example.com", "password": "nope-1234"}
     )
     assert blocked.status_code == 429 and blocked.headers["Retry-After"]
+
+
+def test_catalog_on_sqlite_with_the_search_fallback(embedded_app):
+    from shop.security import Role
+    from tests.factories import headers_for, make_user
+
+    client = embedded_app.test_client()
+    admin = headers_for(embedded_app, make_user(embedded_app, role=Role.ADMIN))
+    category = client.post("/api/v1/categories", headers=admin, json={"name": "Outdoor"}).json
+    created = [
+        client.post("/api/v1/products", headers=admin, json=body).json
+        for body in (
+            {"sku": "LMP-1", "name": "Camping Lamp", "price": "25.00", "stock": 4},
+            {"sku": "RUG-1", "name": "Rug", "price": "80.00", "description": "a lamp-free rug"},
+            {"sku": "CHR-1", "name": "Chair", "price": "40.00", "category_id": category["id"]},
+        )
+    ]
+    assert all("id" in p for p in created), created
+    lamp, rug, chair = created
+
+    # Name and SKU outrank the description; the category name is searched too.
+    found = client.get("/api/v1/products?q=lamp").json["items"]
+    assert [p["id"] for p in found] == [lamp["id"], rug["id"]]
+    assert [p["id"] for p in client.get("/api/v1/products?q=outdoor").json["items"]] == [
+        chair["id"]
+    ]
+    assert [p["id"] for p in client.get("/api/v1/products?q=LMP").json["items"]] == [lamp["id"]]
+    assert client.get("/api/v1/products/suggestions?q=cam").json == [
+        {"id": lamp["id"], "name": "Camping Lamp"}
+    ]
+
+    # In-process cache: a write is visible on the next read.
+    url = f"/api/v1/products/{lamp['id']}"
+    assert client.get(url).json["stock"] == 4
+    client.patch(url, headers=admin, json={"stock": 9})
+    assert client.get(url).json["stock"] == 9
+    assert client.get("/api/v1/products?sort=-price").json["items"][0]["id"] == rug["id"]

@@ -6,6 +6,7 @@ import enum
 import hashlib
 import hmac
 import secrets
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -47,13 +48,15 @@ def password_needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
 
 
-# Verifying against this hash costs what a real check costs, so that an unknown email
-# answers no faster than a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+@cache
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def burn_password_check(password: str) -> None:
-    verify_password(_DUMMY_HASH, password)
+    """Cost what a real check costs, so an unknown email answers no faster than a wrong
+    password."""
+    verify_password(_dummy_hash(), password)
 
 
 def new_token() -> str:

@@ -8,15 +8,18 @@ from typing import Any
 from dotenv import load_dotenv
 from flask import Flask
 
-from shop import audit, auth, products
 from shop.api import docs_assets
+from shop.audit.routes import blp as audit_api
+from shop.auth.routes import blp as auth_api
 from shop.auth.services import load_token_user
 from shop.cli import register_commands
 from shop.config import load_config
 from shop.errors import problem, register_errorhandlers
 from shop.extensions import api, cache, cors, db, jwt, limiter, migrate
+from shop.inventory.routes import blp as inventory_api
 from shop.observability import blp as health
 from shop.observability import configure_logging, register_request_hooks
+from shop.products.routes import blp as products_api
 from shop.queues import init_redis
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -57,7 +60,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(docs_assets)
-    for blueprint in (health, auth.blp, audit.blp, products.blp):
+    for blueprint in (health, auth_api, audit_api, products_api, inventory_api):
         api.register_blueprint(blueprint)
 
 

@@ -10,9 +10,25 @@ from flask.cli import AppGroup, with_appcontext
 from rq_scheduler import Scheduler
 
 from shop import schedule
+from shop.auth.services import create_admin as create
+from shop.errors import ShopError
+from shop.inventory.jobs import find_ledger_drift
 from shop.queues import DEFAULT_QUEUE, redis_connection
+from shop.seed import seed_demo
 
 jobs_cli = AppGroup("jobs", help="Periodic jobs: list, run one now, register the schedule.")
+inventory_cli = AppGroup("inventory", help="Inventory maintenance.")
+
+
+@inventory_cli.command("check")
+def inventory_check() -> None:
+    """Report products and variants whose stock differs from their ledger; exit 1 on drift."""
+    drift = find_ledger_drift()
+    for item in drift:
+        click.echo(json.dumps(item))
+    if drift:
+        raise click.ClickException(f"{len(drift)} stock figures differ from their ledger")
+    click.echo("stock matches the ledger everywhere")
 
 
 @jobs_cli.command("list")
@@ -49,9 +65,6 @@ def jobs_schedule() -> None:
 @click.option("--password", required=True)
 def create_admin(email: str, password: str) -> None:
     """Create an admin account (or promote an existing one)."""
-    from shop.auth.services import create_admin as create
-    from shop.errors import ShopError
-
     try:
         user = create(email, password)
     except ShopError as error:
@@ -65,12 +78,11 @@ def create_admin(email: str, password: str) -> None:
 @click.option("--products", default=0, show_default=True, help="Generated products to add.")
 def seed(customers: int, products: int) -> None:
     """Demo accounts and catalog into an empty database; generated volume on request."""
-    from shop.seed import seed_demo
-
     click.echo(json.dumps(seed_demo(customers=customers, products=products)))
 
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(jobs_cli)
+    app.cli.add_command(inventory_cli)
     app.cli.add_command(create_admin)
     app.cli.add_command(seed)

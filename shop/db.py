@@ -30,11 +30,12 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("naive datetime given for a UTC column")
-        if value is not None and dialect.name == "sqlite":
-            return value.astimezone(UTC).replace(tzinfo=None)
-        return value
+        value = value.astimezone(UTC)  # any offset a client sent, PostgreSQL's range or not
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

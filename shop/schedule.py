@@ -28,6 +28,18 @@ class PeriodicJob:
 
 JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(
+        "low-stock",
+        "shop.inventory.jobs.sweep_low_stock",
+        "*/30 * * * *",
+        "Open low-stock notifications (and email them) for any the stock changes missed.",
+    ),
+    PeriodicJob(
+        "inventory-check",
+        "shop.inventory.jobs.check_stock_ledger",
+        "0 4 * * 0",
+        "Reconcile every product's and variant's stock with its ledger; email any drift.",
+    ),
+    PeriodicJob(
         "purge-expired-tokens",
         "shop.auth.services.purge_expired_tokens",
         "17 3 * * *",

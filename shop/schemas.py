@@ -43,6 +43,14 @@ class PageArgsSchema(BaseSchema):
     page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
 
 
+MAX_ID = 2**31 - 1
+
+
+def id_field(*, strict: bool = True, **kwargs: Any) -> fields.Integer:
+    """A reference to a row: a positive 32-bit integer; in a JSON body never "5" or 5.0."""
+    return fields.Integer(strict=strict, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
 _page_schemas: dict[type[ma.Schema], type[ma.Schema]] = {}
 
 

@@ -164,3 +164,12 @@ def test_nul_characters_are_a_422_not_a_database_error(client):
     body = {"email": "a@example.com", "password": "pass\u0000word-1"}
     response = client.post("/api/v1/auth/register", json=body)
     assert response.status_code == 422 and "password" in response.json["errors"]
+
+
+def test_odd_timestamps_and_huge_ids_are_not_server_errors(client, as_admin):
+    odd = "since=0197-07-07T13:56:50.783-22:14&until=3556-01-11T00:13:48.2%2B23:54"
+    assert client.get(f"/api/v1/audit-logs?{odd}", headers=as_admin).status_code == 200
+    assert (
+        client.get("/api/v1/audit-logs?actor_id=133802765883", headers=as_admin).status_code == 422
+    )
+    assert client.get("/api/v1/products/99999999999999999999").status_code == 404

@@ -1,5 +1,1 @@
 """Audit trail domain."""
-
-from shop.audit.routes import blp
-
-__all__ = ["blp"]

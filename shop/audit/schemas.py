@@ -4,7 +4,7 @@ from datetime import UTC
 
 from marshmallow import fields, validate
 
-from shop.schemas import BaseSchema, PageArgsSchema
+from shop.schemas import BaseSchema, PageArgsSchema, id_field
 
 
 class AuditLogSchema(BaseSchema):
@@ -22,9 +22,9 @@ class AuditLogSchema(BaseSchema):
 
 
 class AuditLogQueryArgsSchema(PageArgsSchema):
-    actor_id = fields.Integer(validate=validate.Range(min=1))
+    actor_id = id_field(strict=False)
     action = fields.String(validate=validate.Length(max=64))
     target_type = fields.String(validate=validate.Length(max=64))
-    target_id = fields.Integer()
+    target_id = id_field(strict=False)
     since = fields.AwareDateTime(default_timezone=UTC)
     until = fields.AwareDateTime(default_timezone=UTC)

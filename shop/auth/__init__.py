@@ -1,5 +1,1 @@
 """Accounts and users domain."""
-
-from shop.auth.routes import blp
-
-__all__ = ["blp"]

@@ -1,1 +1,1 @@
-"""Inventory domain: the stock ledger."""
+"""Inventory domain: the stock ledger, purchase orders, low-stock notifications."""

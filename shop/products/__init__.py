@@ -1,5 +1,1 @@
 """Catalog domain."""
-
-from shop.products.routes import blp
-
-__all__ = ["blp"]

@@ -120,3 +120,7 @@ class ProductVariant(TimestampMixin, Base):
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     product: Mapped[Product] = relationship(back_populates="variants")
+
+
+# GET /inventory/low-stock and the low-stock sweep compare stock with the threshold.
+Index("ix_products_low_stock", Product.stock - Product.low_stock_threshold)

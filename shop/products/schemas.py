@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from shop.schemas import BaseSchema, Money, PageArgsSchema
+from shop.schemas import BaseSchema, Money, PageArgsSchema, id_field
 
 SLUG = validate.Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Lowercase words joined by '-'.")
 SKU = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", error="Letters, digits, '.', '_', '-'.")
@@ -30,7 +30,7 @@ class CategorySchema(BaseSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
     slug = fields.String(validate=[validate.Length(max=140), SLUG])
     description = fields.String(validate=validate.Length(max=5000))
-    parent_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
+    parent_id = id_field(allow_none=True)
     is_active = fields.Boolean()
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
@@ -41,7 +41,7 @@ class CategoryUpdateSchema(CategorySchema):
 
 
 class CategoryQueryArgsSchema(PageArgsSchema):
-    parent_id = fields.Integer(validate=validate.Range(min=1))
+    parent_id = id_field(strict=False)
     include_inactive = fields.Boolean(load_default=False)
 
 
@@ -84,7 +84,7 @@ class ProductSchema(BaseSchema):
     price = Money(required=True)
     stock = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_STOCK))
     low_stock_threshold = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_STOCK))
-    category_id = fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1))
+    category_id = id_field(allow_none=True)
     category = fields.Nested(CategoryRefSchema, dump_only=True, allow_none=True)
     is_active = fields.Boolean()
     is_featured = fields.Boolean()
@@ -111,9 +111,7 @@ PRODUCT_SORTS = (
 
 
 class ProductQueryArgsSchema(PageArgsSchema):
-    category = fields.Integer(
-        validate=validate.Range(min=1), metadata={"description": "includes subcategories"}
-    )
+    category = id_field(strict=False, metadata={"description": "includes subcategories"})
     min_price = Money(positive=False)
     max_price = Money(positive=False)
     in_stock = fields.Boolean()

@@ -1,0 +1,127 @@
+"""Request and response bodies of the inventory API."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from shop.inventory.models import MANUAL_TYPES, MovementType, NotificationKind, PurchaseOrderStatus
+from shop.schemas import BaseSchema, Money, PageArgsSchema, id_field
+
+MAX_QUANTITY = 1_000_000
+
+
+class MovementSchema(BaseSchema):
+    id = fields.Integer()
+    product_id = fields.Integer()
+    variant_id = fields.Integer(allow_none=True)
+    type = fields.String(metadata={"enum": [t.value for t in MovementType]})
+    quantity = fields.Integer(metadata={"description": "signed change"})
+    stock_after = fields.Integer()
+    reference = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+    created_by = fields.Integer(allow_none=True)
+    created_at = fields.AwareDateTime()
+
+
+class MovementCreateSchema(BaseSchema):
+    product_id = id_field(required=True)
+    variant_id = id_field(allow_none=True)
+    type = fields.String(
+        required=True,
+        validate=validate.OneOf([t.value for t in MANUAL_TYPES]),
+        metadata={"description": "system types (INITIAL, SALE, ...) are not accepted"},
+    )
+    quantity = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=-MAX_QUANTITY, max=MAX_QUANTITY),
+        metadata={"description": "> 0; ADJUSTMENT is signed (non-zero)"},
+    )
+    reference = fields.String(validate=validate.Length(max=100))
+    note = fields.String(validate=validate.Length(max=2000))
+
+    @validates_schema
+    def _sign(self, data: dict[str, Any], **_: Any) -> None:
+        quantity, kind = data.get("quantity"), data.get("type")
+        if quantity is None or kind is None:
+            return
+        if kind == MovementType.ADJUSTMENT and quantity == 0:
+            raise ValidationError("An adjustment must change the stock.", "quantity")
+        if kind != MovementType.ADJUSTMENT and quantity <= 0:
+            raise ValidationError(f"{kind} takes a positive quantity.", "quantity")
+
+
+class MovementQueryArgsSchema(PageArgsSchema):
+    product_id = id_field(strict=False)
+    variant_id = id_field(strict=False)
+    type = fields.String(validate=validate.OneOf([t.value for t in MovementType]))
+    since = fields.AwareDateTime(default_timezone=UTC)
+    until = fields.AwareDateTime(default_timezone=UTC)
+
+
+class PurchaseOrderItemSchema(BaseSchema):
+    id = fields.Integer(dump_only=True)
+    product_id = id_field(required=True)
+    variant_id = id_field(allow_none=True)
+    quantity = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=MAX_QUANTITY)
+    )
+    unit_cost = Money(required=True, positive=False)
+    line_cost = Money(dump_only=True, positive=False)
+
+
+class PurchaseOrderSchema(BaseSchema):
+    id = fields.Integer(dump_only=True)
+    supplier = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    reference = fields.String(allow_none=True, validate=validate.Length(max=100))
+    status = fields.String(
+        load_default=PurchaseOrderStatus.RECEIVED.value,
+        validate=validate.OneOf([PurchaseOrderStatus.ORDERED, PurchaseOrderStatus.RECEIVED]),
+        metadata={"description": "received (default: stock goes up now) or ordered"},
+    )
+    items = fields.List(
+        fields.Nested(PurchaseOrderItemSchema),
+        required=True,
+        validate=validate.Length(min=1, max=200),
+    )
+    total_cost = Money(dump_only=True, positive=False)
+    created_by = fields.Integer(dump_only=True, allow_none=True)
+    received_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    created_at = fields.AwareDateTime(dump_only=True)
+    updated_at = fields.AwareDateTime(dump_only=True)
+
+
+class PurchaseOrderQueryArgsSchema(PageArgsSchema):
+    status = fields.String(validate=validate.OneOf([s.value for s in PurchaseOrderStatus]))
+    supplier = fields.String(validate=validate.Length(max=200))
+
+
+class LowStockItemSchema(BaseSchema):
+    product_id = fields.Integer()
+    variant_id = fields.Integer(allow_none=True)
+    sku = fields.String()
+    name = fields.String()
+    stock = fields.Integer()
+    low_stock_threshold = fields.Integer()
+
+
+class NotificationSchema(BaseSchema):
+    id = fields.Integer()
+    kind = fields.String(metadata={"enum": [k.value for k in NotificationKind]})
+    product_id = fields.Integer()
+    variant_id = fields.Integer(allow_none=True)
+    message = fields.String()
+    stock = fields.Integer()
+    suggested_reorder_qty = fields.Integer()
+    created_at = fields.AwareDateTime()
+    acknowledged_at = fields.AwareDateTime(allow_none=True)
+    acknowledged_by = fields.Integer(allow_none=True)
+
+
+class NotificationQueryArgsSchema(PageArgsSchema):
+    open = fields.Boolean(metadata={"description": "true: not acknowledged yet"})
+    product_id = id_field(strict=False)
+    kind = fields.String(validate=validate.OneOf([k.value for k in NotificationKind]))

@@ -19,6 +19,7 @@ from shop.extensions import api, cache, cors, db, jwt, limiter, migrate
 from shop.inventory.routes import blp as inventory_api
 from shop.observability import blp as health
 from shop.observability import configure_logging, register_request_hooks
+from shop.orders.routes import blp as orders_api
 from shop.products.routes import blp as products_api
 from shop.queues import init_redis
 
@@ -60,7 +61,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(docs_assets)
-    for blueprint in (health, auth_api, audit_api, products_api, inventory_api):
+    for blueprint in (health, auth_api, audit_api, products_api, inventory_api, orders_api):
         api.register_blueprint(blueprint)
 
 

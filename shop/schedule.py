@@ -40,6 +40,18 @@ JOBS: tuple[PeriodicJob, ...] = (
         "Reconcile every product's and variant's stock with its ledger; email any drift.",
     ),
     PeriodicJob(
+        "pending-orders",
+        "shop.orders.jobs.process_pending_orders",
+        "10 * * * *",
+        "Remind customers once about unpaid pending orders; cancel the expired ones.",
+    ),
+    PeriodicJob(
+        "purge-idempotency-keys",
+        "shop.orders.jobs.purge_idempotency_keys",
+        "40 * * * *",
+        "Delete Idempotency-Keys older than their 24 hours.",
+    ),
+    PeriodicJob(
         "purge-expired-tokens",
         "shop.auth.services.purge_expired_tokens",
         "17 3 * * *",

@@ -138,9 +138,10 @@ def sweep_low_stock() -> dict[str, int]:
     candidates = db.session.execute(low_stock_candidates()).all()
     db.session.rollback()
     opened = sum(
-        1 for product_id, variant_id in candidates
+        1
+        for product_id, variant_id in candidates
         if open_low_stock_notification(product_id, variant_id) is not None
-    )  # fmt: skip
+    )
     return {"candidates": len(candidates), "opened": opened}
 
 

@@ -206,11 +206,15 @@ def _po_summary(order: PurchaseOrder) -> dict[str, Any]:
         "status": order.status,
         "total_cost": str(order.total_cost),
         "items": [
-            {"product_id": i.product_id, "variant_id": i.variant_id, "quantity": i.quantity,
-             "unit_cost": str(i.unit_cost)}
+            {
+                "product_id": i.product_id,
+                "variant_id": i.variant_id,
+                "quantity": i.quantity,
+                "unit_cost": str(i.unit_cost),
+            }
             for i in order.items
         ],
-    }  # fmt: skip
+    }
 
 
 def create_purchase_order(actor: User, data: dict[str, Any]) -> PurchaseOrder:

@@ -13,7 +13,7 @@ from shop.caching import CATALOG, cached_response
 from shop.db import Page
 from shop.errors import Forbidden
 from shop.products import services
-from shop.products.models import Category, Product, ProductVariant
+from shop.products.models import Category, Product, ProductVariant, Review
 from shop.products.schemas import (
     CategoryQueryArgsSchema,
     CategorySchema,
@@ -21,12 +21,14 @@ from shop.products.schemas import (
     ProductQueryArgsSchema,
     ProductSchema,
     ProductUpdateSchema,
+    ReviewSchema,
+    ReviewUpdateSchema,
     SuggestionArgsSchema,
     SuggestionSchema,
     VariantSchema,
     VariantUpdateSchema,
 )
-from shop.schemas import page_of
+from shop.schemas import PageArgsSchema, page_of
 from shop.security import Role
 
 blp = Blueprint("products", __name__, url_prefix="/api/v1", description="Catalog")
@@ -204,3 +206,41 @@ class VariantById(MethodView):
     def delete(self, product_id: int, variant_id: int) -> None:
         """Delete a variant (its remaining stock leaves through the ledger)"""
         services.delete_variant(current_user, product_id, variant_id)
+
+
+@blp.route("/products/<int:product_id>/reviews")
+class Reviews(MethodView):
+    @cached_response(CATALOG, lambda: "public")
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.errors(404)
+    @blp.response(200, page_of(ReviewSchema))
+    def get(self, args: dict[str, Any], product_id: int) -> Page:
+        """A product's reviews, newest first"""
+        return services.list_reviews(product_id, **args)
+
+    @blp.auth_required()
+    @blp.arguments(ReviewSchema)
+    @blp.errors(403, 404, 409)
+    @blp.response(201, ReviewSchema, headers=LOCATION)
+    def post(self, data: dict[str, Any], product_id: int) -> tuple[Review, dict[str, str]]:
+        """Review a product you ordered (once); updates rating_avg and rating_count"""
+        review = services.create_review(current_user, product_id, data)
+        return review, _location(f"products/{product_id}/reviews/{review.id}")
+
+
+@blp.route("/products/<int:product_id>/reviews/<int:review_id>")
+class ReviewById(MethodView):
+    @blp.auth_required()
+    @blp.arguments(ReviewUpdateSchema)
+    @blp.errors(404)
+    @blp.response(200, ReviewSchema)
+    def patch(self, data: dict[str, Any], product_id: int, review_id: int) -> Review:
+        """Change your review"""
+        return services.update_review(current_user, product_id, review_id, data)
+
+    @blp.auth_required()
+    @blp.errors(404)
+    @blp.response(204)
+    def delete(self, product_id: int, review_id: int) -> None:
+        """Delete your review (admins: any review)"""
+        services.delete_review(current_user, product_id, review_id)

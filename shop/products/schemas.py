@@ -139,3 +139,20 @@ class SuggestionArgsSchema(BaseSchema):
 class SuggestionSchema(BaseSchema):
     id = fields.Integer()
     name = fields.String()
+
+
+class ReviewSchema(BaseSchema):
+    id = fields.Integer(dump_only=True)
+    product_id = fields.Integer(dump_only=True)
+    user_id = fields.Integer(dump_only=True)
+    rating = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
+    title = fields.String(load_default="", validate=validate.Length(max=200))
+    body = fields.String(load_default="", validate=validate.Length(max=5000))
+    created_at = fields.AwareDateTime(dump_only=True)
+    updated_at = fields.AwareDateTime(dump_only=True)
+
+
+class ReviewUpdateSchema(ReviewSchema):
+    rating = fields.Integer(strict=True, validate=validate.Range(min=1, max=5))
+    title = fields.String(validate=validate.Length(max=200))
+    body = fields.String(validate=validate.Length(max=5000))

@@ -7,24 +7,34 @@ import unicodedata
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Select, case, func, literal, or_, select, text
+from sqlalchemy import ColumnElement, Select, case, func, literal, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from shop.audit.services import diff, record
 from shop.auth.models import User
 from shop.caching import CATALOG, invalidate
 from shop.db import Page, paginate, unit_of_work
-from shop.errors import Conflict, NotFound, Unprocessable
+from shop.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shop.extensions import db
 from shop.inventory.models import MovementType
 from shop.inventory.services import change_stock
-from shop.products.models import Category, Product, ProductVariant
+from shop.products.models import Category, Product, ProductVariant, Review
+from shop.security import Role
 
 CATEGORY_FIELDS = ("name", "slug", "description", "parent_id", "is_active")
 PRODUCT_FIELDS = (
-    "sku", "name", "slug", "description", "price", "stock", "low_stock_threshold",
-    "category_id", "is_active", "is_featured", "image_url",
-)  # fmt: skip
+    "sku",
+    "name",
+    "slug",
+    "description",
+    "price",
+    "stock",
+    "low_stock_threshold",
+    "category_id",
+    "is_active",
+    "is_featured",
+    "image_url",
+)
 VARIANT_FIELDS = ("sku", "name", "attributes", "price", "stock", "is_active")
 SUGGESTION_LIMIT = 10
 
@@ -516,5 +526,97 @@ def delete_variant(actor: User, product_id: int, variant_id: int) -> None:
             target_type="variant",
             target_id=variant_id,
             changes={"product_id": product_id, **snapshot},
+        )
+        invalidate(CATALOG)
+
+
+# --- reviews --------------------------------------------------------------------------------
+
+
+def list_reviews(product_id: int, *, page: int, page_size: int) -> Page:
+    get_product(product_id)
+    stmt = (
+        select(Review)
+        .where(Review.product_id == product_id)
+        .order_by(Review.created_at.desc(), Review.id.desc())
+    )
+    return paginate(stmt, page, page_size)
+
+
+def _refresh_rating(product_id: int) -> None:
+    # Recomputed from the reviews under the product's row lock: exact, and safe when two
+    # reviews of one product arrive at once.
+    stats = select(func.count(Review.id), func.avg(Review.rating)).where(
+        Review.product_id == product_id
+    )
+    count, average = db.session.execute(stats).one()
+    db.session.execute(
+        update(Product)
+        .where(Product.id == product_id)
+        .values(rating_count=count, rating_avg=round(average or 0, 2))
+    )
+
+
+def create_review(user: User, product_id: int, data: dict[str, Any]) -> Review:
+    from shop.orders.services import has_bought
+
+    with unit_of_work():
+        get_product(product_id, for_update=True)
+        if not has_bought(user, product_id):
+            raise Forbidden("Only customers who ordered this product may review it.")
+        if db.session.scalar(
+            select(Review.id).where(Review.user_id == user.id, Review.product_id == product_id)
+        ):
+            raise Conflict("You have already reviewed this product.")
+        review = Review(product_id=product_id, user_id=user.id, **data)
+        db.session.add(review)
+        db.session.flush()
+        _refresh_rating(product_id)
+        record(
+            "review.created",
+            actor=user,
+            target_type="review",
+            target_id=review.id,
+            changes={"product_id": product_id, "rating": review.rating},
+        )
+        invalidate(CATALOG)
+    return review
+
+
+def _own_review(user: User, product_id: int, review_id: int, *, admin_ok: bool) -> Review:
+    review = db.session.get(Review, review_id)
+    mine = review is not None and (
+        review.user_id == user.id or (admin_ok and Role(user.role).includes(Role.ADMIN))
+    )
+    if review is None or review.product_id != product_id or not mine:
+        raise NotFound(f"Review {review_id} does not exist.")
+    return review
+
+
+def update_review(user: User, product_id: int, review_id: int, data: dict[str, Any]) -> Review:
+    with unit_of_work():
+        get_product(product_id, include_inactive=True, for_update=True)
+        review = _own_review(user, product_id, review_id, admin_ok=False)
+        for name, value in data.items():
+            setattr(review, name, value)
+        db.session.flush()
+        _refresh_rating(product_id)
+        invalidate(CATALOG)
+    return review
+
+
+def delete_review(user: User, product_id: int, review_id: int) -> None:
+    with unit_of_work():
+        get_product(product_id, include_inactive=True, for_update=True)
+        review = _own_review(user, product_id, review_id, admin_ok=True)
+        db.session.delete(review)
+        db.session.flush()
+        _refresh_rating(product_id)
+        record(
+            "review.deleted",
+            actor=user,
+            target_type="review",
+            target_id=review_id,
+            changes={"product_id": product_id, "rating": review.rating},
         )
         invalidate(CATALOG)

@@ -1,0 +1,1 @@
+"""Orders domain: cart, addresses, checkout, status machine, payments."""

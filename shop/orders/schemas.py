@@ -1,0 +1,188 @@
+"""Request and response bodies of the cart, address, order and payment API."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from shop.orders.models import OrderStatus, PaymentMethod, PaymentStatus
+from shop.schemas import BaseSchema, Money, PageArgsSchema, id_field
+
+MAX_LINE_QUANTITY = 1000
+MAX_LINES = 50
+
+
+def quantity_field(**kwargs: Any) -> fields.Integer:
+    return fields.Integer(
+        strict=True, validate=validate.Range(min=1, max=MAX_LINE_QUANTITY), **kwargs
+    )
+
+
+class CartLineSchema(BaseSchema):
+    id = fields.Integer(dump_only=True)
+    product_id = id_field(required=True)
+    variant_id = id_field(allow_none=True)
+    sku = fields.String(dump_only=True)
+    name = fields.String(dump_only=True)
+    unit_price = Money(dump_only=True)
+    quantity = quantity_field(required=True)
+    line_total = Money(dump_only=True)
+
+
+class CartLineUpdateSchema(BaseSchema):
+    quantity = quantity_field(required=True)
+
+
+class CartSchema(BaseSchema):
+    items = fields.List(fields.Nested(CartLineSchema))
+    subtotal = Money(positive=False)
+    item_count = fields.Integer()
+
+
+class AddressFieldsSchema(BaseSchema):
+    """The parts of an address an order keeps."""
+
+    line1 = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    line2 = fields.String(load_default="", validate=validate.Length(max=200))
+    city = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    state = fields.String(load_default="", validate=validate.Length(max=100))
+    postal_code = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    country = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Z]{2}$", error="A two-letter ISO 3166 code, e.g. US."),
+    )
+    phone = fields.String(load_default="", validate=validate.Regexp(r"^(|[0-9+()\-. ]{3,32})$"))
+
+
+class AddressSchema(AddressFieldsSchema):
+    id = fields.Integer(dump_only=True)
+    label = fields.String(load_default="", validate=validate.Length(max=50))
+    is_default = fields.Boolean(load_default=False)
+    created_at = fields.AwareDateTime(dump_only=True)
+
+
+class AddressUpdateSchema(AddressSchema):
+    line1 = fields.String(validate=validate.Length(min=1, max=200))
+    line2 = fields.String(validate=validate.Length(max=200))
+    city = fields.String(validate=validate.Length(min=1, max=100))
+    state = fields.String(validate=validate.Length(max=100))
+    postal_code = fields.String(validate=validate.Length(min=1, max=20))
+    country = fields.String(validate=validate.Regexp(r"^[A-Z]{2}$"))
+    phone = fields.String(validate=validate.Regexp(r"^(|[0-9+()\-. ]{3,32})$"))
+    label = fields.String(validate=validate.Length(max=50))
+    is_default = fields.Boolean()
+
+
+class OrderLineRequestSchema(BaseSchema):
+    product_id = id_field(required=True)
+    variant_id = id_field(allow_none=True)
+    quantity = quantity_field(required=True)
+
+
+class OrderCreateSchema(BaseSchema):
+    items = fields.List(
+        fields.Nested(OrderLineRequestSchema),
+        validate=validate.Length(min=1, max=MAX_LINES),
+        metadata={"description": "omit to order the cart"},
+    )
+    shipping_address = fields.Nested(AddressFieldsSchema)
+    address_id = id_field()
+    notes = fields.String(load_default="", validate=validate.Length(max=1000))
+
+    @validates_schema
+    def _one_address(self, data: dict[str, Any], **_: Any) -> None:
+        if ("shipping_address" in data) == ("address_id" in data):
+            raise ValidationError(
+                "Give shipping_address or address_id (one of them).", "shipping_address"
+            )
+
+
+class OrderLineSchema(BaseSchema):
+    product_id = fields.Integer()
+    variant_id = fields.Integer(allow_none=True)
+    sku = fields.String()
+    name = fields.String()
+    unit_price = Money()
+    quantity = fields.Integer()
+    line_total = Money()
+
+
+class StatusChangeSchema(BaseSchema):
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String()
+    changed_by = fields.Integer(allow_none=True)
+    note = fields.String(allow_none=True)
+    at = fields.AwareDateTime()
+
+
+class OrderSchema(BaseSchema):
+    id = fields.Integer()
+    number = fields.String()
+    user_id = fields.Integer()
+    status = fields.String(metadata={"enum": [s.value for s in OrderStatus]})
+    payment_status = fields.String(metadata={"enum": [s.value for s in PaymentStatus]})
+    items = fields.List(fields.Nested(OrderLineSchema))
+    subtotal = Money(positive=False)
+    shipping_cost = Money(positive=False)
+    tax = Money(positive=False)
+    total = Money(positive=False)
+    amount_paid = Money(positive=False)
+    currency = fields.String()
+    shipping_address = fields.Dict()
+    notes = fields.String()
+    tracking_number = fields.String(allow_none=True)
+    status_history = fields.List(fields.Nested(StatusChangeSchema))
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+
+
+class OrderQueryArgsSchema(PageArgsSchema):
+    status = fields.String(validate=validate.OneOf([s.value for s in OrderStatus]))
+    user_id = id_field(strict=False, metadata={"description": "staff and admins"})
+    created_after = fields.AwareDateTime(default_timezone=UTC)
+    created_before = fields.AwareDateTime(default_timezone=UTC)
+
+
+class StatusUpdateSchema(BaseSchema):
+    status = fields.String(required=True, validate=validate.OneOf([s.value for s in OrderStatus]))
+    note = fields.String(validate=validate.Length(max=1000))
+    tracking_number = fields.String(validate=validate.Length(min=1, max=100))
+
+
+class CancelSchema(BaseSchema):
+    note = fields.String(validate=validate.Length(max=1000))
+
+
+class PaymentCreateSchema(BaseSchema):
+    amount = Money(required=True)
+    method = fields.String(
+        required=True,
+        validate=validate.OneOf([m.value for m in PaymentMethod if m != PaymentMethod.PROVIDER]),
+    )
+    reference = fields.String(validate=validate.Length(max=200))
+
+
+class PaymentSchema(BaseSchema):
+    id = fields.Integer()
+    order_id = fields.Integer()
+    amount = Money()
+    method = fields.String()
+    status = fields.String()
+    reference = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+
+
+class WebhookSchema(BaseSchema):
+    event_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    order_number = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    amount = Money(required=True)
+    currency = fields.String(validate=validate.Length(equal=3))
+    status = fields.String(required=True, validate=validate.OneOf(["succeeded", "failed"]))
+    reference = fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+class WebhookResultSchema(BaseSchema):
+    result = fields.String(metadata={"enum": ["recorded", "duplicate"]})
+    payment_id = fields.Integer(allow_none=True)

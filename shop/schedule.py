@@ -109,7 +109,7 @@ def sync(scheduler: Scheduler) -> dict[str, list[str]]:
             use_local_timezone=False,
         )
         added.append(job_id)
-    return {"added": added, "kept": kept, "cancelled": cancelled}
+    return {"added": sorted(added), "kept": sorted(kept), "cancelled": sorted(cancelled)}
 
 
 class RelayingScheduler(Scheduler):

@@ -501,6 +501,10 @@ def transition(
     from_status = OrderStatus(order.status)
     if to_status not in TRANSITIONS[from_status]:
         raise Conflict(f"An order cannot go from {from_status} to {to_status}.")
+    if to_status is OrderStatus.SHIPPED and not (tracking_number or order.tracking_number):
+        raise Unprocessable(
+            "Shipping needs a tracking number.", errors={"tracking_number": ["Required to ship."]}
+        )
     if to_status is OrderStatus.CANCELLED:
         _restore_stock(actor, order)
     if to_status is OrderStatus.REFUNDED:
@@ -550,18 +554,10 @@ def _restore_stock(actor: User | None, order: Order) -> None:
 def change_status(actor: User, order_id: int, data: dict[str, Any]) -> Order:
     with unit_of_work():
         order = get_order(actor, order_id, for_update=True)
-        to_status = OrderStatus(data["status"])
-        if to_status is OrderStatus.SHIPPED and not (
-            data.get("tracking_number") or order.tracking_number
-        ):
-            raise Unprocessable(
-                "Shipping needs a tracking number.",
-                errors={"tracking_number": ["Required to ship."]},
-            )
         transition(
             actor,
             order,
-            to_status,
+            OrderStatus(data["status"]),
             note=data.get("note"),
             tracking_number=data.get("tracking_number"),
         )

@@ -107,10 +107,11 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     with app.app_context():
         db.session.remove()
-        tables = [t for t in db.metadata.sorted_tables if t.name not in TABLES_KEPT]
-        names = ", ".join(f'"{t.name}"' for t in tables)
+        # DELETE, children first: on small tables it is ten times faster than TRUNCATE.
+        tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in TABLES_KEPT]
         with db.engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            for table in tables:
+                connection.execute(table.delete())
     Redis.from_url(TEST_REDIS_URL).flushdb()
 
 

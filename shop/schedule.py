@@ -40,6 +40,12 @@ JOBS: tuple[PeriodicJob, ...] = (
         "Reconcile every product's and variant's stock with its ledger; email any drift.",
     ),
     PeriodicJob(
+        "popularity",
+        "shop.products.jobs.refresh_popularity",
+        "5 * * * *",
+        "Recompute each product's units ordered in the last 30 days (sort=popularity).",
+    ),
+    PeriodicJob(
         "pending-orders",
         "shop.orders.jobs.process_pending_orders",
         "10 * * * *",

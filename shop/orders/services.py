@@ -366,7 +366,6 @@ def place_order(
             raise Unprocessable("The cart is empty.", errors={"items": ["Nothing to order."]})
         lines = _resolve_lines(_merge_lines(requested))
         order = _create_order(user, data, lines)
-        _take_stock(user, order)
         if from_cart:
             db.session.execute(delete(CartItem).where(CartItem.user_id == user.id))
         record(
@@ -384,6 +383,9 @@ def place_order(
                 .where(IdempotencyKey.user_id == user.id, IdempotencyKey.key == claim)
                 .values(response_status=201, response_body=body, order_id=order.id)
             )
+        db.session.flush()
+        # Last, so that the product rows stay locked only from here to the commit.
+        _take_stock(user, order)
     return order.id, body
 
 
@@ -441,13 +443,6 @@ def _take_stock(user: User, order: Order) -> None:
             short[str(index)] = {"quantity": [f"{item.sku}: {error.detail}"]}
     if short:
         raise Conflict("Not enough stock for some lines.", errors={"items": short})
-    for item in order.items:
-        db.session.execute(
-            update(Product)
-            .where(Product.id == item.product_id)
-            .values(sales_count=Product.sales_count + item.quantity)
-            .execution_options(synchronize_session=False)
-        )
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -542,12 +537,6 @@ def _restore_stock(actor: User | None, order: Order) -> None:
             type=MovementType.CANCEL,
             actor=actor,
             reference=order.number,
-        )
-        db.session.execute(
-            update(Product)
-            .where(Product.id == item.product_id)
-            .values(sales_count=Product.sales_count - item.quantity)
-            .execution_options(synchronize_session=False)
         )
 
 

@@ -82,7 +82,7 @@ class Product(TimestampMixin, Base):
     image_url: Mapped[str | None] = mapped_column(String(2048))
     rating_avg: Mapped[Decimal] = mapped_column(Numeric(3, 2), default=0, server_default="0")
     rating_count: Mapped[int] = mapped_column(default=0, server_default="0")
-    # Units sold, for sort=popularity; kept by the orders service.
+    # Units ordered in the last 30 days, for sort=popularity; set by the `popularity` job.
     sales_count: Mapped[int] = mapped_column(default=0, server_default="0")
     # Maintained by a database trigger on PostgreSQL (see the migration); NULL on SQLite.
     search_vector: Mapped[str | None] = mapped_column(

@@ -314,3 +314,18 @@ def test_an_ordered_product_is_deactivated_not_deleted(client, app, as_customer,
     assert client.get(f"{API}/products/{product.id}").status_code == 404
     with app.app_context():
         assert db.session.scalar(select(AuditLog).where(AuditLog.action == "product.deactivated"))
+
+
+def test_popularity_job_counts_recent_units_ordered(client, app, as_customer):
+    from shop.products.jobs import refresh_popularity
+
+    hit = make_product(app, name="Hit", stock=20)
+    flop = make_product(app, name="Flop", stock=20)
+    order(client, as_customer, (hit, 3))
+    cancelled = order(client, as_customer, (flop, 5)).json
+    client.post(f"{API}/orders/{cancelled['id']}/cancel", headers=as_customer)
+    with app.app_context():
+        assert refresh_popularity() == {"updated": 1}
+        assert refresh_popularity() == {"updated": 0}
+    names = [p["name"] for p in client.get(f"{API}/products?sort=popularity").json["items"]]
+    assert names == ["Hit", "Flop"]

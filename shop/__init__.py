@@ -22,6 +22,7 @@ from shop.observability import configure_logging, register_request_hooks
 from shop.orders.routes import blp as orders_api
 from shop.products.routes import blp as products_api
 from shop.queues import init_redis
+from shop.reports.routes import blp as reports_api
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -61,7 +62,15 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(docs_assets)
-    for blueprint in (health, auth_api, audit_api, products_api, inventory_api, orders_api):
+    for blueprint in (
+        health,
+        auth_api,
+        audit_api,
+        products_api,
+        inventory_api,
+        orders_api,
+        reports_api,
+    ):
         api.register_blueprint(blueprint)
 
 

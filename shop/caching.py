@@ -7,16 +7,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 from typing import Any
 
 from flask import Response, request
 
-from shop.db import after_commit
+from shop.db import after_commit, uow_state
 from shop.extensions import cache
 
 log = logging.getLogger(__name__)
 CATALOG = "catalog"
+REPORTS = "reports"
 
 
 def _seed_version(key: str) -> None:
@@ -47,9 +48,12 @@ def bump(namespace: str) -> None:
         log.error("could not invalidate cache namespace %s", namespace, exc_info=True)
 
 
-def invalidate(namespace: str) -> None:
-    """Bump `namespace` once the current unit of work commits."""
-    after_commit(lambda: bump(namespace))
+def invalidate(*namespaces: str) -> None:
+    """Bump each namespace once the current unit of work commits (once per unit)."""
+    state: set[str] = uow_state().setdefault("invalidate", set())
+    for namespace in sorted(set(namespaces) - state):
+        state.add(namespace)
+        after_commit(partial(bump, namespace))
 
 
 def cached_response(namespace: str, scope: Callable[[], str], timeout: int = 300) -> Any:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from datetime import datetime, timedelta
 
 import click
 from flask import Flask
@@ -10,14 +12,39 @@ from flask.cli import AppGroup, with_appcontext
 from rq_scheduler import Scheduler
 
 from shop import schedule
+from shop.audit.services import record
 from shop.auth.services import create_admin as create
+from shop.db import unit_of_work
 from shop.errors import ShopError
 from shop.inventory.jobs import find_ledger_drift
 from shop.queues import DEFAULT_QUEUE, redis_connection
+from shop.reports import services as reports
 from shop.seed import seed_demo
 
 jobs_cli = AppGroup("jobs", help="Periodic jobs: list, run one now, register the schedule.")
 inventory_cli = AppGroup("inventory", help="Inventory maintenance.")
+reports_cli = AppGroup("reports", help="Sales aggregates.")
+
+
+@reports_cli.command("backfill")
+@click.option("--since", "since", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option("--until", "until", type=click.DateTime(["%Y-%m-%d"]), help="default: yesterday")
+def reports_backfill(since: datetime, until: datetime | None) -> None:
+    """Recompute the daily sales aggregates of a range of closed days."""
+    last = until.date() if until else reports.today() - timedelta(days=1)
+    days = [since.date() + timedelta(days=n) for n in range((last - since.date()).days + 1)]
+    days = [day for day in days if day < reports.today()]
+    with click.progressbar(days, label="days", file=sys.stderr) as bar:
+        for day in bar:
+            reports.aggregate_day(day)
+    with unit_of_work():
+        record(
+            "job.run",
+            actor=None,
+            target_type="job",
+            changes={"job": "daily-sales", "backfill": [str(since.date()), str(last)]},
+        )
+    click.echo(json.dumps({"days": len(days)}))
 
 
 @inventory_cli.command("check")
@@ -84,5 +111,6 @@ def seed(customers: int, products: int) -> None:
 def register_commands(app: Flask) -> None:
     app.cli.add_command(jobs_cli)
     app.cli.add_command(inventory_cli)
+    app.cli.add_command(reports_cli)
     app.cli.add_command(create_admin)
     app.cli.add_command(seed)

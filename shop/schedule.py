@@ -28,6 +28,12 @@ class PeriodicJob:
 
 JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(
+        "daily-sales",
+        "shop.reports.services.daily_sales_job",
+        "15 0 * * *",
+        "Aggregate yesterday's sales (and any day an order change made stale).",
+    ),
+    PeriodicJob(
         "low-stock",
         "shop.inventory.jobs.sweep_low_stock",
         "*/30 * * * *",

@@ -14,6 +14,7 @@ from sqlalchemy import CursorResult, delete, exists, func, select, update
 from shop import mail
 from shop.audit.services import diff, record
 from shop.auth.models import RefreshToken, RevokedToken, TokenPurpose, User, UserToken
+from shop.caching import REPORTS, invalidate
 from shop.db import Page, paginate, unit_of_work, utcnow
 from shop.errors import BadRequest, Conflict, NotFound, Unauthorized, Unprocessable
 from shop.extensions import db
@@ -94,6 +95,7 @@ def register(data: dict[str, Any]) -> User:
         db.session.flush()
         _send_verification(user)
         record("auth.register", actor=user, target_type="user", target_id=user.id)
+        invalidate(REPORTS)
     return user
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import Integer, literal, select, update
+from sqlalchemy import Integer, func, literal, select, update
 
 from shop import outbox
 from shop.audit.services import record
 from shop.auth.models import User
-from shop.caching import CATALOG, invalidate
+from shop.caching import CATALOG, REPORTS, invalidate
 from shop.db import Page, paginate, unit_of_work, uow_state, utcnow
 from shop.errors import Conflict, NotFound, Unprocessable
 from shop.extensions import db
@@ -80,7 +80,7 @@ def change_stock(
         created_by=actor.id if actor else None,
     )
     session.add(entry)
-    invalidate(CATALOG)
+    invalidate(CATALOG, REPORTS)
     if delta < 0 and stock_after <= threshold:
         _queue_low_stock_check(product_id, variant_id)
     return entry
@@ -337,8 +337,7 @@ def delete_purchase_order(actor: User, order_id: int) -> None:
 # --- low stock and notifications ------------------------------------------------------------
 
 
-def list_low_stock(*, page: int, page_size: int) -> Page:
-    """Active products (or, for products with variants, variants) at or below threshold."""
+def _low_stock_rows() -> Any:
     plain = select(
         Product.id.label("product_id"),
         literal(None, Integer).label("variant_id"),
@@ -367,9 +366,18 @@ def list_low_stock(*, page: int, page_size: int) -> Page:
             ProductVariant.stock <= Product.low_stock_threshold,
         )
     )
-    rows = plain.union_all(variants).subquery()
+    return plain.union_all(variants).subquery()
+
+
+def list_low_stock(*, page: int, page_size: int) -> Page:
+    """Active products (or, for products with variants, variants) at or below threshold."""
+    rows = _low_stock_rows()
     stmt = select(rows).order_by(rows.c.stock, rows.c.product_id, rows.c.variant_id)
     return paginate(stmt, page, page_size, scalars=False)
+
+
+def count_low_stock() -> int:
+    return db.session.scalar(select(func.count()).select_from(_low_stock_rows())) or 0
 
 
 def list_notifications(

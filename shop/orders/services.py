@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from shop import mail
 from shop.audit.services import record
 from shop.auth.models import User
+from shop.caching import REPORTS, invalidate
 from shop.db import Page, paginate, unit_of_work, utcnow
 from shop.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from shop.extensions import db
@@ -38,6 +39,7 @@ from shop.orders.models import (
     PaymentStatus,
 )
 from shop.products.models import Product, ProductVariant
+from shop.reports.services import mark_dirty
 from shop.security import Role
 
 CENT = Decimal("0.01")
@@ -507,6 +509,8 @@ def transition(
     if tracking_number:
         order.tracking_number = tracking_number
     order.status = to_status
+    mark_dirty(order)
+    invalidate(REPORTS)
     order.status_history.append(
         OrderStatusChange(
             from_status=from_status,

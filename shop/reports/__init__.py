@@ -1,0 +1,1 @@
+"""Reports domain: daily sales aggregates and the report endpoints."""

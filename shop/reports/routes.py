@@ -1,0 +1,101 @@
+"""Reports API (staff and admins): dashboard, sales, top products, statuses, per product."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask.views import MethodView
+
+from shop.api import Blueprint
+from shop.caching import REPORTS, cached_response
+from shop.reports import services
+from shop.reports.schemas import (
+    DashboardSchema,
+    OrderStatusReportSchema,
+    ProductReportSchema,
+    RangeArgsSchema,
+    SalesArgsSchema,
+    SalesReportSchema,
+    TopProductsArgsSchema,
+    TopProductsSchema,
+)
+from shop.security import Role
+
+blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports", description="Reports")
+# Brief: any order, stock or account change bumps the namespace anyway.
+cached = cached_response(REPORTS, lambda: "staff", timeout=60)
+CSV = {"content_type": "text/csv", "description": "with format=csv", "success": True}
+
+
+def _csv(columns: list[str], rows: list[dict[str, Any]], name: str) -> Response:
+    return Response(
+        services.to_csv(columns, rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+@blp.route("/dashboard")
+class Dashboard(MethodView):
+    @blp.auth_required(Role.STAFF)
+    @cached
+    @blp.response(200, DashboardSchema)
+    def get(self) -> dict[str, Any]:
+        """Revenue, orders, average order value, customers and low stock at a glance"""
+        return services.dashboard()
+
+
+@blp.route("/sales")
+class Sales(MethodView):
+    @blp.auth_required(Role.STAFF)
+    @cached
+    @blp.arguments(SalesArgsSchema, location="query")
+    @blp.alt_response(200, **CSV)
+    @blp.response(200, SalesReportSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Sales by day, week or month, with totals and the previous period's"""
+        report = services.sales_report(args["period"], args["start"], args["end"])
+        if args["format"] == "csv":
+            return _csv(["period_start", "orders", "items", "revenue"], report["rows"], "sales")
+        return report
+
+
+@blp.route("/top-products")
+class TopProducts(MethodView):
+    @blp.auth_required(Role.STAFF)
+    @cached
+    @blp.arguments(TopProductsArgsSchema, location="query")
+    @blp.alt_response(200, **CSV)
+    @blp.response(200, TopProductsSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Best-selling products by revenue or quantity"""
+        report = services.top_products(args["start"], args["end"], by=args["by"],
+                                       limit=args["limit"])  # fmt: skip
+        if args["format"] == "csv":
+            columns = ["product_id", "sku", "name", "quantity", "revenue"]
+            return _csv(columns, report["rows"], "top-products")
+        return report
+
+
+@blp.route("/order-status")
+class OrderStatusReport(MethodView):
+    @blp.auth_required(Role.STAFF)
+    @cached
+    @blp.arguments(RangeArgsSchema, location="query")
+    @blp.response(200, OrderStatusReportSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Orders created in the range, counted by their current status"""
+        return services.order_status_counts(args["start"], args["end"])
+
+
+@blp.route("/products/<int:product_id>")
+class ProductReport(MethodView):
+    @blp.auth_required(Role.STAFF)
+    @cached
+    @blp.arguments(RangeArgsSchema, location="query")
+    @blp.errors(404)
+    @blp.response(200, ProductReportSchema)
+    def get(self, args: dict[str, Any], product_id: int) -> dict[str, Any]:
+        """One product's units sold, revenue and orders per day"""
+        return services.product_report(product_id, args["start"], args["end"])

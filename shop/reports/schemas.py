@@ -1,0 +1,131 @@
+"""Report query arguments and answers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+
+from shop.schemas import BaseSchema, Money
+
+MAX_DAYS = 3 * 366
+DEFAULT_DAYS = 30
+
+
+class RangeArgsSchema(BaseSchema):
+    start = fields.Date(metadata={"description": "inclusive UTC day; default: 29 days before end"})
+    end = fields.Date(metadata={"description": "inclusive UTC day; default: today"})
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
+
+    @validates_schema
+    def _check(self, data: dict[str, Any], **_: Any) -> None:
+        start, end = data.get("start"), data.get("end")
+        if start and end and start > end:
+            raise ValidationError("Must not be after end.", "start")
+        if start and end and (end - start).days >= MAX_DAYS:
+            raise ValidationError(f"At most {MAX_DAYS} days.", "end")
+
+    @post_load
+    def _defaults(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        from shop.reports.services import today
+
+        end = data.get("end") or (
+            data["start"] + timedelta(days=DEFAULT_DAYS - 1) if data.get("start") else today()
+        )
+        data["end"] = end
+        data.setdefault("start", end - timedelta(days=DEFAULT_DAYS - 1))
+        return data
+
+
+class SalesArgsSchema(RangeArgsSchema):
+    period = fields.String(load_default="day", validate=validate.OneOf(["day", "week", "month"]))
+
+
+class TopProductsArgsSchema(RangeArgsSchema):
+    by = fields.String(load_default="revenue", validate=validate.OneOf(["revenue", "quantity"]))
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+
+
+class Figures(BaseSchema):
+    orders = fields.Integer()
+    items = fields.Integer()
+    revenue = Money(positive=False)
+
+
+class SalesRowSchema(Figures):
+    period_start = fields.Date()
+
+
+class SalesReportSchema(BaseSchema):
+    period = fields.String()
+    start = fields.Date()
+    end = fields.Date()
+    rows = fields.List(fields.Nested(SalesRowSchema))
+    totals = fields.Nested(Figures)
+    previous_totals = fields.Nested(Figures)
+    growth_pct = fields.Float(allow_none=True)
+
+
+class TopProductRowSchema(BaseSchema):
+    product_id = fields.Integer()
+    sku = fields.String(allow_none=True)
+    name = fields.String(allow_none=True)
+    quantity = fields.Integer()
+    revenue = Money(positive=False)
+
+
+class TopProductsSchema(BaseSchema):
+    start = fields.Date()
+    end = fields.Date()
+    by = fields.String()
+    rows = fields.List(fields.Nested(TopProductRowSchema))
+
+
+class OrderStatusReportSchema(BaseSchema):
+    start = fields.Date()
+    end = fields.Date()
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class ProductDayRowSchema(BaseSchema):
+    date = fields.Date()
+    units_sold = fields.Integer()
+    revenue = Money(positive=False)
+    orders = fields.Integer()
+
+
+class ProductReportSchema(BaseSchema):
+    product_id = fields.Integer()
+    start = fields.Date()
+    end = fields.Date()
+    units_sold = fields.Integer()
+    revenue = Money(positive=False)
+    orders = fields.Integer()
+    rows = fields.List(fields.Nested(ProductDayRowSchema))
+
+
+class WindowFigures(BaseSchema):
+    today = Money(positive=False)
+    last_7_days = Money(positive=False)
+    last_30_days = Money(positive=False)
+
+
+class OrderWindowFigures(BaseSchema):
+    today = fields.Integer()
+    last_7_days = fields.Integer()
+    last_30_days = fields.Integer()
+    pending = fields.Integer()
+
+
+class CustomerFigures(BaseSchema):
+    total = fields.Integer()
+    new_last_30_days = fields.Integer()
+
+
+class DashboardSchema(BaseSchema):
+    revenue = fields.Nested(WindowFigures)
+    orders = fields.Nested(OrderWindowFigures)
+    average_order_value = Money(positive=False)
+    customers = fields.Nested(CustomerFigures)
+    low_stock_count = fields.Integer()

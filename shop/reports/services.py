@@ -1,0 +1,402 @@
+"""Sales figures: daily aggregates for closed days, live queries for the rest, the same
+numbers either way (a direct aggregation over orders)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    and_,
+    delete,
+    distinct,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+)
+
+from shop.auth.models import User
+from shop.db import unit_of_work, utcnow
+from shop.errors import NotFound
+from shop.extensions import db
+from shop.inventory.services import count_low_stock
+from shop.orders.models import SALE_STATUSES, Order, OrderItem, OrderStatus
+from shop.products.models import Product
+from shop.reports.models import DailyProductSales, DailySales, DirtyDay
+from shop.security import Role
+
+ZERO = Decimal("0.00")
+SALES = [s.value for s in SALE_STATUSES]
+
+
+def today() -> date:
+    return utcnow().date()
+
+
+def _bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """[first 00:00 UTC, the day after last 00:00 UTC)."""
+    return (
+        datetime.combine(first, time(), UTC),
+        datetime.combine(last + timedelta(days=1), time(), UTC),
+    )
+
+
+def _is_postgres() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _utc_day(column: Any) -> ColumnElement[Any]:
+    if _is_postgres():
+        return func.date(func.timezone("UTC", column))
+    return func.date(column)
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _days(first: date, last: date) -> Iterator[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def _ranges(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Consecutive days merged into (first, last) ranges."""
+    ranges: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if ranges and ranges[-1][1] + timedelta(days=1) == day:
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def _in_days(column: Any, days: Iterable[date]) -> ColumnElement[bool]:
+    spans = [_bounds(a, b) for a, b in _ranges(days)]
+    return (
+        or_(*[and_(column >= lo, column < hi) for lo, hi in spans]) if spans else (column != column)
+    )
+
+
+def _clean_days(first: date, last: date) -> set[date]:
+    """Days in the range whose aggregates are present and not stale."""
+    rows = db.session.scalars(
+        select(DailySales.day).where(
+            DailySales.day.between(first, last),
+            ~select(DirtyDay.day).where(DirtyDay.day == DailySales.day).exists(),
+        )
+    )
+    return {_as_date(d) for d in rows}
+
+
+# --- figures per day ------------------------------------------------------------------------
+
+
+def sales_by_day(first: date, last: date) -> dict[date, dict[str, Any]]:
+    """{day: {orders, items, revenue}} for every day of the range (zeros included)."""
+    result = {d: {"orders": 0, "items": 0, "revenue": ZERO} for d in _days(first, last)}
+    clean = _clean_days(first, last)
+    for row in db.session.execute(
+        select(DailySales).where(DailySales.day.between(first, last))
+    ).scalars():
+        day = _as_date(row.day)
+        if day in clean:
+            result[day] = {"orders": row.orders, "items": row.items, "revenue": row.revenue}
+    live = [d for d in result if d not in clean]
+    if live:
+        items = (
+            select(func.coalesce(func.sum(OrderItem.quantity), 0))
+            .where(OrderItem.order_id == Order.id)
+            .scalar_subquery()
+        )
+        day_of = _utc_day(Order.created_at).label("day")
+        stmt = (
+            select(day_of, func.count(Order.id), func.sum(items), func.sum(Order.total))
+            .where(Order.status.in_(SALES), _in_days(Order.created_at, live))
+            .group_by(day_of)
+        )
+        for row_day, orders, item_count, revenue in db.session.execute(stmt):
+            result[_as_date(row_day)] = {
+                "orders": int(orders),
+                "items": int(item_count or 0),
+                "revenue": Decimal(revenue or 0).quantize(Decimal("0.01")),
+            }
+    return result
+
+
+def product_sales_by_day(
+    first: date, last: date, product_id: int | None = None
+) -> dict[tuple[date, int], dict[str, Any]]:
+    """{(day, product_id): {units_sold, revenue, orders}} for days with sales."""
+    clean = _clean_days(first, last)
+    result: dict[tuple[date, int], dict[str, Any]] = {}
+    stmt = select(DailyProductSales).where(DailyProductSales.day.in_(clean))
+    if product_id is not None:
+        stmt = stmt.where(DailyProductSales.product_id == product_id)
+    for row in db.session.scalars(stmt) if clean else []:
+        result[(_as_date(row.day), row.product_id)] = {
+            "units_sold": row.units_sold, "revenue": row.revenue, "orders": row.orders,
+        }  # fmt: skip
+    live = [d for d in _days(first, last) if d not in clean]
+    if live:
+        day_of = _utc_day(Order.created_at).label("day")
+        stmt_live = (
+            select(
+                day_of,
+                OrderItem.product_id,
+                func.sum(OrderItem.quantity),
+                func.sum(OrderItem.line_total),
+                func.count(distinct(OrderItem.order_id)),
+            )
+            .join(Order, Order.id == OrderItem.order_id)
+            .where(Order.status.in_(SALES), _in_days(Order.created_at, live))
+            .group_by(day_of, OrderItem.product_id)
+        )
+        if product_id is not None:
+            stmt_live = stmt_live.where(OrderItem.product_id == product_id)
+        for row_day, pid, units, revenue, orders in db.session.execute(stmt_live):
+            result[(_as_date(row_day), pid)] = {
+                "units_sold": int(units),
+                "revenue": Decimal(revenue).quantize(Decimal("0.01")),
+                "orders": int(orders),
+            }
+    return result
+
+
+# --- the daily-sales job --------------------------------------------------------------------
+
+
+def mark_dirty(order: Order) -> None:
+    """In an order change's transaction: its (past) day's aggregates must be recomputed."""
+    day = order.created_at.astimezone(UTC).date()
+    if day >= today():
+        return  # today is never aggregated; it is always read live
+    if _is_postgres():
+        # Shared with other markers, exclusive against the job recomputing this day.
+        db.session.execute(select(func.pg_advisory_xact_lock_shared(_day_lock(day))))
+        db.session.execute(
+            text("INSERT INTO report_dirty_days (day) VALUES (:day) ON CONFLICT DO NOTHING"),
+            {"day": day},
+        )
+    elif db.session.get(DirtyDay, day) is None:
+        db.session.add(DirtyDay(day=day))
+
+
+def _day_lock(day: date) -> int:
+    return 7_000_000_000 + day.toordinal()
+
+
+def aggregate_day(day: date) -> dict[str, Any]:
+    """Recompute one closed day's aggregates; the same rows however often, or however many
+    at once, it runs."""
+    if day >= today():
+        raise ValueError("only closed (past) days are aggregated")
+    first, last = _bounds(day, day)
+    with unit_of_work() as session:
+        if _is_postgres():
+            session.execute(select(func.pg_advisory_xact_lock(_day_lock(day))))
+        started = session.scalar(select(func.now()))
+        in_day = and_(Order.status.in_(SALES), Order.created_at >= first, Order.created_at < last)
+        orders, revenue = session.execute(
+            select(func.count(Order.id), func.coalesce(func.sum(Order.total), 0)).where(in_day)
+        ).one()
+        items = session.scalar(
+            select(func.coalesce(func.sum(OrderItem.quantity), 0))
+            .join(Order, Order.id == OrderItem.order_id)
+            .where(in_day)
+        )
+        session.execute(delete(DailySales).where(DailySales.day == day))
+        session.execute(delete(DailyProductSales).where(DailyProductSales.day == day))
+        session.add(DailySales(day=day, orders=orders, items=int(items or 0),
+                               revenue=Decimal(revenue)))  # fmt: skip
+        session.execute(
+            insert(DailyProductSales).from_select(
+                ["day", "product_id", "units_sold", "revenue", "orders"],
+                select(
+                    literal(day, Date()),
+                    OrderItem.product_id,
+                    func.sum(OrderItem.quantity),
+                    func.sum(OrderItem.line_total),
+                    func.count(distinct(OrderItem.order_id)),
+                )
+                .join(Order, Order.id == OrderItem.order_id)
+                .where(in_day)
+                .group_by(OrderItem.product_id),
+            )
+        )
+        session.execute(delete(DirtyDay).where(DirtyDay.day == day, DirtyDay.marked_at <= started))
+    return {"day": day.isoformat(), "orders": orders, "revenue": str(revenue)}
+
+
+def days_to_aggregate() -> list[date]:
+    """Dirty past days, and every closed day since the last aggregated one (or the first
+    order), up to yesterday."""
+    yesterday = today() - timedelta(days=1)
+    last_done = db.session.scalar(select(func.max(DailySales.day)))
+    if last_done is not None:
+        start = _as_date(last_done) + timedelta(days=1)
+    else:
+        first_order = db.session.scalar(select(func.min(Order.created_at)))
+        start = first_order.astimezone(UTC).date() if first_order else yesterday + timedelta(1)
+    dirty = {_as_date(d) for d in db.session.scalars(select(DirtyDay.day))}
+    return sorted({*dirty, *_days(start, yesterday)} - {d for d in dirty if d > yesterday})
+
+
+def daily_sales_job() -> dict[str, Any]:
+    """The `daily-sales` job."""
+    days = days_to_aggregate()
+    db.session.rollback()
+    for day in days:
+        aggregate_day(day)
+    return {"days": len(days), "first": str(days[0]) if days else None,
+            "last": str(days[-1]) if days else None}  # fmt: skip
+
+
+# --- reports --------------------------------------------------------------------------------
+
+
+def _sum(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    totals = {"orders": 0, "items": 0, "revenue": ZERO}
+    for row in rows:
+        for key in totals:
+            totals[key] += row[key]
+    return totals
+
+
+def _period_start(day: date, period: str) -> date:
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    return day
+
+
+def sales_report(period: str, first: date, last: date) -> dict[str, Any]:
+    span = (last - first).days + 1
+    by_day = sales_by_day(first - timedelta(days=span), last)
+    current = {d: v for d, v in by_day.items() if d >= first}
+    previous = _sum(v for d, v in by_day.items() if d < first)
+    grouped: dict[date, list[dict[str, Any]]] = defaultdict(list)
+    for day, figures in sorted(current.items()):
+        grouped[_period_start(day, period)].append(figures)
+    totals = _sum(current.values())
+    growth = None
+    if previous["revenue"]:
+        growth = float(
+            ((totals["revenue"] - previous["revenue"]) * 100 / previous["revenue"]).quantize(
+                Decimal("0.01"), rounding=ROUND_HALF_UP
+            )
+        )
+    return {
+        "period": period,
+        "start": first,
+        "end": last,
+        "rows": [{"period_start": start, **_sum(rows)} for start, rows in grouped.items()],
+        "totals": totals,
+        "previous_totals": previous,
+        "growth_pct": growth,
+    }
+
+
+def top_products(first: date, last: date, *, by: str, limit: int) -> dict[str, Any]:
+    totals: dict[int, dict[str, Any]] = defaultdict(lambda: {"quantity": 0, "revenue": ZERO})
+    for (_, product_id), figures in product_sales_by_day(first, last).items():
+        totals[product_id]["quantity"] += figures["units_sold"]
+        totals[product_id]["revenue"] += figures["revenue"]
+    key = "revenue" if by == "revenue" else "quantity"
+    ranked = sorted(totals.items(), key=lambda item: (-item[1][key], item[0]))[:limit]
+    names = {
+        row.id: row
+        for row in db.session.execute(
+            select(Product.id, Product.sku, Product.name).where(
+                Product.id.in_([pid for pid, _ in ranked])
+            )
+        )
+    }
+    rows = [
+        {"product_id": pid, "sku": names[pid].sku if pid in names else None,
+         "name": names[pid].name if pid in names else None, **figures}
+        for pid, figures in ranked
+    ]  # fmt: skip
+    return {"start": first, "end": last, "by": by, "rows": rows}
+
+
+def order_status_counts(first: date, last: date) -> dict[str, Any]:
+    lo, hi = _bounds(first, last)
+    counts = dict.fromkeys((s.value for s in OrderStatus), 0)
+    for status, count in db.session.execute(
+        select(Order.status, func.count(Order.id))
+        .where(Order.created_at >= lo, Order.created_at < hi)
+        .group_by(Order.status)
+    ):
+        counts[status] = count
+    return {"start": first, "end": last, "counts": counts}
+
+
+def product_report(product_id: int, first: date, last: date) -> dict[str, Any]:
+    if db.session.get(Product, product_id) is None:
+        raise NotFound(f"Product {product_id} does not exist.")
+    sales = product_sales_by_day(first, last, product_id)
+    rows = []
+    for day in _days(first, last):
+        figures = sales.get((day, product_id), {"units_sold": 0, "revenue": ZERO, "orders": 0})
+        rows.append({"date": day, **figures})
+    return {
+        "product_id": product_id,
+        "start": first,
+        "end": last,
+        "units_sold": sum(r["units_sold"] for r in rows),
+        "revenue": sum((r["revenue"] for r in rows), ZERO),
+        "orders": sum(r["orders"] for r in rows),
+        "rows": rows,
+    }
+
+
+def dashboard() -> dict[str, Any]:
+    now = today()
+    by_day = sales_by_day(now - timedelta(days=29), now)
+
+    def window(days: int) -> dict[str, Any]:
+        return _sum(v for d, v in by_day.items() if d > now - timedelta(days=days))
+
+    day, week, month = window(1), window(7), window(30)
+    since = datetime.combine(now - timedelta(days=29), time(), UTC)
+    customers = select(func.count(User.id)).where(User.role == Role.CUSTOMER)
+    return {
+        "revenue": {"today": day["revenue"], "last_7_days": week["revenue"],
+                    "last_30_days": month["revenue"]},
+        "orders": {
+            "today": day["orders"], "last_7_days": week["orders"],
+            "last_30_days": month["orders"],
+            "pending": db.session.scalar(
+                select(func.count(Order.id)).where(Order.status == OrderStatus.PENDING)),
+        },
+        "average_order_value": (month["revenue"] / month["orders"]).quantize(
+            Decimal("0.01"), rounding=ROUND_HALF_UP) if month["orders"] else ZERO,
+        "customers": {
+            "total": db.session.scalar(customers),
+            "new_last_30_days": db.session.scalar(customers.where(User.created_at >= since)),
+        },
+        "low_stock_count": count_low_stock(),
+    }  # fmt: skip
+
+
+def to_csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore",
+                            lineterminator="\n")  # fmt: skip
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

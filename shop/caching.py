@@ -33,7 +33,7 @@ def _version(namespace: str) -> int:
         if version is None:
             _seed_version(key)
             version = cache.get(key)
-        return int(version)
+        return -1 if version is None else int(version)  # None: a NullCache
     except Exception:
         log.warning("cache unreachable; reading through", exc_info=True)
         return -1

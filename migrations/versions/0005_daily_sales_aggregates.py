@@ -57,9 +57,17 @@ def upgrade():
         ["product_id"],
         unique=False,
     )
+    op.create_table(
+        "report_daily_status_counts",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("orders", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("day", "status", name=op.f("pk_report_daily_status_counts")),
+    )
 
 
 def downgrade():
+    op.drop_table("report_daily_status_counts")
     op.drop_index(
         op.f("ix_report_daily_product_sales_product_id"), table_name="report_daily_product_sales"
     )

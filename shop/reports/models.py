@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, func
+from sqlalchemy import ForeignKey, Numeric, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop.db import Base
@@ -45,3 +45,13 @@ class DirtyDay(Base):
 
     day: Mapped[date] = mapped_column(primary_key=True)
     marked_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class DailyStatusCounts(Base):
+    """Orders created on a day, by their current status (recomputed with the day)."""
+
+    __tablename__ = "report_daily_status_counts"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    orders: Mapped[int]

@@ -9,7 +9,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.uv/bin/uv)
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test test-main test-embedded lint format services clean
+.PHONY: install run test test-main test-embedded lint format services bench clean
 
 .uv/bin/uv:
 	$(PYTHON) -m venv .uv
@@ -51,6 +51,14 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Benchmarks against their ceilings (needs PostgreSQL, Redis and wrk; installs wrk if it can).
+# PRODUCTS=1000000 ORDERS=1000000 for the big run.
+bench: install
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \
+		|| { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+	@bash .ci/services
+	$(BIN)/python bench/run.py --products $${PRODUCTS:-10000} --orders $${ORDERS:-200000}
 
 clean:
 	rm -rf $(VENV) .uv .pytest_cache .ruff_cache .mypy_cache

@@ -39,7 +39,7 @@ BATCH = 50_000
 BIG_DAY_ORDERS = 5000
 
 
-def load(app, orders: int, seed: int = 1) -> None:
+def load(app, orders: int, *, products: int = 2000, customers: int = 20_000, seed: int = 1) -> None:
     from flask_migrate import upgrade
 
     from shop.seed import _generate_customers, _generate_products
@@ -47,8 +47,8 @@ def load(app, orders: int, seed: int = 1) -> None:
     rng = random.Random(seed)
     with app.app_context():
         upgrade()
-        _generate_products(2000)
-        _generate_customers(20_000)
+        _generate_products(products)
+        _generate_customers(customers)
         connection = db.engine.raw_connection()
         cursor = connection.cursor()
         cursor.execute("SELECT id, price FROM products")

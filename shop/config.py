@@ -75,6 +75,7 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_KEY_PREFIX": "shop-limits",
         "CACHE_DEFAULT_TIMEOUT": 300,
+        **({"CACHE_TYPE": env("CACHE_TYPE")} if env("CACHE_TYPE") else {}),
         "CACHE_KEY_PREFIX": "shop:",
         # Requests
         "MAX_CONTENT_LENGTH": 1024 * 1024,

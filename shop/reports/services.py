@@ -23,6 +23,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union_all,
 )
 
 from shop.auth.models import User
@@ -36,6 +37,7 @@ from shop.reports.models import DailyProductSales, DailySales, DailyStatusCounts
 from shop.security import Role
 
 ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
 SALES = [s.value for s in SALE_STATUSES]
 
 
@@ -319,54 +321,54 @@ def sales_report(period: str, first: date, last: date) -> dict[str, Any]:
     }
 
 
-def product_totals(first: date, last: date) -> dict[int, dict[str, Any]]:
-    """{product_id: {quantity, revenue}} over the range, summed in the database."""
-    totals: dict[int, dict[str, Any]] = defaultdict(lambda: {"quantity": 0, "revenue": ZERO})
+def top_products(first: date, last: date, *, by: str, limit: int) -> dict[str, Any]:
+    """Ranked in the database: aggregates of clean days plus live lines of the others."""
     clean = _clean_days(first, last)
-    if clean:
-        for product_id, units, revenue in db.session.execute(
-            select(
-                DailyProductSales.product_id,
-                func.sum(DailyProductSales.units_sold),
-                func.sum(DailyProductSales.revenue),
-            )
-            .where(DailyProductSales.day.in_(sorted(clean)))
-            .group_by(DailyProductSales.product_id)
-        ):
-            totals[product_id]["quantity"] += int(units)
-            totals[product_id]["revenue"] += Decimal(revenue)
     live = [d for d in _days(first, last) if d not in clean]
+    parts = []
+    if clean:
+        parts.append(
+            select(
+                DailyProductSales.product_id.label("product_id"),
+                DailyProductSales.units_sold.label("quantity"),
+                DailyProductSales.revenue.label("revenue"),
+            ).where(DailyProductSales.day.in_(sorted(clean)))
+        )
     if live:
-        for product_id, units, revenue in db.session.execute(
-            select(OrderItem.product_id, func.sum(OrderItem.quantity),
-                   func.sum(OrderItem.line_total))
+        parts.append(
+            select(
+                OrderItem.product_id.label("product_id"),
+                OrderItem.quantity.label("quantity"),
+                OrderItem.line_total.label("revenue"),
+            )
             .join(Order, Order.id == OrderItem.order_id)
             .where(Order.status.in_(SALES), _in_days(Order.created_at, live))
-            .group_by(OrderItem.product_id)
-        ):  # fmt: skip
-            totals[product_id]["quantity"] += int(units)
-            totals[product_id]["revenue"] += Decimal(revenue)
-    return totals
-
-
-def top_products(first: date, last: date, *, by: str, limit: int) -> dict[str, Any]:
-    key = "revenue" if by == "revenue" else "quantity"
-    ranked = sorted(product_totals(first, last).items(), key=lambda item: (-item[1][key], item[0]))[
-        :limit
-    ]
-    names = {
-        row.id: row
-        for row in db.session.execute(
-            select(Product.id, Product.sku, Product.name).where(
-                Product.id.in_([pid for pid, _ in ranked])
+        )
+    rows: list[dict[str, Any]] = []
+    if parts:
+        lines = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+        quantity = func.sum(lines.c.quantity).label("quantity")
+        revenue = func.sum(lines.c.revenue).label("revenue")
+        ranked = (
+            select(lines.c.product_id, quantity, revenue)
+            .group_by(lines.c.product_id)
+            .order_by((revenue if by == "revenue" else quantity).desc(), lines.c.product_id)
+            .limit(limit)
+            .subquery()
+        )
+        stmt = (
+            select(ranked, Product.sku, Product.name)
+            .outerjoin(Product, Product.id == ranked.c.product_id)
+            .order_by(
+                (ranked.c.revenue if by == "revenue" else ranked.c.quantity).desc(),
+                ranked.c.product_id,
             )
         )
-    }
-    rows = [
-        {"product_id": pid, "sku": names[pid].sku if pid in names else None,
-         "name": names[pid].name if pid in names else None, **figures}
-        for pid, figures in ranked
-    ]  # fmt: skip
+        rows = [
+            {"product_id": r.product_id, "sku": r.sku, "name": r.name,
+             "quantity": int(r.quantity), "revenue": Decimal(r.revenue).quantize(CENT)}
+            for r in db.session.execute(stmt)
+        ]  # fmt: skip
     return {"start": first, "end": last, "by": by, "rows": rows}
 
 

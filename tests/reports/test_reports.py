@@ -120,9 +120,15 @@ def check_against_orders(client, app, headers):
     assert quantities == sorted(quantities, reverse=True)
     statuses = client.get(f"{API}/reports/order-status?{query}", headers=headers).json["counts"]
     with app.app_context():
-        direct = dict(db.session.execute(text(
-            "SELECT status, count(*) FROM orders WHERE date(timezone('UTC', created_at)) "
-            "BETWEEN :first AND :last GROUP BY 1"), {"first": first, "last": last}).all())
+        direct = dict(
+            db.session.execute(
+                text(
+                    "SELECT status, count(*) FROM orders WHERE date(timezone('UTC', created_at)) "
+                    "BETWEEN :first AND :last GROUP BY 1"
+                ),
+                {"first": first, "last": last},
+            ).all()
+        )
     assert {k: v for k, v in statuses.items() if v} == direct
     product_id, (units, revenue) = next(iter(direct_top(app, first, last).items()))
     one = client.get(f"{API}/reports/products/{product_id}?{query}", headers=headers).json

@@ -252,6 +252,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/shop_bench")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma list: run scenarios whose name "
+        "contains one of these words (and their ceilings)",
+    )
     args = parser.parse_args()
 
     env = {
@@ -343,6 +349,11 @@ def main() -> int:
         ("report: order status", f"{nocache}/api/v1/reports/order-status", authed, None),
         ("report: one product", f"{nocache}/api/v1/reports/products/1", authed, None),
     ]
+    if args.only:
+        words = [w.strip() for w in args.only.split(",") if w.strip()]
+        chosen = {s[0] for s in scenarios if any(w in s[0] for w in words)}
+        chosen |= {s[3] for s in scenarios if s[0] in chosen and s[3]}
+        scenarios = [s for s in scenarios if s[0] in chosen]
     servers = serve(env)
     results: dict[str, dict[str, Any]] = {}
     rss_mid: list[int] = []

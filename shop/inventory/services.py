@@ -281,40 +281,32 @@ def list_purchase_orders(
     return paginate(stmt, page, page_size)
 
 
-def receive_purchase_order(actor: User, order_id: int) -> PurchaseOrder:
+def _close_ordered(actor: User, order_id: int, to: PurchaseOrderStatus) -> PurchaseOrder:
+    """Move an `ordered` purchase order to received (stock goes up) or cancelled."""
     with unit_of_work():
         order = get_purchase_order(order_id, for_update=True)
         if order.status != PurchaseOrderStatus.ORDERED:
             raise Conflict(f"Purchase order {order_id} is {order.status}, not ordered.")
-        order.status = PurchaseOrderStatus.RECEIVED
-        order.received_at = utcnow()
-        _receive_lines(actor, order, +1, "received")
+        order.status = to
+        if to is PurchaseOrderStatus.RECEIVED:
+            order.received_at = utcnow()
+            _receive_lines(actor, order, +1, "received")
         record(
-            "purchase_order.received",
+            f"purchase_order.{to.value}",
             actor=actor,
             target_type="purchase_order",
             target_id=order.id,
-            changes={"status": {"before": "ordered", "after": "received"}},
+            changes={"status": {"before": "ordered", "after": to.value}},
         )
     return order
+
+
+def receive_purchase_order(actor: User, order_id: int) -> PurchaseOrder:
+    return _close_ordered(actor, order_id, PurchaseOrderStatus.RECEIVED)
 
 
 def cancel_purchase_order(actor: User, order_id: int) -> PurchaseOrder:
-    with unit_of_work():
-        order = get_purchase_order(order_id, for_update=True)
-        if order.status != PurchaseOrderStatus.ORDERED:
-            raise Conflict(
-                f"Purchase order {order_id} is {order.status}; only ordered ones can be cancelled."
-            )
-        order.status = PurchaseOrderStatus.CANCELLED
-        record(
-            "purchase_order.cancelled",
-            actor=actor,
-            target_type="purchase_order",
-            target_id=order.id,
-            changes={"status": {"before": "ordered", "after": "cancelled"}},
-        )
-    return order
+    return _close_ordered(actor, order_id, PurchaseOrderStatus.CANCELLED)
 
 
 def delete_purchase_order(actor: User, order_id: int) -> None:

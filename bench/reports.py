@@ -22,16 +22,29 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("SECRET_KEY", "bench-secret-key-0123456789-abcdefghijkl")
 os.environ.setdefault("JWT_SECRET_KEY", "bench-jwt-secret-0123456789-abcdefghijkl")
 
-from bench.orders import recreate  # noqa: E402
 from shop import create_app  # noqa: E402
 from shop.auth.services import issue_tokens  # noqa: E402
 from shop.db import unit_of_work  # noqa: E402
 from shop.extensions import db  # noqa: E402
+
+
+def recreate(url: str) -> None:
+    """Drop and create the bench database."""
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+
 
 STATUSES = (["delivered"] * 55 + ["shipped"] * 8 + ["processing"] * 5 + ["paid"] * 7
             + ["pending"] * 5 + ["cancelled"] * 15 + ["refunded"] * 5)  # fmt: skip

@@ -29,8 +29,7 @@ os.environ.setdefault("JWT_SECRET_KEY", "bench-jwt-secret-0123456789-abcdefghijk
 
 from sqlalchemy import event, text  # noqa: E402
 
-from bench.orders import recreate  # noqa: E402
-from bench.reports import load  # noqa: E402
+from bench.reports import load, recreate  # noqa: E402
 from shop import create_app  # noqa: E402
 from shop.auth.models import User  # noqa: E402
 from shop.auth.services import issue_tokens  # noqa: E402

@@ -78,7 +78,7 @@ class Blueprint(flask_smorest.Blueprint):
             @wraps(func)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
                 verify_jwt_in_request(refresh=refresh)
-                if role is not None and not Role(current_user.role).includes(role):
+                if role is not None and not current_user.has_role(role):
                     raise Forbidden(f"This needs the {role} role.")
                 return current_app.ensure_sync(func)(*args, **kwargs)
 
@@ -102,7 +102,7 @@ class Blueprint(flask_smorest.Blueprint):
 def is_admin() -> bool:
     """Whether the request carries a valid admin token (after auth_optional/auth_required)."""
     user = get_current_user()
-    return user is not None and Role(user.role).includes(Role.ADMIN)
+    return user is not None and bool(user.has_role(Role.ADMIN))
 
 
 def visibility_scope() -> str:

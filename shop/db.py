@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, Select, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry
 from sqlalchemy.types import TypeDecorator
@@ -61,6 +63,17 @@ class TimestampMixin:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def is_postgres() -> bool:
+    return _session().get_bind().dialect.name == "postgresql"
+
+
+def insert_ignoring_conflicts(model: type[Base]) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING (PostgreSQL and SQLite): a duplicate is skipped, and
+    a concurrent duplicate waits for the first insert's transaction before being skipped."""
+    insert = pg_insert if is_postgres() else sqlite_insert
+    return insert(model).on_conflict_do_nothing()
 
 
 def _session() -> Session:

@@ -38,6 +38,10 @@ class User(TimestampMixin, Base):
     def email_verified(self) -> bool:
         return self.email_verified_at is not None
 
+    def has_role(self, role: Role) -> bool:
+        """At least `role`: admin > staff > customer."""
+        return Role(self.role).includes(role)
+
 
 # Emails are unique whatever their case; lookups go through this index too.
 Index("uq_users_email_lower", func.lower(User.email), unique=True)

@@ -8,11 +8,9 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import CompoundSelect, Integer, exists, func, literal, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shop import mail
-from shop.db import unit_of_work, utcnow
+from shop.db import insert_ignoring_conflicts, unit_of_work, utcnow
 from shop.extensions import db
 from shop.inventory.models import (
     InventoryTransaction,
@@ -44,13 +42,6 @@ def _suggested_reorder(product_id: int, variant_id: int | None, stock: int, thre
     return max(0, sold + threshold - stock) if sold > 0 else 0
 
 
-def _insert_ignoring_duplicates(values: dict[str, Any]) -> int | None:
-    dialect = db.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(Notification).values(**values).on_conflict_do_nothing()
-    return db.session.scalar(stmt.returning(Notification.id))
-
-
 def open_low_stock_notification(product_id: int, variant_id: int | None = None) -> int | None:
     """Open the notification and email ADMIN_EMAILS, unless one is open or stock recovered.
 
@@ -78,15 +69,17 @@ def open_low_stock_notification(product_id: int, variant_id: int | None = None) 
             return None
         suggested = _suggested_reorder(product_id, variant_id, stock, threshold)
         message = f"Low stock: {name} [{sku}] has {stock} left (threshold {threshold})."
-        notification_id = _insert_ignoring_duplicates(
-            {
-                "kind": NotificationKind.LOW_STOCK.value,
-                "product_id": product_id,
-                "variant_id": variant_id,
-                "message": message,
-                "stock": stock,
-                "suggested_reorder_qty": suggested,
-            }
+        notification_id = db.session.scalar(
+            insert_ignoring_conflicts(Notification)
+            .values(
+                kind=NotificationKind.LOW_STOCK.value,
+                product_id=product_id,
+                variant_id=variant_id,
+                message=message,
+                stock=stock,
+                suggested_reorder_qty=suggested,
+            )
+            .returning(Notification.id)
         )
         if notification_id is not None:
             mail.queue_email(

@@ -13,14 +13,12 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shop import mail
 from shop.audit.services import record
 from shop.auth.models import User
 from shop.caching import REPORTS, invalidate
-from shop.db import Page, paginate, unit_of_work, utcnow
+from shop.db import Page, insert_ignoring_conflicts, paginate, unit_of_work, utcnow
 from shop.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from shop.extensions import db
 from shop.inventory.models import MovementType
@@ -40,15 +38,15 @@ from shop.orders.models import (
 )
 from shop.products.models import Product, ProductVariant
 from shop.reports.services import mark_dirty
+from shop.schemas import CENT
 from shop.security import Role
 
-CENT = Decimal("0.01")
 MAX_ADDRESSES = 20
 ADDRESS_FIELDS = ("line1", "line2", "city", "state", "postal_code", "country", "phone")
 
 
 def _is_staff(user: User) -> bool:
-    return Role(user.role).includes(Role.STAFF)
+    return user.has_role(Role.STAFF)
 
 
 # --- cart -----------------------------------------------------------------------------------
@@ -234,11 +232,6 @@ def _fingerprint(data: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _dialect_insert(model: Any) -> Any:
-    dialect = db.session.get_bind().dialect.name
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
-
-
 def _claim_idempotency_key(user: User, key: str, fingerprint: str) -> IdempotencyKey | None:
     """Claim `key` for this request, or return the earlier request's row.
 
@@ -254,14 +247,13 @@ def _claim_idempotency_key(user: User, key: str, fingerprint: str) -> Idempotenc
         )
     )
     claimed = db.session.scalar(
-        _dialect_insert(IdempotencyKey)
+        insert_ignoring_conflicts(IdempotencyKey)
         .values(
             user_id=user.id,
             key=key,
             fingerprint=fingerprint,
             expires_at=now + current_app.config["IDEMPOTENCY_KEY_TTL"],
         )
-        .on_conflict_do_nothing()
         .returning(IdempotencyKey.id)
     )
     if claimed is not None:
@@ -639,7 +631,7 @@ def handle_payment_event(data: dict[str, Any]) -> dict[str, Any]:
         if data.get("currency") and data["currency"] != order.currency:
             raise Conflict(f"The order is in {order.currency}.")
         payment_id = db.session.scalar(
-            _dialect_insert(Payment)
+            insert_ignoring_conflicts(Payment)
             .values(
                 order_id=order.id,
                 amount=data["amount"],
@@ -648,7 +640,6 @@ def handle_payment_event(data: dict[str, Any]) -> dict[str, Any]:
                 reference=data.get("reference"),
                 provider_event_id=data["event_id"],
             )
-            .on_conflict_do_nothing()
             .returning(Payment.id)
         )
         if payment_id is None:

@@ -13,11 +13,12 @@ from sqlalchemy.exc import IntegrityError
 from shop.audit.services import diff, record
 from shop.auth.models import User
 from shop.caching import CATALOG, invalidate
-from shop.db import Page, paginate, unit_of_work
+from shop.db import Page, is_postgres, paginate, unit_of_work
 from shop.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shop.extensions import db
 from shop.inventory.models import MovementType
 from shop.inventory.services import change_stock
+from shop.orders.services import has_bought
 from shop.products.models import Category, Product, ProductVariant, Review
 from shop.security import Role
 
@@ -37,10 +38,6 @@ PRODUCT_FIELDS = (
 )
 VARIANT_FIELDS = ("sku", "name", "attributes", "price", "stock", "is_active")
 SUGGESTION_LIMIT = 10
-
-
-def _is_postgres() -> bool:
-    return db.engine.dialect.name == "postgresql"
 
 
 def slugify(value: str) -> str:
@@ -174,7 +171,7 @@ def _prefix_tsquery(q: str) -> str | None:
 def _search(stmt: Select[Any], q: str) -> tuple[Select[Any], ColumnElement[Any]]:
     """Filter by `q`; return the statement and its relevance (higher is better)."""
     sku_hit = Product.sku.ilike(f"%{_escape_like(q)}%", escape="\\")
-    if _is_postgres():
+    if is_postgres():
         tsquery = _prefix_tsquery(q)
         if tsquery is None:
             return stmt.where(sku_hit), case((sku_hit, 1.0), else_=0.0)
@@ -268,7 +265,7 @@ def suggest(q: str) -> list[dict[str, Any]]:
     prefix = Product.name.ilike(f"{_escape_like(q)}%", escape="\\")
     word_prefix = Product.name.ilike(f"% {_escape_like(q)}%", escape="\\")
     stmt = select(Product.id, Product.name).where(Product.is_active.is_(True))
-    if _is_postgres():
+    if is_postgres():
         db.session.execute(text("SET LOCAL pg_trgm.word_similarity_threshold = 0.4"))
         similar = literal(q).op("<%")(Product.name)
         stmt = stmt.where(or_(prefix, word_prefix, similar)).order_by(
@@ -300,7 +297,7 @@ def get_product(
 
 def _claim_sku(sku: str, *, product_id: int | None = None, variant_id: int | None = None) -> None:
     """SKUs are unique across products and variants; concurrent claims queue on a lock."""
-    if _is_postgres():
+    if is_postgres():
         db.session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"sku:{sku}"))))
     taken_by_product = db.session.scalar(
         select(Product.id).where(Product.sku == sku, Product.id != (product_id or 0))
@@ -558,8 +555,6 @@ def _refresh_rating(product_id: int) -> None:
 
 
 def create_review(user: User, product_id: int, data: dict[str, Any]) -> Review:
-    from shop.orders.services import has_bought
-
     with unit_of_work():
         get_product(product_id, for_update=True)
         if not has_bought(user, product_id):
@@ -586,7 +581,7 @@ def create_review(user: User, product_id: int, data: dict[str, Any]) -> Review:
 def _own_review(user: User, product_id: int, review_id: int, *, admin_ok: bool) -> Review:
     review = db.session.get(Review, review_id)
     mine = review is not None and (
-        review.user_id == user.id or (admin_ok and Role(user.role).includes(Role.ADMIN))
+        review.user_id == user.id or (admin_ok and user.has_role(Role.ADMIN))
     )
     if review is None or review.product_id != product_id or not mine:
         raise NotFound(f"Review {review_id} does not exist.")

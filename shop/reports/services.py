@@ -22,22 +22,21 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
     union_all,
 )
 
 from shop.auth.models import User
-from shop.db import unit_of_work, utcnow
+from shop.db import insert_ignoring_conflicts, is_postgres, unit_of_work, utcnow
 from shop.errors import NotFound
 from shop.extensions import db
 from shop.inventory.services import count_low_stock
 from shop.orders.models import SALE_STATUSES, Order, OrderItem, OrderStatus
 from shop.products.models import Product
 from shop.reports.models import DailyProductSales, DailySales, DailyStatusCounts, DirtyDay
+from shop.schemas import CENT
 from shop.security import Role
 
 ZERO = Decimal("0.00")
-CENT = Decimal("0.01")
 SALES = [s.value for s in SALE_STATUSES]
 
 
@@ -53,12 +52,8 @@ def _bounds(first: date, last: date) -> tuple[datetime, datetime]:
     )
 
 
-def _is_postgres() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
-
-
 def _utc_day(column: Any) -> ColumnElement[Any]:
-    if _is_postgres():
+    if is_postgres():
         return func.date(func.timezone("UTC", column))
     return func.date(column)
 
@@ -133,45 +128,46 @@ def sales_by_day(first: date, last: date) -> dict[date, dict[str, Any]]:
             result[_as_date(row_day)] = {
                 "orders": int(orders),
                 "items": int(item_count or 0),
-                "revenue": Decimal(revenue or 0).quantize(Decimal("0.01")),
+                "revenue": Decimal(revenue or 0).quantize(CENT),
             }
     return result
 
 
-def product_sales_by_day(
-    first: date, last: date, product_id: int | None = None
-) -> dict[tuple[date, int], dict[str, Any]]:
-    """{(day, product_id): {units_sold, revenue, orders}} for days with sales."""
+def product_sales_by_day(product_id: int, first: date, last: date) -> dict[date, dict[str, Any]]:
+    """{day: {units_sold, revenue, orders}} of one product, for days with sales."""
     clean = _clean_days(first, last)
-    result: dict[tuple[date, int], dict[str, Any]] = {}
-    stmt = select(DailyProductSales).where(DailyProductSales.day.in_(clean))
-    if product_id is not None:
-        stmt = stmt.where(DailyProductSales.product_id == product_id)
-    for row in db.session.scalars(stmt) if clean else []:
-        result[(_as_date(row.day), row.product_id)] = {
-            "units_sold": row.units_sold, "revenue": row.revenue, "orders": row.orders,
-        }  # fmt: skip
+    result: dict[date, dict[str, Any]] = {}
+    if clean:
+        for row in db.session.scalars(
+            select(DailyProductSales).where(
+                DailyProductSales.product_id == product_id, DailyProductSales.day.in_(clean)
+            )
+        ):
+            result[_as_date(row.day)] = {
+                "units_sold": row.units_sold, "revenue": row.revenue, "orders": row.orders,
+            }  # fmt: skip
     live = [d for d in _days(first, last) if d not in clean]
     if live:
         day_of = _utc_day(Order.created_at).label("day")
-        stmt_live = (
+        stmt = (
             select(
                 day_of,
-                OrderItem.product_id,
                 func.sum(OrderItem.quantity),
                 func.sum(OrderItem.line_total),
                 func.count(distinct(OrderItem.order_id)),
             )
             .join(Order, Order.id == OrderItem.order_id)
-            .where(Order.status.in_(SALES), _in_days(Order.created_at, live))
-            .group_by(day_of, OrderItem.product_id)
+            .where(
+                OrderItem.product_id == product_id,
+                Order.status.in_(SALES),
+                _in_days(Order.created_at, live),
+            )
+            .group_by(day_of)
         )
-        if product_id is not None:
-            stmt_live = stmt_live.where(OrderItem.product_id == product_id)
-        for row_day, pid, units, revenue, orders in db.session.execute(stmt_live):
-            result[(_as_date(row_day), pid)] = {
+        for row_day, units, revenue, orders in db.session.execute(stmt):
+            result[_as_date(row_day)] = {
                 "units_sold": int(units),
-                "revenue": Decimal(revenue).quantize(Decimal("0.01")),
+                "revenue": Decimal(revenue).quantize(CENT),
                 "orders": int(orders),
             }
     return result
@@ -185,15 +181,10 @@ def mark_dirty(order: Order) -> None:
     day = order.created_at.astimezone(UTC).date()
     if day >= today():
         return  # today is never aggregated; it is always read live
-    if _is_postgres():
+    if is_postgres():
         # Shared with other markers, exclusive against the job recomputing this day.
         db.session.execute(select(func.pg_advisory_xact_lock_shared(_day_lock(day))))
-        db.session.execute(
-            text("INSERT INTO report_dirty_days (day) VALUES (:day) ON CONFLICT DO NOTHING"),
-            {"day": day},
-        )
-    elif db.session.get(DirtyDay, day) is None:
-        db.session.add(DirtyDay(day=day))
+    db.session.execute(insert_ignoring_conflicts(DirtyDay).values(day=day))
 
 
 def _day_lock(day: date) -> int:
@@ -207,7 +198,7 @@ def aggregate_day(day: date) -> dict[str, Any]:
         raise ValueError("only closed (past) days are aggregated")
     first, last = _bounds(day, day)
     with unit_of_work() as session:
-        if _is_postgres():
+        if is_postgres():
             session.execute(select(func.pg_advisory_xact_lock(_day_lock(day))))
         started = session.scalar(select(func.now()))
         in_day = and_(Order.status.in_(SALES), Order.created_at >= first, Order.created_at < last)
@@ -307,7 +298,7 @@ def sales_report(period: str, first: date, last: date) -> dict[str, Any]:
     if previous["revenue"]:
         growth = float(
             ((totals["revenue"] - previous["revenue"]) * 100 / previous["revenue"]).quantize(
-                Decimal("0.01"), rounding=ROUND_HALF_UP
+                CENT, rounding=ROUND_HALF_UP
             )
         )
     return {
@@ -396,10 +387,10 @@ def order_status_counts(first: date, last: date) -> dict[str, Any]:
 def product_report(product_id: int, first: date, last: date) -> dict[str, Any]:
     if db.session.get(Product, product_id) is None:
         raise NotFound(f"Product {product_id} does not exist.")
-    sales = product_sales_by_day(first, last, product_id)
+    sales = product_sales_by_day(product_id, first, last)
     rows = []
     for day in _days(first, last):
-        figures = sales.get((day, product_id), {"units_sold": 0, "revenue": ZERO, "orders": 0})
+        figures = sales.get(day, {"units_sold": 0, "revenue": ZERO, "orders": 0})
         rows.append({"date": day, **figures})
     return {
         "product_id": product_id,
@@ -433,7 +424,7 @@ def dashboard() -> dict[str, Any]:
                 select(func.count()).select_from(Order).where(Order.status == OrderStatus.PENDING)),
         },
         "average_order_value": (month["revenue"] / month["orders"]).quantize(
-            Decimal("0.01"), rounding=ROUND_HALF_UP) if month["orders"] else ZERO,
+            CENT, rounding=ROUND_HALF_UP) if month["orders"] else ZERO,
         "customers": {
             "total": db.session.scalar(customers),
             "new_last_30_days": db.session.scalar(customers.where(User.created_at >= since)),

@@ -10,13 +10,16 @@ from collections.abc import Callable
 from functools import partial, wraps
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 from shop.db import after_commit, uow_state
 from shop.extensions import cache
 
 log = logging.getLogger(__name__)
 CATALOG = "catalog"
+# Which products match a filter: product, variant and category writes, and stock reaching or
+# leaving zero. A sale that leaves stock above zero changes CATALOG, not the list totals.
+CATALOG_COUNTS = "catalog-counts"
 REPORTS = "reports"
 
 
@@ -56,36 +59,62 @@ def invalidate(*namespaces: str) -> None:
         after_commit(partial(bump, namespace))
 
 
+def _read(namespace: str, key: str) -> tuple[int, Any]:
+    """The namespace's version and the value cached at `key` for it, in one round trip.
+
+    An entry holds (version, value) under a key without the version, so one MGET reads both.
+    Version -1 means no cache (NullCache, or unreachable): read through, store nothing.
+    """
+    try:
+        version, entry = cache.get_many(f"v:{namespace}", key)
+        if version is None:
+            version, entry = _version(namespace), None
+    except Exception:
+        log.warning("cache unreachable; reading through", exc_info=True)
+        return -1, None
+    if version is None or version == -1:
+        return -1, None
+    return version, entry[1] if entry is not None and entry[0] == version else None
+
+
+def _write(key: str, version: int, value: Any, timeout: int) -> None:
+    if version == -1:
+        return
+    try:
+        cache.set(key, (version, value), timeout=timeout)
+    except Exception:
+        log.warning("cache write failed", exc_info=True)
+
+
+def cached_value(namespace: str, key: str, compute: Callable[[], Any], timeout: int = 300) -> Any:
+    """`compute()`, cached under `key` until `namespace` is next invalidated."""
+    version, value = _read(namespace, f"{namespace}:{key}")
+    if value is None:
+        value = compute()
+        _write(f"{namespace}:{key}", version, value, timeout)
+    return value
+
+
 def cached_response(namespace: str, scope: Callable[[], str], timeout: int = 300) -> Any:
     """Cache a GET view's 200 answers under path, query string and `scope` (who may see what).
 
-    An entry holds (version, body) under a key without the version, so one MGET reads both
-    the namespace's version and the entry: a hit costs a single round trip.
+    `CACHE_RESPONSES = False` turns this layer off (debugging, benchmarks); `cached_value`
+    entries such as list totals stay cached.
     """
-    version_key = f"v:{namespace}"
 
     def decorator(view: Any) -> Any:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not current_app.config["CACHE_RESPONSES"]:
+                return view(*args, **kwargs)
             query = "&".join(f"{k}={v}" for k, v in sorted(request.args.items(multi=True)))
             key = f"r:{namespace}:{scope()}:{request.path}?{query}"
-            try:
-                version, entry = cache.get_many(version_key, key)
-                if version is None:
-                    version = _version(namespace)
-            except Exception:
-                log.warning("cache unreachable; reading through", exc_info=True)
-                version, entry = -1, None
-            if version == -1 or version is None:
-                return view(*args, **kwargs)
-            if entry is not None and entry[0] == version:
-                return Response(entry[1], status=200, mimetype="application/json")
+            version, body = _read(namespace, key)
+            if body is not None:
+                return Response(body, status=200, mimetype="application/json")
             response = view(*args, **kwargs)
             if isinstance(response, Response) and response.status_code == 200:
-                try:
-                    cache.set(key, (version, response.get_data()), timeout=timeout)
-                except Exception:
-                    log.warning("cache write failed", exc_info=True)
+                _write(key, version, response.get_data(), timeout)
             return response
 
         return wrapper

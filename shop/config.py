@@ -77,6 +77,7 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "CACHE_DEFAULT_TIMEOUT": 300,
         **({"CACHE_TYPE": env("CACHE_TYPE")} if env("CACHE_TYPE") else {}),
         "CACHE_KEY_PREFIX": "shop:",
+        "CACHE_RESPONSES": _env_bool("CACHE_RESPONSES", True),
         # Requests
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "JSON_SORT_KEYS": False,

@@ -132,11 +132,22 @@ class Page:
         return math.ceil(self.total / self.page_size) if self.total else 0
 
 
-def paginate(stmt: Select[Any], page: int, page_size: int, *, scalars: bool = True) -> Page:
-    """Run `stmt` for one page plus one COUNT, whatever the page size."""
-    session = _session()
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+def count_rows(stmt: Select[Any]) -> int:
+    """How many rows `stmt` returns."""
+    return _session().scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+
+
+def paginate(
+    stmt: Select[Any],
+    page: int,
+    page_size: int,
+    *,
+    scalars: bool = True,
+    total: Callable[[], int] | None = None,
+) -> Page:
+    """Run `stmt` for one page plus one COUNT (or `total()`), whatever the page size."""
+    count = total() if total is not None else count_rows(stmt)
     paged = stmt.limit(page_size).offset((page - 1) * page_size)
-    result = session.execute(paged)
+    result = _session().execute(paged)
     items = list(result.scalars().unique() if scalars else result.all())
-    return Page(items=items, page=page, page_size=page_size, total=total)
+    return Page(items=items, page=page, page_size=page_size, total=count)

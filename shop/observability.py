@@ -57,7 +57,7 @@ def _start_timer() -> None:
 def _finish(response: Response) -> Response:
     response.headers["X-Request-ID"] = request_id() or ""
     started = g.get("started")
-    if started is not None:
+    if started is not None and access_log.isEnabledFor(logging.INFO):
         access_log.info(
             "%s %s %s",
             request.method,

@@ -130,8 +130,11 @@ class AddressById(MethodView):
         services.delete_address(current_user, address_id)
 
 
+_order_schema = OrderSchema()  # built once: a marshmallow schema deep-copies its fields
+
+
 def _render(order: Order) -> str:
-    return json.dumps(OrderSchema().dump(order))
+    return json.dumps(_order_schema.dump(order))
 
 
 @blp.route("/orders")

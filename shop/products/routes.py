@@ -33,6 +33,7 @@ from shop.security import Role
 
 blp = Blueprint("products", __name__, url_prefix="/api/v1", description="Catalog")
 cached = cached_response(CATALOG, visibility_scope)
+_product_schema = ProductSchema()  # built once: a marshmallow schema deep-copies its fields
 
 
 def _admin_view(args: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +150,7 @@ class ProductById(MethodView):
         """Get a product (inactive ones, and inactive variants, only for admins)"""
         admin = is_admin()
         product = services.get_product(product_id, include_inactive=admin)
-        body = ProductSchema().dump(product)
+        body = _product_schema.dump(product)
         if not admin:
             body["variants"] = [v for v in body["variants"] if v["is_active"]]
         return jsonify(body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import partial
 from typing import Any
 
 from flask import current_app
@@ -12,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from shop.audit.services import diff, record
 from shop.auth.models import User
-from shop.caching import CATALOG, invalidate
-from shop.db import Page, is_postgres, paginate, unit_of_work
+from shop.caching import CATALOG, CATALOG_COUNTS, cached_value, invalidate
+from shop.db import Page, count_rows, is_postgres, paginate, unit_of_work
 from shop.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shop.extensions import db
 from shop.inventory.models import MovementType
@@ -115,7 +116,7 @@ def create_category(actor: User, data: dict[str, Any]) -> Category:
             target_id=category.id,
             changes=_snapshot(category, CATEGORY_FIELDS),
         )
-        invalidate(CATALOG)
+        invalidate(CATALOG, CATALOG_COUNTS)
     return category
 
 
@@ -137,7 +138,7 @@ def update_category(actor: User, category_id: int, data: dict[str, Any]) -> Cate
                 target_id=category.id,
                 changes=changes,
             )
-        invalidate(CATALOG)
+        invalidate(CATALOG, CATALOG_COUNTS)
     return category
 
 
@@ -156,7 +157,7 @@ def delete_category(actor: User, category_id: int) -> None:
             changes=_snapshot(category, CATEGORY_FIELDS),
         )
         db.session.delete(category)
-        invalidate(CATALOG)
+        invalidate(CATALOG, CATALOG_COUNTS)
 
 
 # --- listing and search ---------------------------------------------------------------------
@@ -257,7 +258,11 @@ def list_products(
         order = (rank.desc(),) if sort in (None, "relevance") else _SORTS[sort]
     else:
         order = _SORTS[sort or "-created_at"]
-    return paginate(stmt.order_by(*order, Product.id.desc()), page, page_size)
+    # The total is cached until a write can change which products match (it is the costly
+    # part of a list at volume: a COUNT over every match); the page itself is always read.
+    key = f"products:{(include_inactive, category, min_price, max_price, in_stock, featured, q)}"
+    total = partial(cached_value, CATALOG_COUNTS, key, partial(count_rows, stmt))
+    return paginate(stmt.order_by(*order, Product.id.desc()), page, page_size, total=total)
 
 
 def suggest(q: str) -> list[dict[str, Any]]:
@@ -344,7 +349,7 @@ def create_product(actor: User, data: dict[str, Any]) -> Product:
             target_id=product.id,
             changes=_snapshot(product, PRODUCT_FIELDS),
         )
-        invalidate(CATALOG)
+        invalidate(CATALOG, CATALOG_COUNTS)
     return product
 
 
@@ -384,7 +389,7 @@ def update_product(actor: User, product_id: int, data: dict[str, Any]) -> Produc
                 target_id=product.id,
                 changes=changes,
             )
-        invalidate(CATALOG)
+        invalidate(CATALOG, CATALOG_COUNTS)
     return product
 
 
@@ -403,7 +408,7 @@ def delete_product(actor: User, product_id: int) -> None:
             product.is_active = False
             action = "product.deactivated"
         record(action, actor=actor, target_type="product", target_id=product_id, changes=snapshot)
-        invalidate(CATALOG)
+        invalidate(CATALOG, CATALOG_COUNTS)
 
 
 # --- variants -------------------------------------------------------------------------------
@@ -461,7 +466,7 @@ def create_variant(actor: User, product_id: int, data: dict[str, Any]) -> Produc
             target_id=variant.id,
             changes={"product_id": product.id, **_snapshot(variant, VARIANT_FIELDS)},
         )
-        invalidate(CATALOG)
+        invalidate(CATALOG, CATALOG_COUNTS)
     return variant
 
 
@@ -496,7 +501,7 @@ def update_variant(
                 target_id=variant.id,
                 changes=changes,
             )
-        invalidate(CATALOG)
+        invalidate(CATALOG, CATALOG_COUNTS)
     return variant
 
 
@@ -524,7 +529,7 @@ def delete_variant(actor: User, product_id: int, variant_id: int) -> None:
             target_id=variant_id,
             changes={"product_id": product_id, **snapshot},
         )
-        invalidate(CATALOG)
+        invalidate(CATALOG, CATALOG_COUNTS)
 
 
 # --- reviews --------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from redis import Redis
 
-from shop.caching import CATALOG, bump
+from shop.caching import CATALOG, CATALOG_COUNTS, bump
 from tests.factories import make_product
 
 API = "/api/v1"
@@ -77,3 +77,61 @@ def test_lost_version_key_never_revives_old_entries(client, app, as_admin):
     for key in redis.scan_iter("shop:v:*"):
         redis.delete(key)
     assert client.get(url).json["name"] == "New"
+
+
+def _counts_version(app):
+    return Redis.from_url(app.config["CACHE_REDIS_URL"]).get(f"shop:v:{CATALOG_COUNTS}")
+
+
+def _counted(counter):
+    return [s for s in counter.statements if s.lstrip().upper().startswith("SELECT COUNT")]
+
+
+def test_list_totals_are_cached_apart_and_follow_every_membership_change(
+    client, app, as_admin, as_staff, count_queries, monkeypatch
+):
+    monkeypatch.setitem(app.config, "CACHE_RESPONSES", False)  # only the totals are cached
+    product = make_product(app, stock=2)
+    assert client.get(f"{API}/products?in_stock=true").json["total"] == 1
+    with count_queries() as counter:
+        assert client.get(f"{API}/products?in_stock=true").json["total"] == 1
+    assert counter.count and not _counted(counter)
+
+    # A new product: every total recomputed at once.
+    created = client.post(
+        f"{API}/products", headers=as_admin, json={"sku": "N-1", "name": "New", "price": "1.00"}
+    )
+    assert created.status_code == 201
+    assert client.get(f"{API}/products").json["total"] == 2
+    assert client.get(f"{API}/products?in_stock=true").json["total"] == 1
+
+    # A sale that leaves stock above zero keeps the totals; one that empties it does not.
+    before = _counts_version(app)
+    movement = {"product_id": product.id, "type": "DAMAGE", "quantity": 1}
+    assert (
+        client.post(f"{API}/inventory/transactions", headers=as_staff, json=movement).status_code
+        == 201
+    )
+    assert _counts_version(app) == before
+    assert client.get(f"{API}/products?in_stock=true").json["total"] == 1
+    assert (
+        client.post(f"{API}/inventory/transactions", headers=as_staff, json=movement).status_code
+        == 201
+    )
+    assert _counts_version(app) != before
+    assert client.get(f"{API}/products?in_stock=true").json["total"] == 0
+    assert client.get(f"{API}/products?in_stock=false").json["total"] == 2
+
+    # Deactivating hides it from the public total (and its cached answer).
+    client.patch(f"{API}/products/{product.id}", headers=as_admin, json={"is_active": False})
+    assert client.get(f"{API}/products").json["total"] == 1
+    assert client.get(f"{API}/products?include_inactive=true", headers=as_admin).json["total"] == 2
+
+
+def test_response_cache_off_reads_every_page(client, app, count_queries, monkeypatch):
+    monkeypatch.setitem(app.config, "CACHE_RESPONSES", False)
+    product = make_product(app)
+    client.get(f"{API}/products/{product.id}")
+    with count_queries() as counter:
+        assert client.get(f"{API}/products/{product.id}").status_code == 200
+    assert counter.count > 0

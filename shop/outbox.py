@@ -1,9 +1,12 @@
 """Transactional outbox: side effects are rows written in the caller's unit of work.
 
-After commit the web process hands new messages to RQ (or, without Redis, runs them inline);
-the scheduler's relay sends whatever that missed, so a Redis outage at commit time loses
-nothing. A message is deleted in the transaction that handles it, under a row lock, so a
-retried or doubly-relayed job runs its side effect once.
+After commit the web process hands new messages to RQ (or, without Redis, runs them inline).
+A message is written already marked relayed, so the hand-over costs no second transaction; if
+RQ refuses it, the mark is cleared and the scheduler's relay sends it at its next tick, and if
+the process dies in between, the relay sends it once the mark is RELAY_AGAIN_AFTER old. So a
+Redis outage at commit time, or a crash, loses nothing. A message is deleted in the
+transaction that handles it, under a row lock, so a retried or doubly-relayed job runs its
+side effect once.
 """
 
 from __future__ import annotations
@@ -42,7 +45,11 @@ class OutboxMessage(Base):
 
 def add(task: Callable[..., Any], **payload: Any) -> None:
     """Record `task(**payload)` to run once the current unit of work commits."""
-    message = OutboxMessage(task=f"{task.__module__}.{task.__qualname__}", payload=payload)
+    message = OutboxMessage(
+        task=f"{task.__module__}.{task.__qualname__}",
+        payload=payload,
+        relayed_at=utcnow() if redis_connection() is not None else None,
+    )
     db.session.add(message)
     state = uow_state()
     if "outbox" not in state:
@@ -61,16 +68,24 @@ def _dispatch(messages: list[OutboxMessage]) -> None:
             except Exception:
                 log.exception("outbox message %s failed; it stays for a retry", message_id)
         return
-    try:
-        for message_id in ids:
+    for index, message_id in enumerate(ids):
+        try:
             enqueue(process, message_id, job_id=f"outbox-{message_id}")
+        except Exception:
+            log.warning("could not hand outbox messages %s to RQ now", ids[index:], exc_info=True)
+            _unmark(ids[index:])
+            return
+
+
+def _unmark(ids: list[int]) -> None:
+    """Leave messages RQ refused to the relay's next tick."""
+    try:
         with unit_of_work() as session:
             session.execute(
-                update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(relayed_at=utcnow())
+                update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(relayed_at=None)
             )
-    except Exception:
-        # The relay in the scheduler will pick these up.
-        log.warning("could not hand outbox messages %s to RQ now", ids, exc_info=True)
+    except Exception:  # the relay still sends them once their mark is old
+        log.exception("could not clear the relay mark of outbox messages %s", ids)
 
 
 def process(message_id: int) -> None:

@@ -1,10 +1,12 @@
 """The transactional outbox: side effects survive a Redis outage and run once."""
 
+from datetime import timedelta
+
 from rq import Queue
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from shop import outbox
-from shop.db import unit_of_work
+from shop.db import unit_of_work, utcnow
 from shop.extensions import db
 from shop.mail import queue_email
 from shop.outbox import OutboxMessage
@@ -94,3 +96,20 @@ def test_relay_skips_messages_already_handed_over(app):
         queue = Queue(DEFAULT_QUEUE, connection=redis_connection())
         assert queue.count == 1
         assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+def test_a_message_lost_between_commit_and_hand_over_is_relayed_later(
+    app, mailbox, run_jobs, monkeypatch
+):
+    # The web process dies after its commit, before giving the message to RQ.
+    monkeypatch.setattr(outbox, "_dispatch", lambda messages: None)
+    with app.app_context():
+        with unit_of_work():
+            queue_email("g@example.com", "password_changed", user={"email": "g@example.com"})
+        assert outbox.relay() == 0  # marked at insert: not yet presumed lost
+        with unit_of_work() as session:
+            stale = utcnow() - outbox.RELAY_AGAIN_AFTER - timedelta(seconds=1)
+            session.execute(update(OutboxMessage).values(relayed_at=stale))
+        assert outbox.relay() == 1
+    assert run_jobs() == 1
+    assert len(mailbox.to("g@example.com")) == 1

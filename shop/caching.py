@@ -17,9 +17,10 @@ from shop.extensions import cache
 
 log = logging.getLogger(__name__)
 CATALOG = "catalog"
-# Which products match a filter: product, variant and category writes, and stock reaching or
-# leaving zero. A sale that leaves stock above zero changes CATALOG, not the list totals.
-CATALOG_COUNTS = "catalog-counts"
+# Which products match a filter or a search, and how well: product, variant and category
+# writes, and stock reaching or leaving zero. A sale that leaves stock above zero changes
+# CATALOG (the answers show stock), not the matches.
+CATALOG_MATCHES = "catalog-matches"
 REPORTS = "reports"
 
 

@@ -13,7 +13,7 @@ import click
 from sqlalchemy import func, insert, select
 
 from shop.auth.models import User
-from shop.caching import CATALOG, CATALOG_COUNTS, invalidate
+from shop.caching import CATALOG, CATALOG_MATCHES, invalidate
 from shop.db import unit_of_work, utcnow
 from shop.extensions import db
 from shop.inventory.models import InventoryTransaction, MovementType
@@ -246,7 +246,7 @@ def _generate_products(count: int, seed: int = 42) -> int:
                     ledger += [_initial(v.product_id, v.id, v.stock) for v in made if v.stock]
                 if ledger:
                     session.execute(insert(InventoryTransaction), ledger)
-                invalidate(CATALOG, CATALOG_COUNTS)
+                invalidate(CATALOG, CATALOG_MATCHES)
             bar.update(len(rows))
     return count
 

@@ -10,7 +10,7 @@ from sqlalchemy import Integer, func, literal, select, update
 from shop import outbox
 from shop.audit.services import record
 from shop.auth.models import User
-from shop.caching import CATALOG, CATALOG_COUNTS, REPORTS, invalidate
+from shop.caching import CATALOG, CATALOG_MATCHES, REPORTS, invalidate
 from shop.db import Page, paginate, unit_of_work, uow_state, utcnow
 from shop.errors import Conflict, NotFound, Unprocessable
 from shop.extensions import db
@@ -57,7 +57,7 @@ def change_stock(
         _explain_refusal(product_id, variant_id, delta)
     stock_after, threshold = updated
     if (stock_after > 0) != (stock_after - delta > 0):  # in or out of `in_stock` lists
-        invalidate(CATALOG_COUNTS)
+        invalidate(CATALOG_MATCHES)
     if variant_id is not None:
         stock_after = session.execute(
             update(ProductVariant)

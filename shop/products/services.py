@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from shop.audit.services import diff, record
 from shop.auth.models import User
-from shop.caching import CATALOG, CATALOG_COUNTS, cached_value, invalidate
+from shop.caching import CATALOG, CATALOG_MATCHES, cached_value, invalidate
 from shop.db import Page, count_rows, is_postgres, paginate, unit_of_work
 from shop.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shop.extensions import db
@@ -38,6 +38,8 @@ PRODUCT_FIELDS = (
     "image_url",
 )
 VARIANT_FIELDS = ("sku", "name", "attributes", "price", "stock", "is_active")
+# Search results whose relevance order is cached; deeper pages are ranked per request.
+RANKED_LIMIT = 1000
 SUGGESTION_LIMIT = 10
 
 
@@ -116,7 +118,7 @@ def create_category(actor: User, data: dict[str, Any]) -> Category:
             target_id=category.id,
             changes=_snapshot(category, CATEGORY_FIELDS),
         )
-        invalidate(CATALOG, CATALOG_COUNTS)
+        invalidate(CATALOG, CATALOG_MATCHES)
     return category
 
 
@@ -138,7 +140,7 @@ def update_category(actor: User, category_id: int, data: dict[str, Any]) -> Cate
                 target_id=category.id,
                 changes=changes,
             )
-        invalidate(CATALOG, CATALOG_COUNTS)
+        invalidate(CATALOG, CATALOG_MATCHES)
     return category
 
 
@@ -157,7 +159,7 @@ def delete_category(actor: User, category_id: int) -> None:
             changes=_snapshot(category, CATEGORY_FIELDS),
         )
         db.session.delete(category)
-        invalidate(CATALOG, CATALOG_COUNTS)
+        invalidate(CATALOG, CATALOG_MATCHES)
 
 
 # --- listing and search ---------------------------------------------------------------------
@@ -252,17 +254,46 @@ def list_products(
         stmt = stmt.where(Product.stock > 0 if in_stock else Product.stock == 0)
     if featured is not None:
         stmt = stmt.where(Product.is_featured.is_(featured))
-    order: tuple[Any, ...]
+    # Which products match, and in which relevance order, is cached until a write can change
+    # it (at volume it is the costly part: a COUNT, or a ranking, over every match); the page
+    # itself is always read, with live prices and stock.
+    key = f"{(include_inactive, category, min_price, max_price, in_stock, featured, q)}"
     if q:
         stmt, rank = _search(stmt, q)
-        order = (rank.desc(),) if sort in (None, "relevance") else _SORTS[sort]
-    else:
-        order = _SORTS[sort or "-created_at"]
-    # The total is cached until a write can change which products match (it is the costly
-    # part of a list at volume: a COUNT over every match); the page itself is always read.
-    key = f"products:{(include_inactive, category, min_price, max_price, in_stock, featured, q)}"
-    total = partial(cached_value, CATALOG_COUNTS, key, partial(count_rows, stmt))
-    return paginate(stmt.order_by(*order, Product.id.desc()), page, page_size, total=total)
+        if sort in (None, "relevance"):
+            return _ranked_page(stmt, rank, key, page, page_size)
+    total = partial(cached_value, CATALOG_MATCHES, f"count:{key}", partial(count_rows, stmt))
+    return paginate(
+        stmt.order_by(*_SORTS[sort or "-created_at"], Product.id.desc()),
+        page,
+        page_size,
+        total=total,
+    )
+
+
+def _ranked_page(
+    stmt: Select[Any], rank: ColumnElement[Any], key: str, page: int, page_size: int
+) -> Page:
+    """A page of search results by relevance. Ranking scores every match (a common word
+    matches tens of thousands of a million products), so one query ranks and counts them and
+    the total and the first RANKED_LIMIT ids are cached; pages within them are read by id,
+    deeper pages are ranked live."""
+    ordered = stmt.order_by(rank.desc(), Product.id.desc())
+
+    def rank_and_count() -> tuple[int, list[int]]:
+        top = ordered.with_only_columns(Product.id, func.count().over()).limit(RANKED_LIMIT)
+        rows = db.session.execute(top).all()
+        return (rows[0][1] if rows else 0), [row[0] for row in rows]
+
+    total, ranked = cached_value(CATALOG_MATCHES, f"ranked:{key}", rank_and_count)
+    start = (page - 1) * page_size
+    if len(ranked) == RANKED_LIMIT and start + page_size > RANKED_LIMIT:
+        return paginate(ordered, page, page_size, total=lambda: total)
+    ids = ranked[start : start + page_size]
+    # Through `stmt`, so every filter still holds for the rows read now.
+    found = {p.id: p for p in db.session.scalars(stmt.where(Product.id.in_(ids))).unique()}
+    items = [found[i] for i in ids if i in found]
+    return Page(items=items, page=page, page_size=page_size, total=total)
 
 
 def suggest(q: str) -> list[dict[str, Any]]:
@@ -349,7 +380,7 @@ def create_product(actor: User, data: dict[str, Any]) -> Product:
             target_id=product.id,
             changes=_snapshot(product, PRODUCT_FIELDS),
         )
-        invalidate(CATALOG, CATALOG_COUNTS)
+        invalidate(CATALOG, CATALOG_MATCHES)
     return product
 
 
@@ -389,7 +420,7 @@ def update_product(actor: User, product_id: int, data: dict[str, Any]) -> Produc
                 target_id=product.id,
                 changes=changes,
             )
-        invalidate(CATALOG, CATALOG_COUNTS)
+        invalidate(CATALOG, CATALOG_MATCHES)
     return product
 
 
@@ -408,7 +439,7 @@ def delete_product(actor: User, product_id: int) -> None:
             product.is_active = False
             action = "product.deactivated"
         record(action, actor=actor, target_type="product", target_id=product_id, changes=snapshot)
-        invalidate(CATALOG, CATALOG_COUNTS)
+        invalidate(CATALOG, CATALOG_MATCHES)
 
 
 # --- variants -------------------------------------------------------------------------------
@@ -466,7 +497,7 @@ def create_variant(actor: User, product_id: int, data: dict[str, Any]) -> Produc
             target_id=variant.id,
             changes={"product_id": product.id, **_snapshot(variant, VARIANT_FIELDS)},
         )
-        invalidate(CATALOG, CATALOG_COUNTS)
+        invalidate(CATALOG, CATALOG_MATCHES)
     return variant
 
 
@@ -501,7 +532,7 @@ def update_variant(
                 target_id=variant.id,
                 changes=changes,
             )
-        invalidate(CATALOG, CATALOG_COUNTS)
+        invalidate(CATALOG, CATALOG_MATCHES)
     return variant
 
 
@@ -529,7 +560,7 @@ def delete_variant(actor: User, product_id: int, variant_id: int) -> None:
             target_id=variant_id,
             changes={"product_id": product_id, **snapshot},
         )
-        invalidate(CATALOG, CATALOG_COUNTS)
+        invalidate(CATALOG, CATALOG_MATCHES)
 
 
 # --- reviews --------------------------------------------------------------------------------

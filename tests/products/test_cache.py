@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from redis import Redis
 
-from shop.caching import CATALOG, CATALOG_COUNTS, bump
+from shop.caching import CATALOG, CATALOG_MATCHES, bump
 from tests.factories import make_product
 
 API = "/api/v1"
@@ -80,7 +80,7 @@ def test_lost_version_key_never_revives_old_entries(client, app, as_admin):
 
 
 def _counts_version(app):
-    return Redis.from_url(app.config["CACHE_REDIS_URL"]).get(f"shop:v:{CATALOG_COUNTS}")
+    return Redis.from_url(app.config["CACHE_REDIS_URL"]).get(f"shop:v:{CATALOG_MATCHES}")
 
 
 def _counted(counter):

@@ -86,3 +86,39 @@ def test_suggestions_limit_and_validation(client, app):
     assert len(client.get(f"{API}/products/suggestions?q=candle").json) == 10
     assert client.get(f"{API}/products/suggestions").status_code == 422
     assert client.get(f"{API}/products/suggestions?q=" + "x" * 101).status_code == 422
+
+
+def test_cached_ranking_pages_agree_with_live_ranking_and_follow_writes(
+    client, app, as_admin, count_queries, monkeypatch
+):
+    from shop.products import services
+
+    monkeypatch.setattr(services, "RANKED_LIMIT", 3)  # pages 1-3 of 1 cached, then live
+    monkeypatch.setitem(app.config, "CACHE_RESPONSES", False)
+    made = [make_product(app, name=f"Lamp {i}", description="Bright.") for i in range(3)]
+    made += [make_product(app, name="Shade", description=f"For a lamp, {i}.") for i in range(2)]
+
+    def paged_and_live():
+        pages = [search(client, f"q=lamp&page_size=1&page={n}") for n in range(1, 6)]
+        live = search(client, "q=lamp&page_size=10")  # beyond the cached three: ranked live
+        assert [p[0]["id"] for p in pages if p] == [p["id"] for p in live]
+        return {p[0]["id"]: p[0] for p in pages if p}, [p["id"] for p in live]
+
+    _, ranked = paged_and_live()
+    assert set(ranked[:3]) == {p.id for p in made[:3]}  # name matches first
+    with count_queries() as counter:  # a cached page: no ranking, no COUNT
+        search(client, "q=lamp&page_size=1&page=2")
+    assert not any("ts_rank" in s or "count(" in s for s in counter.statements)
+
+    # Writes reorder, price or hide the cached results at once.
+    shade = made[3]
+    client.patch(f"{API}/products/{shade.id}", headers=as_admin, json={"name": "Lamp Shade"})
+    _, ranked = paged_and_live()
+    assert shade.id in ranked[:4] and made[4].id == ranked[4]
+    client.patch(f"{API}/products/{made[0].id}", headers=as_admin, json={"price": "77.00"})
+    by_id, _ = paged_and_live()
+    assert by_id[made[0].id]["price"] == "77.00"
+    client.patch(f"{API}/products/{made[1].id}", headers=as_admin, json={"is_active": False})
+    by_id, ranked = paged_and_live()
+    assert made[1].id not in by_id and len(ranked) == 4
+    assert client.get(f"{API}/products?q=lamp").json["total"] == 4

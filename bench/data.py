@@ -1,39 +1,22 @@
-"""Reports at volume: COPY 1,000,000 orders over 365 days, aggregate them, time every report.
+"""The bench database, built in bulk: products and customers by `flask seed`'s generators,
+orders over a year (1-3 lines each, statuses mixed, yesterday holding 5,000) by COPY.
 
-    .venv/bin/python bench/reports.py [--orders 1000000] [--skip-load]
-
-Builds PostgreSQL database shop_bench_reports: 2,000 products, 20,000 customers, the orders
-(1-3 lines each, statuses mixed, yesterday holding 5,000) loaded with COPY; then runs the
-daily-sales backfill (timing the 5,000-order day) and measures each report endpoint, single
-client, uncached, p50/p95 over 30 requests. Orders here skip the stock ledger: this measures
-reports, not checkout.
+Orders here skip the stock ledger: they feed the reports, and checkout is measured live.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
-import os
 import random
-import statistics
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("SECRET_KEY", "bench-secret-key-0123456789-abcdefghijkl")
-os.environ.setdefault("JWT_SECRET_KEY", "bench-jwt-secret-0123456789-abcdefghijkl")
-
-from shop import create_app  # noqa: E402
-from shop.auth.services import issue_tokens  # noqa: E402
-from shop.db import unit_of_work  # noqa: E402
-from shop.extensions import db  # noqa: E402
+from shop.extensions import db
 
 
 def recreate(url: str) -> None:
@@ -138,92 +121,3 @@ def load(app, orders: int, *, products: int = 2000, customers: int = 20_000, see
                 }
             )
         )
-
-
-def aggregate(app) -> None:
-    from shop.reports.services import aggregate_day, today
-
-    with app.app_context():
-        started = time.perf_counter()
-        big = aggregate_day(today() - timedelta(days=1))
-        big_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        days = [today() - timedelta(days=n) for n in range(2, 367)]
-        for day in days:
-            aggregate_day(day)
-        print(
-            json.dumps(
-                {
-                    "big_day": big,
-                    "big_day_seconds": round(big_seconds, 3),
-                    "backfill_days": len(days),
-                    "backfill_seconds": round(time.perf_counter() - started, 1),
-                }
-            )
-        )
-
-
-def measure(app) -> None:
-    from shop.auth.models import User
-
-    with app.app_context(), unit_of_work():
-        staff = db.session.query(User).first()
-        staff.role = "admin"
-        token = issue_tokens(staff)["access_token"]
-    client = app.test_client()
-    headers = {"Authorization": f"Bearer {token}"}
-    year_ago = (date.today() - timedelta(days=364)).isoformat()
-    urls = [
-        "/api/v1/reports/dashboard",
-        "/api/v1/reports/sales?period=day",
-        f"/api/v1/reports/sales?period=month&start={year_ago}",
-        f"/api/v1/reports/top-products?start={year_ago}&limit=10",
-        "/api/v1/reports/top-products?by=quantity",
-        "/api/v1/reports/order-status",
-        f"/api/v1/reports/order-status?start={year_ago}",
-        "/api/v1/reports/products/17",
-        f"/api/v1/reports/products/17?start={year_ago}",
-    ]
-    results = {}
-    for url in urls:
-        client.get(url, headers=headers)
-        times = []
-        for _ in range(30):
-            started = time.perf_counter()
-            response = client.get(url, headers=headers)
-            times.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200, response.get_data()
-        times.sort()
-        results[url] = {
-            "p50_ms": round(statistics.median(times), 1),
-            "p95_ms": round(times[int(len(times) * 0.95) - 1], 1),
-        }
-    print(json.dumps(results, indent=2))
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--orders", type=int, default=1_000_000)
-    parser.add_argument(
-        "--database", default="postgresql://postgres@127.0.0.1:5432/shop_bench_reports"
-    )
-    parser.add_argument("--skip-load", action="store_true", help="reuse the loaded database")
-    args = parser.parse_args()
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": args.database,
-            "REDIS_URL": None,
-            "CACHE_TYPE": "NullCache",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    if not args.skip_load:
-        recreate(args.database)
-        load(app, args.orders)
-        aggregate(app)
-    measure(app)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

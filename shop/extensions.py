@@ -1,6 +1,5 @@
 """Extension instances, configured later by create_app()."""
 
-from flask import request
 from flask_caching import Cache
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
@@ -19,13 +18,6 @@ jwt = JWTManager()
 cache = Cache()
 cors = CORS()
 limiter = Limiter(key_func=get_remote_address)
-
-
-@limiter.request_filter
-def _reads_are_not_limited() -> bool:
-    # Only writes carry limits (login, registration, resets): reads skip the limiter's
-    # per-request bookkeeping, which is a sixth of a cached read's cost.
-    return request.method in ("GET", "HEAD", "OPTIONS")
 
 
 api = Api()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from functools import partial, wraps
+from functools import wraps
 from typing import Any
 
 from flask import Response, current_app, request
@@ -43,21 +43,34 @@ def _version(namespace: str) -> int:
         return -1
 
 
-def bump(namespace: str) -> None:
-    key = f"v:{namespace}"
+def bump(*namespaces: str) -> None:
+    """Move each namespace to a new version: every entry cached under the old one is dead."""
+    keys = [f"v:{namespace}" for namespace in sorted(namespaces)]
     try:
-        _seed_version(key)
-        cache.cache.inc(key)
+        backend: Any = cache.cache
+        client = getattr(backend, "_write_client", None)
+        if client is None:  # in-process cache
+            for key in keys:
+                _seed_version(key)
+                cache.cache.inc(key)
+            return
+        pipe = client.pipeline(transaction=False)  # Redis: one round trip for them all
+        for key in keys:
+            pipe.set(backend.key_prefix + key, time.time_ns() // 1000, nx=True)
+            pipe.incr(backend.key_prefix + key)
+        pipe.execute()
     except Exception:
-        log.error("could not invalidate cache namespace %s", namespace, exc_info=True)
+        log.error("could not invalidate cache namespaces %s", keys, exc_info=True)
 
 
 def invalidate(*namespaces: str) -> None:
-    """Bump each namespace once the current unit of work commits (once per unit)."""
-    state: set[str] = uow_state().setdefault("invalidate", set())
-    for namespace in sorted(set(namespaces) - state):
-        state.add(namespace)
-        after_commit(partial(bump, namespace))
+    """Bump the namespaces once the current unit of work commits (each once per unit)."""
+    state = uow_state()
+    if "invalidate" not in state:
+        pending: set[str] = set()
+        state["invalidate"] = pending
+        after_commit(lambda: bump(*pending))
+    state["invalidate"].update(namespaces)
 
 
 def _read(namespace: str, key: str) -> tuple[int, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import raiseload
 
 from shop import mail
 from shop.audit.services import record
@@ -285,7 +286,9 @@ def _resolve_lines(
     products = {
         p.id: p
         for p in db.session.scalars(
-            select(Product).where(Product.id.in_(product_ids), Product.is_active.is_(True))
+            select(Product)
+            .where(Product.id.in_(product_ids), Product.is_active.is_(True))
+            .options(raiseload(Product.category))  # not needed to sell
         )
     }
     resolved, errors = [], {}

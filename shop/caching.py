@@ -17,8 +17,8 @@ from shop.extensions import cache
 
 log = logging.getLogger(__name__)
 CATALOG = "catalog"
-# Which products match a filter or a search, and how well: product, variant and category
-# writes, and stock reaching or leaving zero. A sale that leaves stock above zero changes
+# Which products match a filter or a search, how well, and which are low on stock: product,
+# variant and category writes, and stock crossing zero or its threshold. Other sales change
 # CATALOG (the answers show stock), not the matches.
 CATALOG_MATCHES = "catalog-matches"
 REPORTS = "reports"

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any, NoReturn
 
-from sqlalchemy import Integer, func, literal, select, update
+from sqlalchemy import Integer, literal, select, update
 
 from shop import outbox
 from shop.audit.services import record
 from shop.auth.models import User
-from shop.caching import CATALOG, CATALOG_MATCHES, REPORTS, invalidate
-from shop.db import Page, paginate, unit_of_work, uow_state, utcnow
+from shop.caching import CATALOG, CATALOG_MATCHES, REPORTS, cached_value, invalidate
+from shop.db import Page, count_rows, paginate, unit_of_work, uow_state, utcnow
 from shop.errors import Conflict, NotFound, Unprocessable
 from shop.extensions import db
 from shop.inventory.jobs import open_low_stock_notification
@@ -56,8 +57,7 @@ def change_stock(
     if updated is None:
         _explain_refusal(product_id, variant_id, delta)
     stock_after, threshold = updated
-    if (stock_after > 0) != (stock_after - delta > 0):  # in or out of `in_stock` lists
-        invalidate(CATALOG_MATCHES)
+    in_stock_changed = (stock_after > 0) != (stock_after - delta > 0)
     if variant_id is not None:
         stock_after = session.execute(
             update(ProductVariant)
@@ -71,6 +71,10 @@ def change_stock(
         ).scalar_one_or_none()
         if stock_after is None:
             _explain_refusal(product_id, variant_id, delta)
+    # Matches change when a product enters or leaves `in_stock` lists, or a row its low-stock
+    # count (a sale that leaves both alone changes only what the answers show).
+    if in_stock_changed or (stock_after <= threshold) != (stock_after - delta <= threshold):
+        invalidate(CATALOG_MATCHES)
     entry = InventoryTransaction(
         product_id=product_id,
         variant_id=variant_id,
@@ -371,7 +375,10 @@ def list_low_stock(*, page: int, page_size: int) -> Page:
 
 
 def count_low_stock() -> int:
-    return db.session.scalar(select(func.count()).select_from(_low_stock_rows())) or 0
+    """Cached until a stock crosses its threshold or a product changes: in a catalog of a
+    million products the count reads tens of thousands of rows."""
+    count = partial(count_rows, select(_low_stock_rows()))
+    return int(cached_value(CATALOG_MATCHES, "low-stock", count))
 
 
 def list_notifications(

@@ -234,3 +234,31 @@ def test_inventory_check_finds_drift(app):
     assert weekly.exit_code == 0 and '"drift": 1' in weekly.output
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Notification)) == 0
+
+
+def test_dashboard_low_stock_count_follows_every_threshold_crossing(
+    client, app, as_staff, as_admin, monkeypatch
+):
+    monkeypatch.setitem(app.config, "CACHE_RESPONSES", False)  # only the count is cached
+
+    def low_stock_count():
+        return client.get("/api/v1/reports/dashboard", headers=as_staff).json["low_stock_count"]
+
+    plain = make_product(app, stock=7, low_stock_threshold=5)
+    sized = make_product(app, low_stock_threshold=3)
+    variant = make_variant(app, sized, stock=5)
+    assert low_stock_count() == 0
+    take(client, as_staff, plain, 1)  # 6: above
+    assert low_stock_count() == 0
+    take(client, as_staff, plain, 1)  # 5: at the threshold
+    assert low_stock_count() == 1
+    take(client, as_staff, sized, 2, variant_id=variant.id)  # 3: the variant too
+    assert low_stock_count() == 2
+    client.patch(f"/api/v1/products/{plain.id}", headers=as_admin, json={"low_stock_threshold": 4})
+    assert low_stock_count() == 1
+    client.post(
+        MOVES,
+        headers=as_staff,
+        json={"product_id": sized.id, "variant_id": variant.id, "type": "IN", "quantity": 10},
+    )
+    assert low_stock_count() == 0

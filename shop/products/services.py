@@ -10,6 +10,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import ColumnElement, Select, case, func, literal, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from shop.audit.services import diff, record
 from shop.auth.models import User
@@ -319,12 +320,15 @@ def suggest(q: str) -> list[dict[str, Any]]:
 def get_product(
     product_id: int, *, include_inactive: bool = False, for_update: bool = False
 ) -> Product:
-    """A product; `for_update` locks its row (taken before any variant row, always)."""
+    """A product; `for_update` locks its row (taken before any variant row, always).
+
+    Read with its variants in one statement; a locking read leaves them to a second one."""
     product = db.session.get(
         Product,
         product_id,
         with_for_update={"of": Product} if for_update else None,
         populate_existing=for_update,
+        options=() if for_update else (joinedload(Product.variants),),
     )
     if product is None or not (product.is_active or include_inactive):
         raise NotFound(f"Product {product_id} does not exist.")

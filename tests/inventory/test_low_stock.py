@@ -245,7 +245,7 @@ def test_dashboard_low_stock_count_follows_every_threshold_crossing(
         return client.get("/api/v1/reports/dashboard", headers=as_staff).json["low_stock_count"]
 
     plain = make_product(app, stock=7, low_stock_threshold=5)
-    sized = make_product(app, low_stock_threshold=3)
+    sized = make_product(app, stock=0, low_stock_threshold=3)
     variant = make_variant(app, sized, stock=5)
     assert low_stock_count() == 0
     take(client, as_staff, plain, 1)  # 6: above

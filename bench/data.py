@@ -20,7 +20,7 @@ from shop.extensions import db
 
 
 def recreate(url: str) -> None:
-    """Drop and create the bench database."""
+    """Drop and create a PostgreSQL database (the bench's, the tests')."""
     target = make_url(url)
     admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:

@@ -18,9 +18,9 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from redis import Redis
 from rq import Queue
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import event
 
+from bench.data import recreate
 from shop import create_app
 from shop.extensions import db
 from shop.queues import DEFAULT_QUEUE, AppSimpleWorker
@@ -31,15 +31,6 @@ TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/shop_test"
 )
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def _recreate_database(url: str) -> None:
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
 
 
 class Mailbox:
@@ -71,7 +62,7 @@ def smtp() -> Iterator[tuple[Controller, Mailbox]]:
 @pytest.fixture(scope="session")
 def app(smtp: tuple[Controller, Mailbox]) -> Iterator[Flask]:
     controller, _ = smtp
-    _recreate_database(TEST_DATABASE_URL)
+    recreate(TEST_DATABASE_URL)
     app = create_app(
         {
             "TESTING": True,

@@ -7,7 +7,7 @@ settings on 127.0.0.1, and measures:
 1. throughput: every scenario after a warm-up, the median of three wrk runs, 32 connections;
 2. latency: one client (list, search, filters, reports), p50 and p95 (median of three runs),
    before any write;
-3. a sell-out: more buyers than stock on one product; nothing oversold, stock = ledger;
+3. a sell-out: more buyers than stock on one product (10 s); nothing oversold, stock = ledger;
 4. memory: a fresh server's worker RSS after 50,000 and 100,000 mixed requests.
 
 Prints the tables and writes bench/results/latest.json (and products-N.json, which the next
@@ -459,7 +459,8 @@ def main() -> int:
             results[name] = throughput(target, script, args)
         print("  sell-out ...", file=sys.stderr)
         buy = {**order, "items": [{"product_id": built["sellout"], "quantity": 1}]}
-        run = wrk(url("shop", "/api/v1/orders"), lua(workdir, "sellout", "POST", buy, token), 5, 32)
+        script = lua(workdir, "sellout", "POST", buy, token)
+        run = wrk(url("shop", "/api/v1/orders"), script, 10, 32)
         sellout: dict[str, Any] = {"requests": run["requests"], "refused": run["errors"]}
     finally:
         stop(servers)

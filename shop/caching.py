@@ -1,6 +1,6 @@
-"""Cached GET responses with versioned keys: a write bumps its namespace's version after
-commit, so no client reads a stale answer after a successful write, on any process.
-A cache failure is a miss, never an error."""
+"""Cached GET responses, and cached values (list totals, search rankings), under versioned
+namespaces: a write bumps its namespaces' versions after commit, so no client reads a stale
+answer after a successful write, on any process. A cache failure is a miss, never an error."""
 
 from __future__ import annotations
 

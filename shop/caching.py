@@ -52,7 +52,7 @@ def bump(*namespaces: str) -> None:
         if client is None:  # in-process cache
             for key in keys:
                 _seed_version(key)
-                cache.cache.inc(key)
+                backend.inc(key)
             return
         pipe = client.pipeline(transaction=False)  # Redis: one round trip for them all
         for key in keys:

@@ -371,7 +371,7 @@ def list_low_stock(*, page: int, page_size: int) -> Page:
     """Active products (or, for products with variants, variants) at or below threshold."""
     rows = _low_stock_rows()
     stmt = select(rows).order_by(rows.c.stock, rows.c.product_id, rows.c.variant_id)
-    return paginate(stmt, page, page_size, scalars=False)
+    return paginate(stmt, page, page_size, scalars=False, total=count_low_stock)
 
 
 def count_low_stock() -> int:

@@ -43,10 +43,12 @@ test-main: install
 test-embedded: install
 	env -u DATABASE_URL -u REDIS_URL -u CACHE_REDIS_URL $(BIN)/pytest -m embedded tests/embedded
 
+# ruff, formatting, types, and the layer contracts of ARCHITECTURE.md (import-linter).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .

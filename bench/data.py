@@ -13,10 +13,12 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from shop.extensions import db
+from shop.db import db
+from shop.seed import _generate_customers, _generate_products
 
 
 def recreate(url: str) -> None:
@@ -36,10 +38,6 @@ BIG_DAY_ORDERS = 5000
 
 
 def load(app, orders: int, *, products: int = 2000, customers: int = 20_000, seed: int = 1) -> None:
-    from flask_migrate import upgrade
-
-    from shop.seed import _generate_customers, _generate_products
-
     rng = random.Random(seed)
     with app.app_context():
         upgrade()

@@ -37,15 +37,16 @@ os.environ.setdefault("SECRET_KEY", "bench-secret-key-0123456789-abcdefghijkl")
 os.environ.setdefault("JWT_SECRET_KEY", "bench-jwt-secret-0123456789-abcdefghijkl")
 
 from flask import Flask  # noqa: E402
+from redis import Redis  # noqa: E402
 from sqlalchemy import event, text  # noqa: E402
 
 from bench.data import load, recreate  # noqa: E402
 from shop import create_app  # noqa: E402
 from shop.auth.models import User  # noqa: E402
-from shop.auth.services import issue_tokens  # noqa: E402
-from shop.db import unit_of_work  # noqa: E402
-from shop.extensions import db  # noqa: E402
-from shop.products import services as catalog  # noqa: E402
+from shop.auth.tokens import issue_tokens  # noqa: E402
+from shop.db import db, unit_of_work  # noqa: E402
+from shop.products import catalog  # noqa: E402
+from shop.reports.aggregates import aggregate_day, today  # noqa: E402
 
 # As README recommends for production: sync workers, about 2 x cores.
 GUNICORN = [str(ROOT / ".venv/bin/gunicorn"), "--workers", "4", "--log-level", "warning"]
@@ -62,8 +63,6 @@ RSS_STEPS = (50_000, 100_000)
 
 
 def build(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
-    from shop.reports.services import aggregate_day, today
-
     recreate(env["DATABASE_URL"])
     app = create_app(
         {
@@ -389,9 +388,7 @@ def main() -> int:
         "SHOP_ENV": "production",
         "PYTHONPATH": str(ROOT),
     }
-    import redis
-
-    redis.Redis.from_url(args.redis).flushdb()
+    Redis.from_url(args.redis).flushdb()
     print(f"building: {args.products:,} products, {args.customers:,} customers, "
           f"{args.orders:,} orders", file=sys.stderr)  # fmt: skip
     built = build(args, env)

@@ -10,21 +10,26 @@ from dotenv import load_dotenv
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface
 
-from shop.api import docs_assets
+from shop import bus
+from shop.api import api, docs_assets, register_errorhandlers
 from shop.audit.routes import blp as audit_api
 from shop.auth.routes import blp as auth_api
-from shop.auth.services import load_token_user
+from shop.auth.tokens import load_token_user
 from shop.cli import register_commands
 from shop.config import load_config
-from shop.errors import problem, register_errorhandlers
-from shop.extensions import api, cache, cors, db, jwt, limiter, migrate
+from shop.db import db
+from shop.errors import problem
+from shop.extensions import cache, cors, jwt, limiter, migrate
 from shop.inventory.routes import blp as inventory_api
+from shop.inventory.subscribers import SUBSCRIBERS as INVENTORY_SUBSCRIBERS
 from shop.observability import blp as health
 from shop.observability import configure_logging, register_request_hooks
 from shop.orders.routes import blp as orders_api
 from shop.products.routes import blp as products_api
 from shop.queues import init_redis
 from shop.reports.routes import blp as reports_api
+from shop.reports.subscribers import SUBSCRIBERS as REPORTS_SUBSCRIBERS
+from shop.reviews.routes import blp as reviews_api
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -37,6 +42,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config(app.instance_path, config))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     register_extensions(app)
+    bus.init_app(app, (*INVENTORY_SUBSCRIBERS, *REPORTS_SUBSCRIBERS))
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
@@ -96,6 +102,7 @@ def register_blueprints(app: Flask) -> None:
         auth_api,
         audit_api,
         products_api,
+        reviews_api,
         inventory_api,
         orders_api,
         reports_api,

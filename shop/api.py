@@ -1,9 +1,11 @@
-"""flask-smorest glue: the Api that renders problem+json and the Blueprint with role gates."""
+"""The HTTP layer's glue: the flask-smorest Api that renders every error as problem+json, the
+Blueprint with role gates and Idempotency-Key, and the error handlers."""
 
 from __future__ import annotations
 
 import http
 import importlib.util
+import logging
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -12,15 +14,23 @@ from typing import Any
 import flask
 import flask_smorest
 import marshmallow as ma
-from flask import current_app
+from flask import Response, current_app, request
 from flask_jwt_extended import current_user, get_current_user, verify_jwt_in_request
 from flask_smorest.utils import prepare_response
+from marshmallow import fields, validate
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from shop.errors import PROBLEM_JSON, Forbidden, render_http_exception
+from shop import idempotency
+from shop.db import db, unit_of_work
+from shop.errors import PROBLEM_JSON, Forbidden, ShopError, problem, render_http_exception
+from shop.schemas import BaseSchema
 from shop.security import Role
 
+log = logging.getLogger(__name__)
 BEARER = "bearerAuth"
+# The documented Location header of a 201.
+LOCATION = {"Location": {"schema": {"type": "string"}}}
 
 
 class ProblemSchema(ma.Schema):
@@ -51,6 +61,17 @@ class Api(flask_smorest.Api):
         response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
         prepare_response(response, self.spec, PROBLEM_JSON)
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+class IdempotencyHeaderSchema(BaseSchema):
+    class Meta:
+        unknown = "exclude"
+
+    key = fields.String(
+        data_key="Idempotency-Key",
+        validate=validate.Length(min=1, max=idempotency.MAX_KEY_LENGTH),
+        metadata={"description": "repeat a request safely: same key and body, same answer"},
+    )
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -97,6 +118,77 @@ class Blueprint(flask_smorest.Blueprint):
 
         wrapper = self.doc(security=[{}, {BEARER: []}])(wrapper)
         return self.errors(401)(wrapper)
+
+    def idempotent(self, func: Any) -> Any:
+        """An optional Idempotency-Key header (after auth_required, above the body's
+        `arguments`): a repeat with the same key and body answers the first answer byte for
+        byte and changes nothing (see shop.idempotency).
+
+        With a key, the request runs in one unit of work that claims the key, runs the view
+        (whose service joins it) and stores the answer, so all three commit together."""
+
+        @wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            *view_args, headers = args  # `arguments` below appends the parsed header last
+            key = headers.get("key")
+            if key is None:
+                return func(*view_args, **kwargs)
+            owner = current_user.id
+            with unit_of_work():
+                fingerprint = idempotency.fingerprint(
+                    request.method, request.path, request.get_json(silent=True)
+                )
+                earlier = idempotency.claim(owner, key, fingerprint)
+                if earlier is not None:
+                    return _replay(earlier)
+                response = func(*view_args, **kwargs)
+                idempotency.store(
+                    owner,
+                    key,
+                    idempotency.Answer(
+                        status=response.status_code,
+                        body=response.get_data(as_text=True),
+                        location=response.headers.get("Location"),
+                    ),
+                )
+            return response
+
+        return self.arguments(IdempotencyHeaderSchema, location="headers")(wrapper)
+
+
+def _replay(answer: idempotency.Answer) -> Response:
+    response = current_app.response_class(
+        answer.body, status=answer.status, mimetype="application/json"
+    )
+    if answer.location:
+        response.headers["Location"] = answer.location
+    return response
+
+
+api = Api()
+
+
+def _render_shop_error(error: ShopError) -> Response:
+    return problem(error.status, error.detail, errors=error.errors)
+
+
+def _render_integrity_error(error: IntegrityError) -> Response:
+    db.session.rollback()
+    log.info("integrity error: %s", error.orig)
+    return problem(409, "The request conflicts with existing data.")
+
+
+def _render_unexpected(error: Exception) -> Response:
+    db.session.rollback()
+    log.exception("unhandled error")
+    return problem(500, "An unexpected error occurred; it has been logged.")
+
+
+def register_errorhandlers(app: flask.Flask) -> None:
+    app.register_error_handler(ShopError, _render_shop_error)
+    app.register_error_handler(IntegrityError, _render_integrity_error)
+    app.register_error_handler(Exception, _render_unexpected)
+    # HTTPException (werkzeug, webargs, flask-limiter) is rendered by Api.handle_http_exception.
 
 
 def is_admin() -> bool:

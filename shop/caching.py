@@ -1,6 +1,7 @@
 """Cached GET responses, and cached values (list totals, search rankings), under versioned
 namespaces: a write bumps its namespaces' versions after commit, so no client reads a stale
-answer after a successful write, on any process. A cache failure is a miss, never an error."""
+answer after a successful write, on any process. A cache failure is a miss, never an error.
+Each domain names its own namespaces (products.cache, reports.cache)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,6 @@ from shop.db import after_commit, uow_state
 from shop.extensions import cache
 
 log = logging.getLogger(__name__)
-CATALOG = "catalog"
-# Which products match a filter or a search, how well, and which are low on stock: product,
-# variant and category writes, and stock crossing zero or its threshold. Other sales change
-# CATALOG (the answers show stock), not the matches.
-CATALOG_MATCHES = "catalog-matches"
-REPORTS = "reports"
 
 
 def _seed_version(key: str) -> None:

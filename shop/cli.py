@@ -12,13 +12,14 @@ from flask.cli import AppGroup, with_appcontext
 from rq_scheduler import Scheduler
 
 from shop import schedule
+from shop.audit.models import Action, Target
 from shop.audit.services import record
-from shop.auth.services import create_admin as create
+from shop.auth.accounts import create_admin as create
 from shop.db import unit_of_work
 from shop.errors import ShopError
-from shop.inventory.jobs import find_ledger_drift
+from shop.inventory.ledger import find_ledger_drift
 from shop.queues import DEFAULT_QUEUE, redis_connection
-from shop.reports import services as reports
+from shop.reports.aggregates import aggregate_day, today
 from shop.seed import seed_demo
 
 jobs_cli = AppGroup("jobs", help="Periodic jobs: list, run one now, register the schedule.")
@@ -31,17 +32,17 @@ reports_cli = AppGroup("reports", help="Sales aggregates.")
 @click.option("--until", "until", type=click.DateTime(["%Y-%m-%d"]), help="default: yesterday")
 def reports_backfill(since: datetime, until: datetime | None) -> None:
     """Recompute the daily sales aggregates of a range of closed days."""
-    last = until.date() if until else reports.today() - timedelta(days=1)
+    last = until.date() if until else today() - timedelta(days=1)
     days = [since.date() + timedelta(days=n) for n in range((last - since.date()).days + 1)]
-    days = [day for day in days if day < reports.today()]
+    days = [day for day in days if day < today()]
     with click.progressbar(days, label="days", file=sys.stderr) as bar:
         for day in bar:
-            reports.aggregate_day(day)
+            aggregate_day(day)
     with unit_of_work():
         record(
-            "job.run",
+            Action.JOB_RUN,
             actor=None,
-            target_type="job",
+            target_type=Target.JOB,
             changes={"job": "daily-sales", "backfill": [str(since.date()), str(last)]},
         )
     click.echo(json.dumps({"days": len(days)}))

@@ -1,20 +1,25 @@
-"""Declarative base, column types, pagination and the unit of work that owns each transaction."""
+"""The database: the SQLAlchemy instance, declarative base and column types, lookups,
+pagination, and the unit of work that owns each transaction."""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, Select, func, select
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import DateTime, MetaData, Numeric, Select, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry
 from sqlalchemy.types import TypeDecorator
+
+from shop.errors import NotFound
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -56,6 +61,13 @@ class Base(DeclarativeBase):
     __mapper_args__ = {"eager_defaults": True}
 
 
+# Objects stay readable after commit: responses are serialised after the unit of work ends.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+
+# Prices, totals, costs: two decimal places, ten digits before them (schemas.MAX_MONEY).
+MONEY = Numeric(12, 2)
+
+
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
@@ -66,7 +78,7 @@ def utcnow() -> datetime:
 
 
 def is_postgres() -> bool:
-    return _session().get_bind().dialect.name == "postgresql"
+    return db.session.get_bind().dialect.name == "postgresql"
 
 
 def insert_ignoring_conflicts(model: type[Base]) -> Any:
@@ -76,10 +88,34 @@ def insert_ignoring_conflicts(model: type[Base]) -> Any:
     return insert(model).on_conflict_do_nothing()
 
 
-def _session() -> Session:
-    from shop.extensions import db
+M = TypeVar("M", bound=Base)
 
-    return db.session()
+
+def _label(model: type[Base]) -> str:
+    """`PurchaseOrder` -> "Purchase order"."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", model.__name__).capitalize()
+
+
+def get_or_404(
+    model: type[M],
+    ident: int,
+    *,
+    visible: Callable[[M], bool] | None = None,
+    for_update: bool = False,
+    **options: Any,
+) -> M:
+    """The row `ident` of `model`, or NotFound when it is missing or not `visible` (another
+    customer's row is a 404, not a 403). `for_update` locks it and reloads what is cached."""
+    row = db.session.get(
+        model,
+        ident,
+        with_for_update=for_update or None,
+        populate_existing=for_update,
+        **options,
+    )
+    if row is None or (visible is not None and not visible(row)):
+        raise NotFound(f"{_label(model)} {ident} does not exist.")
+    return row
 
 
 @contextmanager
@@ -88,7 +124,7 @@ def unit_of_work() -> Iterator[Session]:
 
     Nested use joins the outer unit, so a service may call another service.
     """
-    session = _session()
+    session = db.session()
     depth = session.info.get("uow_depth", 0)
     session.info["uow_depth"] = depth + 1
     committed = False
@@ -109,9 +145,13 @@ def unit_of_work() -> Iterator[Session]:
             hook()
 
 
+def in_unit_of_work() -> bool:
+    return bool(db.session.info.get("uow_depth", 0))
+
+
 def uow_state() -> dict[str, Any]:
     """Scratch space of the current unit of work, dropped when it ends."""
-    state: dict[str, Any] = _session().info.setdefault("uow", {})
+    state: dict[str, Any] = db.session.info.setdefault("uow", {})
     return state
 
 
@@ -134,7 +174,7 @@ class Page:
 
 def count_rows(stmt: Select[Any]) -> int:
     """How many rows `stmt` returns."""
-    return _session().scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    return db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
 
 
 def paginate(
@@ -148,6 +188,6 @@ def paginate(
     """Run `stmt` for one page plus one COUNT (or `total()`), whatever the page size."""
     count = total() if total is not None else count_rows(stmt)
     paged = stmt.limit(page_size).offset((page - 1) * page_size)
-    result = _session().execute(paged)
+    result = db.session.execute(paged)
     items = list(result.scalars().unique() if scalars else result.all())
     return Page(items=items, page=page, page_size=page_size, total=count)

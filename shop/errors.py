@@ -1,18 +1,15 @@
-"""Domain exceptions and the one renderer that turns every error into problem+json."""
+"""Domain exceptions, request ids, and `problem()`, the one problem+json body of every error."""
 
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, current_app, g, has_request_context, request
-from sqlalchemy.exc import IntegrityError
+from flask import Response, current_app, g, has_request_context, request
 from werkzeug.exceptions import HTTPException
 
-log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 _MAX_REQUEST_ID = 128
 
@@ -105,30 +102,3 @@ def render_http_exception(error: HTTPException) -> Response:
     headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
     headers.update(data.get("headers") or {})
     return problem(status, detail, errors=errors, headers=headers)
-
-
-def _render_shop_error(error: ShopError) -> Response:
-    return problem(error.status, error.detail, errors=error.errors)
-
-
-def _render_integrity_error(error: IntegrityError) -> Response:
-    from shop.extensions import db
-
-    db.session.rollback()
-    log.info("integrity error: %s", error.orig)
-    return problem(409, "The request conflicts with existing data.")
-
-
-def _render_unexpected(error: Exception) -> Response:
-    from shop.extensions import db
-
-    db.session.rollback()
-    log.exception("unhandled error")
-    return problem(500, "An unexpected error occurred; it has been logged.")
-
-
-def register_errorhandlers(app: Flask) -> None:
-    app.register_error_handler(ShopError, _render_shop_error)
-    app.register_error_handler(IntegrityError, _render_integrity_error)
-    app.register_error_handler(Exception, _render_unexpected)
-    # HTTPException (werkzeug, webargs, flask-limiter) is rendered by Api.handle_http_exception.

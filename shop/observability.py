@@ -13,6 +13,7 @@ from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy import text
 
 from shop.api import Blueprint
+from shop.db import db
 from shop.errors import problem, request_id
 from shop.queues import JobIdFilter, redis_connection
 from shop.schemas import BaseSchema
@@ -101,8 +102,6 @@ class Ready(MethodView):
     @blp.response(200, HealthSchema)
     def get(self) -> Any:
         """Readiness: the database (and Redis, when configured) answer"""
-        from shop.extensions import db
-
         checks: dict[str, str] = {}
         try:
             db.session.execute(text("SELECT 1"))

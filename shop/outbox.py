@@ -21,8 +21,7 @@ from sqlalchemy import JSON, String, Text, func, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.utils import import_string
 
-from shop.db import Base, after_commit, unit_of_work, uow_state, utcnow
-from shop.extensions import db
+from shop.db import Base, after_commit, db, unit_of_work, uow_state, utcnow
 from shop.queues import enqueue, redis_connection
 
 log = logging.getLogger(__name__)

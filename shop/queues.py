@@ -10,6 +10,8 @@ from flask import Flask, current_app
 from redis import Redis
 from rq import Queue, Retry, SimpleWorker, Worker, get_current_job
 
+from shop.db import db
+
 DEFAULT_QUEUE = "default"
 
 
@@ -42,8 +44,6 @@ class _AppContextMixin:
             try:
                 return super().perform_job(job, queue)  # type: ignore[misc]
             finally:
-                from shop.extensions import db
-
                 db.session.remove()
 
 

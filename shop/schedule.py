@@ -10,6 +10,7 @@ from rq_scheduler import Scheduler
 from werkzeug.utils import import_string
 
 from shop import outbox
+from shop.audit.models import Action, Target
 from shop.audit.services import record
 from shop.db import unit_of_work
 from shop.queues import DEFAULT_QUEUE
@@ -29,25 +30,25 @@ class PeriodicJob:
 JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(
         "daily-sales",
-        "shop.reports.services.daily_sales_job",
+        "shop.reports.jobs.daily_sales_job",
         "15 0 * * *",
         "Aggregate yesterday's sales (and any day an order change made stale).",
     ),
     PeriodicJob(
         "low-stock",
-        "shop.inventory.jobs.sweep_low_stock",
+        "shop.inventory.low_stock.sweep_low_stock",
         "*/30 * * * *",
         "Open low-stock notifications (and email them) for any the stock changes missed.",
     ),
     PeriodicJob(
         "inventory-check",
-        "shop.inventory.jobs.check_stock_ledger",
+        "shop.inventory.ledger.check_stock_ledger",
         "0 4 * * 0",
         "Reconcile every product's and variant's stock with its ledger; email any drift.",
     ),
     PeriodicJob(
         "popularity",
-        "shop.products.jobs.refresh_popularity",
+        "shop.reports.jobs.refresh_popularity",
         "5 * * * *",
         "Recompute each product's units ordered in the last 30 days (sort=popularity).",
     ),
@@ -59,13 +60,13 @@ JOBS: tuple[PeriodicJob, ...] = (
     ),
     PeriodicJob(
         "purge-idempotency-keys",
-        "shop.orders.jobs.purge_idempotency_keys",
+        "shop.idempotency.purge_expired_keys",
         "40 * * * *",
         "Delete Idempotency-Keys older than their 24 hours.",
     ),
     PeriodicJob(
         "purge-expired-tokens",
-        "shop.auth.services.purge_expired_tokens",
+        "shop.auth.tokens.purge_expired_tokens",
         "17 3 * * *",
         "Delete expired revocations, refresh tokens and single-use codes.",
     ),
@@ -89,7 +90,12 @@ def run_job(name: str) -> Any:
     job = get_job(name)
     result = import_string(job.func)()
     with unit_of_work():
-        record("job.run", actor=None, target_type="job", changes={"job": name, "result": result})
+        record(
+            Action.JOB_RUN,
+            actor=None,
+            target_type=Target.JOB,
+            changes={"job": name, "result": result},
+        )
     log.info("job %s done: %s", name, result)
     return result
 

@@ -13,12 +13,12 @@ import click
 from sqlalchemy import func, insert, select
 
 from shop.auth.models import User
-from shop.caching import CATALOG, CATALOG_MATCHES, invalidate
-from shop.db import unit_of_work, utcnow
-from shop.extensions import db
-from shop.inventory.models import InventoryTransaction, MovementType
-from shop.products import services as catalog
-from shop.products.models import Category, Product, ProductVariant
+from shop.caching import invalidate
+from shop.db import db, unit_of_work, utcnow
+from shop.products import catalog, categories
+from shop.products.cache import CATALOG, CATALOG_MATCHES
+from shop.products.models import Category, MovementType, Product, ProductVariant, StockMovement
+from shop.products.slugs import slugify
 from shop.security import Role, hash_password
 
 DEMO_ACCOUNTS = (
@@ -109,7 +109,7 @@ def _demo_catalog() -> None:
     assert admin is not None
     ids: dict[str, int] = {}
     for name, parent, items in DEMO_CATALOG:
-        category = catalog.create_category(
+        category = categories.create_category(
             admin, {"name": name, "parent_id": ids.get(parent or "")}
         )
         ids[name] = category.id
@@ -202,7 +202,7 @@ def _generate_products(count: int, seed: int = 42) -> int:
                     {
                         "sku": f"GEN-{n:07d}",
                         "name": name,
-                        "slug": f"{catalog.slugify(name)}-{n}",
+                        "slug": f"{slugify(name)}-{n}",
                         "description": f"The {name.lower()}: built to last, number {n}.",
                         "price": Decimal(rng.randrange(100, 100_000)) / 100,
                         "stock": sum(variant_stock) if has_variants else rng.randrange(0, 300),
@@ -245,7 +245,7 @@ def _generate_products(count: int, seed: int = 42) -> int:
                     ).all()  # fmt: skip
                     ledger += [_initial(v.product_id, v.id, v.stock) for v in made if v.stock]
                 if ledger:
-                    session.execute(insert(InventoryTransaction), ledger)
+                    session.execute(insert(StockMovement), ledger)
                 invalidate(CATALOG, CATALOG_MATCHES)
             bar.update(len(rows))
     return count

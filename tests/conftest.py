@@ -22,7 +22,7 @@ from sqlalchemy import event
 
 from bench.data import recreate
 from shop import create_app
-from shop.extensions import db
+from shop.db import db
 from shop.queues import DEFAULT_QUEUE, AppSimpleWorker
 from shop.security import Role
 from tests.factories import headers_for, make_user

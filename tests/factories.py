@@ -11,12 +11,10 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from shop.auth.models import User
-from shop.auth.services import issue_tokens
-from shop.db import unit_of_work, utcnow
-from shop.extensions import db
-from shop.inventory.models import InventoryTransaction
-from shop.products import services as catalog
-from shop.products.models import Category, Product, ProductVariant
+from shop.auth.tokens import issue_tokens
+from shop.db import db, unit_of_work, utcnow
+from shop.products import catalog, categories
+from shop.products.models import Category, Product, ProductVariant, StockMovement
 from shop.security import Role, hash_password
 
 PASSWORD = "correct-horse-9"
@@ -72,7 +70,7 @@ _skus = itertools.count(1)
 
 def make_category(app: Flask, name: str = "Gadgets", **fields: Any) -> Category:
     with app.app_context():
-        return catalog.create_category(None, {"name": name, **fields})  # type: ignore[arg-type]
+        return categories.create_category(None, {"name": name, **fields})
 
 
 def make_product(app: Flask, **fields: Any) -> Product:
@@ -93,11 +91,11 @@ def make_variant(app: Flask, product: Product, **fields: Any) -> ProductVariant:
 
 def ledger_sum(app: Flask, product_id: int, variant_id: int | None = None) -> int:
     with app.app_context():
-        stmt = select(func.coalesce(func.sum(InventoryTransaction.quantity), 0)).where(
-            InventoryTransaction.product_id == product_id
+        stmt = select(func.coalesce(func.sum(StockMovement.quantity), 0)).where(
+            StockMovement.product_id == product_id
         )
         if variant_id is not None:
-            stmt = stmt.where(InventoryTransaction.variant_id == variant_id)
+            stmt = stmt.where(StockMovement.variant_id == variant_id)
         return int(db.session.scalar(stmt) or 0)
 
 

@@ -9,9 +9,8 @@ from sqlalchemy import func, select
 
 from shop import schedule
 from shop.audit.models import AuditLog
-from shop.auth.models import RevokedToken
-from shop.db import unit_of_work, utcnow
-from shop.extensions import db
+from shop.auth.models import RevokedToken, User
+from shop.db import db, unit_of_work, utcnow
 from shop.queues import DEFAULT_QUEUE, redis_connection
 from shop.security import verify_password
 
@@ -106,8 +105,6 @@ def test_cli_seed_is_idempotent_and_generates_customers(app):
     second = runner.invoke(args=["seed"])
     assert '"demo_data": "skipped (not empty)"' in second.output
     with app.app_context():
-        from shop.auth.models import User
-
         assert db.session.scalar(select(func.count()).select_from(User)) == 28
         admin = db.session.scalar(select(User).where(User.email == "admin@example.com"))
         assert admin.role == "admin" and verify_password(admin.password_hash, "admin-pass-123")

@@ -6,8 +6,7 @@ from rq import Queue
 from sqlalchemy import func, select, update
 
 from shop import outbox
-from shop.db import unit_of_work, utcnow
-from shop.extensions import db
+from shop.db import db, unit_of_work, utcnow
 from shop.mail import queue_email
 from shop.outbox import OutboxMessage
 from shop.queues import DEFAULT_QUEUE, enqueue, redis_connection

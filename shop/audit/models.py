@@ -1,7 +1,8 @@
-"""The audit trail: one append-only row per significant action."""
+"""The audit trail: one append-only row per significant action, and its vocabulary."""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,65 @@ from sqlalchemy.orm import Mapped, mapped_column
 from shop.db import Base
 
 SYSTEM_ACTOR = "system"
+
+
+class Action(enum.StrEnum):
+    """Every action the trail records (`GET /audit-logs?action=`), one place for all domains."""
+
+    # accounts
+    AUTH_REGISTER = "auth.register"
+    AUTH_EMAIL_VERIFIED = "auth.email_verified"
+    AUTH_LOGIN = "auth.login"
+    AUTH_LOGIN_FAILED = "auth.login_failed"
+    AUTH_LOGOUT = "auth.logout"
+    AUTH_PASSWORD_CHANGED = "auth.password_changed"
+    AUTH_PASSWORD_RESET_REQUESTED = "auth.password_reset_requested"
+    AUTH_PASSWORD_RESET = "auth.password_reset"
+    USER_UPDATED = "user.updated"
+    USER_CREATED_ADMIN = "user.created_admin"
+    # catalog
+    CATEGORY_CREATED = "category.created"
+    CATEGORY_UPDATED = "category.updated"
+    CATEGORY_DELETED = "category.deleted"
+    PRODUCT_CREATED = "product.created"
+    PRODUCT_UPDATED = "product.updated"
+    PRODUCT_DELETED = "product.deleted"
+    PRODUCT_DEACTIVATED = "product.deactivated"
+    VARIANT_CREATED = "variant.created"
+    VARIANT_UPDATED = "variant.updated"
+    VARIANT_DELETED = "variant.deleted"
+    # inventory
+    INVENTORY_ADJUSTED = "inventory.adjusted"
+    PURCHASE_ORDER_CREATED = "purchase_order.created"
+    PURCHASE_ORDER_RECEIVED = "purchase_order.received"
+    PURCHASE_ORDER_CANCELLED = "purchase_order.cancelled"
+    PURCHASE_ORDER_DELETED = "purchase_order.deleted"
+    NOTIFICATION_ACKNOWLEDGED = "notification.acknowledged"
+    NOTIFICATION_DELETED = "notification.deleted"
+    # orders
+    ORDER_CREATED = "order.created"
+    ORDER_STATUS_CHANGED = "order.status_changed"
+    ORDER_CANCELLED = "order.cancelled"
+    PAYMENT_RECORDED = "payment.recorded"
+    # reviews
+    REVIEW_CREATED = "review.created"
+    REVIEW_DELETED = "review.deleted"
+    # jobs
+    JOB_RUN = "job.run"
+
+
+class Target(enum.StrEnum):
+    """What an entry is about (`target_type`)."""
+
+    USER = "user"
+    CATEGORY = "category"
+    PRODUCT = "product"
+    VARIANT = "variant"
+    PURCHASE_ORDER = "purchase_order"
+    NOTIFICATION = "notification"
+    ORDER = "order"
+    REVIEW = "review"
+    JOB = "job"
 
 
 class AuditLog(Base):

@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from flask import has_request_context, request
 from sqlalchemy import select
 
-from shop.audit.models import SYSTEM_ACTOR, AuditLog
-from shop.db import Page, paginate
-from shop.errors import NotFound, request_id
-from shop.extensions import db
+from shop.audit.models import SYSTEM_ACTOR, Action, AuditLog, Target
+from shop.db import Page, db, get_or_404, paginate
+from shop.errors import request_id
 
-if TYPE_CHECKING:
-    from shop.auth.models import User
+
+class Actor(Protocol):
+    """Who acted: a user (the audit trail sits below accounts, so it names no User)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def email(self) -> str: ...
 
 
 def record(
-    action: str,
+    action: Action,
     *,
-    actor: User | None,
-    target_type: str | None = None,
+    actor: Actor | None,
+    target_type: Target | None = None,
     target_id: int | None = None,
     changes: dict[str, Any] | None = None,
     actor_email: str | None = None,
@@ -40,6 +46,19 @@ def record(
         entry.user_agent = (request.user_agent.string or "")[:512] or None
         entry.request_id = request_id()
     db.session.add(entry)
+
+
+def snapshot(obj: object, names: tuple[str, ...]) -> dict[str, Any]:
+    """The named attributes of `obj` as JSON-ready values (decimals and times as strings)."""
+
+    def plain(value: Any) -> Any:
+        return (
+            str(value)
+            if value is not None and not isinstance(value, (str, int, bool, dict))
+            else value
+        )
+
+    return {name: plain(getattr(obj, name)) for name in names}
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +98,4 @@ def list_entries(
 
 
 def get_entry(entry_id: int) -> AuditLog:
-    entry = db.session.get(AuditLog, entry_id)
-    if entry is None:
-        raise NotFound(f"Audit entry {entry_id} does not exist.")
-    return entry
+    return get_or_404(AuditLog, entry_id)

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_jwt_extended import current_user, get_jwt
 
 from shop.api import Blueprint
-from shop.auth import services
+from shop.auth import accounts, tokens
 from shop.auth.models import User
 from shop.auth.schemas import (
     ChangePasswordSchema,
@@ -16,9 +16,12 @@ from shop.auth.schemas import (
     LoginSchema,
     LogoutSchema,
     PasswordResetConfirmSchema,
+    ProfileUpdate,
     ProfileUpdateSchema,
     RegisterSchema,
+    Registration,
     TokenSchema,
+    UserAdminUpdate,
     UserAdminUpdateSchema,
     UserQueryArgsSchema,
     UserSchema,
@@ -64,9 +67,9 @@ class Register(MethodView):
     @blp.arguments(RegisterSchema)
     @blp.errors(409, 429)
     @blp.response(201, UserSchema, headers={"Location": {"schema": {"type": "string"}}})
-    def post(self, data: dict[str, Any]) -> tuple[User, dict[str, str]]:
+    def post(self, data: Registration) -> tuple[User, dict[str, str]]:
         """Create a customer account and email a verification code"""
-        user = services.register(data)
+        user = accounts.register(data)
         return user, {"Location": "/api/v1/auth/me"}
 
 
@@ -79,7 +82,7 @@ class VerifyEmail(MethodView):
     @blp.response(204)
     def post(self, data: dict[str, Any]) -> None:
         """Confirm the email address with the code that was sent"""
-        services.verify_email(data["email"], data["code"])
+        accounts.verify_email(data["email"], data["code"])
 
 
 @blp.route("/auth/verify-email/resend")
@@ -91,7 +94,7 @@ class ResendVerification(MethodView):
     @blp.response(202)
     def post(self, data: dict[str, Any]) -> None:
         """Send a new verification code (always 202, whether or not the email is known)"""
-        services.resend_verification(data["email"])
+        accounts.resend_verification(data["email"])
 
 
 @blp.route("/auth/login")
@@ -109,18 +112,18 @@ class Login(MethodView):
     @blp.arguments(LoginSchema)
     @blp.errors(401, 429)
     @blp.response(200, LoginResponseSchema)
-    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+    def post(self, data: dict[str, Any]) -> tokens.Login:
         """Exchange email and password for an access and a refresh token"""
-        return services.login(data["email"], data["password"])
+        return accounts.login(data["email"], data["password"])
 
 
 @blp.route("/auth/refresh")
 class Refresh(MethodView):
     @blp.auth_required(refresh=True)
     @blp.response(200, TokenSchema)
-    def post(self) -> dict[str, Any]:
+    def post(self) -> tokens.Tokens:
         """Rotate the refresh token (send it as the bearer token) for a new pair"""
-        return services.refresh(current_user, get_jwt())
+        return tokens.refresh(current_user, get_jwt())
 
 
 @blp.route("/auth/logout")
@@ -130,7 +133,7 @@ class Logout(MethodView):
     @blp.response(204)
     def post(self, data: dict[str, Any]) -> None:
         """Revoke the access token and, if given, the refresh token's whole session"""
-        services.logout(current_user, get_jwt(), data.get("refresh_token"))
+        tokens.logout(current_user, get_jwt(), data.get("refresh_token"))
 
 
 @blp.route("/auth/me")
@@ -144,9 +147,9 @@ class Me(MethodView):
     @blp.auth_required()
     @blp.arguments(ProfileUpdateSchema)
     @blp.response(200, UserSchema)
-    def patch(self, data: dict[str, Any]) -> User:
+    def patch(self, data: ProfileUpdate) -> User:
         """Change names and phone"""
-        return services.update_profile(current_user, data)
+        return accounts.update_profile(current_user, data)
 
 
 @blp.route("/auth/change-password")
@@ -156,7 +159,7 @@ class ChangePassword(MethodView):
     @blp.response(204)
     def post(self, data: dict[str, Any]) -> None:
         """Change the password; every token issued before stops working"""
-        services.change_password(current_user, data["current_password"], data["new_password"])
+        accounts.change_password(current_user, data["current_password"], data["new_password"])
 
 
 @blp.route("/auth/password-reset")
@@ -168,7 +171,7 @@ class PasswordReset(MethodView):
     @blp.response(202)
     def post(self, data: dict[str, Any]) -> None:
         """Email a single-use reset token (always 202, whether or not the email is known)"""
-        services.request_password_reset(data["email"])
+        accounts.request_password_reset(data["email"])
 
 
 @blp.route("/auth/password-reset/confirm")
@@ -180,7 +183,7 @@ class PasswordResetConfirm(MethodView):
     @blp.response(204)
     def post(self, data: dict[str, Any]) -> None:
         """Set a new password with a reset token"""
-        services.confirm_password_reset(data["token"], data["new_password"])
+        accounts.confirm_password_reset(data["token"], data["new_password"])
 
 
 @blp.route("/users")
@@ -190,7 +193,7 @@ class Users(MethodView):
     @blp.response(200, page_of(UserSchema))
     def get(self, args: dict[str, Any]) -> Page:
         """List users"""
-        return services.list_users(**args)
+        return accounts.list_users(**args)
 
 
 @blp.route("/users/<int:user_id>")
@@ -200,12 +203,12 @@ class UserById(MethodView):
     @blp.response(200, UserSchema)
     def get(self, user_id: int) -> User:
         """Get a user"""
-        return services.get_user(user_id)
+        return accounts.get_user(user_id)
 
     @blp.auth_required(Role.ADMIN)
     @blp.arguments(UserAdminUpdateSchema)
     @blp.errors(404, 409)
     @blp.response(200, UserSchema)
-    def patch(self, data: dict[str, Any], user_id: int) -> User:
+    def patch(self, data: UserAdminUpdate, user_id: int) -> User:
         """Change a user's role or deactivate them (their tokens stop working)"""
-        return services.admin_update_user(current_user, user_id, data)
+        return accounts.admin_update_user(current_user, user_id, data)

@@ -1,5 +1,7 @@
 """Request and response bodies of the auth and users API."""
 
+from typing import NotRequired, TypedDict
+
 from marshmallow import fields, validate
 
 from shop.schemas import BaseSchema, PageArgsSchema
@@ -34,6 +36,16 @@ class RegisterSchema(BaseSchema):
     first_name = _name
     last_name = _name
     phone = _phone
+
+
+class Registration(TypedDict):
+    """What RegisterSchema loads."""
+
+    email: str
+    password: str
+    first_name: NotRequired[str]
+    last_name: NotRequired[str]
+    phone: NotRequired[str]
 
 
 class VerifyEmailSchema(BaseSchema):
@@ -71,6 +83,14 @@ class ProfileUpdateSchema(BaseSchema):
     phone = _phone
 
 
+class ProfileUpdate(TypedDict, total=False):
+    """What ProfileUpdateSchema loads."""
+
+    first_name: str
+    last_name: str
+    phone: str
+
+
 class ChangePasswordSchema(BaseSchema):
     current_password = _password
     new_password = _password
@@ -96,3 +116,10 @@ class UserQueryArgsSchema(PageArgsSchema):
 class UserAdminUpdateSchema(BaseSchema):
     role = fields.String(validate=validate.OneOf([r.value for r in Role]))
     is_active = fields.Boolean()
+
+
+class UserAdminUpdate(TypedDict, total=False):
+    """What UserAdminUpdateSchema loads."""
+
+    role: str
+    is_active: bool

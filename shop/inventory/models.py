@@ -1,4 +1,4 @@
-"""Inventory: the ledger of stock movements, purchase orders, low-stock notifications."""
+"""Inventory: purchase orders and staff notifications (the stock ledger is the catalog's)."""
 
 from __future__ import annotations
 
@@ -6,55 +6,10 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, func
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from shop.db import Base, TimestampMixin
-
-
-class MovementType(enum.StrEnum):
-    # Manual (staff)
-    IN = "IN"
-    OUT = "OUT"
-    ADJUSTMENT = "ADJUSTMENT"
-    RETURN = "RETURN"
-    DAMAGE = "DAMAGE"
-    # System
-    INITIAL = "INITIAL"
-    SALE = "SALE"
-    CANCEL = "CANCEL"
-    PURCHASE = "PURCHASE"
-
-
-class InventoryTransaction(Base):
-    __tablename__ = "inventory_transactions"
-    __table_args__ = (
-        Index("ix_inventory_transactions_product_created", "product_id", "created_at"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
-    variant_id: Mapped[int | None] = mapped_column(
-        ForeignKey("product_variants.id", ondelete="SET NULL"), index=True
-    )
-    type: Mapped[str] = mapped_column(String(16), index=True)
-    quantity: Mapped[int]  # signed change
-    stock_after: Mapped[int]  # of the variant when there is one, else of the product
-    reference: Mapped[str | None] = mapped_column(String(100))
-    note: Mapped[str | None] = mapped_column(Text)
-    created_by: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True
-    )
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
-
-
-MANUAL_TYPES = (
-    MovementType.IN,
-    MovementType.OUT,
-    MovementType.ADJUSTMENT,
-    MovementType.RETURN,
-    MovementType.DAMAGE,
-)
+from shop.db import MONEY, Base, TimestampMixin
 
 
 class PurchaseOrderStatus(enum.StrEnum):
@@ -106,7 +61,7 @@ class PurchaseOrderItem(Base):
         ForeignKey("product_variants.id", ondelete="RESTRICT")
     )
     quantity: Mapped[int]
-    unit_cost: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    unit_cost: Mapped[Decimal] = mapped_column(MONEY)
 
     @property
     def line_cost(self) -> Decimal:

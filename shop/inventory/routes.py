@@ -7,25 +7,27 @@ from typing import Any
 from flask.views import MethodView
 from flask_jwt_extended import current_user
 
-from shop.api import Blueprint
+from shop.api import LOCATION, Blueprint
 from shop.db import Page
-from shop.inventory import services
-from shop.inventory.models import InventoryTransaction, Notification, PurchaseOrder
+from shop.inventory import ledger, low_stock, notifications, purchase_orders
+from shop.inventory.models import Notification, PurchaseOrder
 from shop.inventory.schemas import (
     LowStockItemSchema,
+    MovementCreate,
     MovementCreateSchema,
     MovementQueryArgsSchema,
     MovementSchema,
     NotificationQueryArgsSchema,
     NotificationSchema,
+    PurchaseOrderCreate,
     PurchaseOrderQueryArgsSchema,
     PurchaseOrderSchema,
 )
+from shop.products.models import StockMovement
 from shop.schemas import PageArgsSchema, page_of
 from shop.security import Role
 
 blp = Blueprint("inventory", __name__, url_prefix="/api/v1", description="Inventory")
-LOCATION = {"Location": {"schema": {"type": "string"}}}
 
 
 @blp.route("/inventory/transactions")
@@ -35,15 +37,15 @@ class Movements(MethodView):
     @blp.response(200, page_of(MovementSchema))
     def get(self, args: dict[str, Any]) -> Page:
         """The stock ledger, newest first"""
-        return services.list_movements(**args)
+        return ledger.list_movements(**args)
 
     @blp.auth_required(Role.STAFF)
     @blp.arguments(MovementCreateSchema)
     @blp.errors(404, 409)
     @blp.response(201, MovementSchema)
-    def post(self, data: dict[str, Any]) -> InventoryTransaction:
+    def post(self, data: MovementCreate) -> StockMovement:
         """Record a manual movement (IN, OUT, ADJUSTMENT, RETURN, DAMAGE)"""
-        return services.record_movement(current_user, data)
+        return ledger.record_movement(current_user, data)
 
 
 @blp.route("/inventory/purchase-orders")
@@ -53,15 +55,15 @@ class PurchaseOrders(MethodView):
     @blp.response(200, page_of(PurchaseOrderSchema))
     def get(self, args: dict[str, Any]) -> Page:
         """List purchase orders, newest first"""
-        return services.list_purchase_orders(**args)
+        return purchase_orders.list_purchase_orders(**args)
 
     @blp.auth_required(Role.STAFF)
     @blp.arguments(PurchaseOrderSchema)
     @blp.errors(409)
     @blp.response(201, PurchaseOrderSchema, headers=LOCATION)
-    def post(self, data: dict[str, Any]) -> tuple[PurchaseOrder, dict[str, str]]:
+    def post(self, data: PurchaseOrderCreate) -> tuple[PurchaseOrder, dict[str, str]]:
         """Create a purchase order: received at once (default) or ordered"""
-        order = services.create_purchase_order(current_user, data)
+        order = purchase_orders.create_purchase_order(current_user, data)
         return order, {"Location": f"/api/v1/inventory/purchase-orders/{order.id}"}
 
 
@@ -72,14 +74,14 @@ class PurchaseOrderById(MethodView):
     @blp.response(200, PurchaseOrderSchema)
     def get(self, order_id: int) -> PurchaseOrder:
         """Get a purchase order"""
-        return services.get_purchase_order(order_id)
+        return purchase_orders.get_purchase_order(order_id)
 
     @blp.auth_required(Role.ADMIN)
     @blp.errors(404, 409)
     @blp.response(204)
     def delete(self, order_id: int) -> None:
         """Delete a purchase order; a received one's stock is taken back (409 if it cannot be)"""
-        services.delete_purchase_order(current_user, order_id)
+        purchase_orders.delete_purchase_order(current_user, order_id)
 
 
 @blp.route("/inventory/purchase-orders/<int:order_id>/receive")
@@ -89,7 +91,7 @@ class ReceivePurchaseOrder(MethodView):
     @blp.response(200, PurchaseOrderSchema)
     def post(self, order_id: int) -> PurchaseOrder:
         """Receive an ordered purchase order: stock goes up (PURCHASE entries)"""
-        return services.receive_purchase_order(current_user, order_id)
+        return purchase_orders.receive_purchase_order(current_user, order_id)
 
 
 @blp.route("/inventory/purchase-orders/<int:order_id>/cancel")
@@ -99,7 +101,7 @@ class CancelPurchaseOrder(MethodView):
     @blp.response(200, PurchaseOrderSchema)
     def post(self, order_id: int) -> PurchaseOrder:
         """Cancel an ordered (not yet received) purchase order"""
-        return services.cancel_purchase_order(current_user, order_id)
+        return purchase_orders.cancel_purchase_order(current_user, order_id)
 
 
 @blp.route("/inventory/low-stock")
@@ -109,7 +111,7 @@ class LowStock(MethodView):
     @blp.response(200, page_of(LowStockItemSchema))
     def get(self, args: dict[str, Any]) -> Page:
         """Products (or variants) at or below their low-stock threshold, lowest first"""
-        return services.list_low_stock(**args)
+        return low_stock.list_low_stock(**args)
 
 
 @blp.route("/notifications")
@@ -119,7 +121,7 @@ class Notifications(MethodView):
     @blp.response(200, page_of(NotificationSchema))
     def get(self, args: dict[str, Any]) -> Page:
         """Low-stock notifications, newest first"""
-        return services.list_notifications(**args)
+        return notifications.list_notifications(**args)
 
 
 @blp.route("/notifications/<int:notification_id>")
@@ -129,14 +131,14 @@ class NotificationById(MethodView):
     @blp.response(200, NotificationSchema)
     def get(self, notification_id: int) -> Notification:
         """Get a notification"""
-        return services.get_notification(notification_id)
+        return notifications.get_notification(notification_id)
 
     @blp.auth_required(Role.ADMIN)
     @blp.errors(404)
     @blp.response(204)
     def delete(self, notification_id: int) -> None:
         """Delete a notification"""
-        services.delete_notification(current_user, notification_id)
+        notifications.delete_notification(current_user, notification_id)
 
 
 @blp.route("/notifications/<int:notification_id>/ack")
@@ -146,4 +148,4 @@ class AcknowledgeNotification(MethodView):
     @blp.response(200, NotificationSchema)
     def post(self, notification_id: int) -> Notification:
         """Acknowledge a notification (idempotent)"""
-        return services.acknowledge_notification(current_user, notification_id)
+        return notifications.acknowledge_notification(current_user, notification_id)

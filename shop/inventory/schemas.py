@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any
+from decimal import Decimal
+from typing import Any, NotRequired, TypedDict
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from shop.inventory.models import MANUAL_TYPES, MovementType, NotificationKind, PurchaseOrderStatus
+from shop.inventory.models import NotificationKind, PurchaseOrderStatus
+from shop.products.models import MANUAL_TYPES, MovementType
 from shop.schemas import BaseSchema, Money, PageArgsSchema, id_field
 
 MAX_QUANTITY = 1_000_000
@@ -54,6 +56,17 @@ class MovementCreateSchema(BaseSchema):
             raise ValidationError(f"{kind} takes a positive quantity.", "quantity")
 
 
+class MovementCreate(TypedDict):
+    """What MovementCreateSchema loads."""
+
+    product_id: int
+    variant_id: NotRequired[int | None]
+    type: str
+    quantity: int
+    reference: NotRequired[str]
+    note: NotRequired[str]
+
+
 class MovementQueryArgsSchema(PageArgsSchema):
     product_id = id_field(strict=False)
     variant_id = id_field(strict=False)
@@ -92,6 +105,24 @@ class PurchaseOrderSchema(BaseSchema):
     received_at = fields.AwareDateTime(dump_only=True, allow_none=True)
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
+
+
+class PurchaseOrderLine(TypedDict):
+    """What PurchaseOrderItemSchema loads."""
+
+    product_id: int
+    variant_id: NotRequired[int | None]
+    quantity: int
+    unit_cost: Decimal
+
+
+class PurchaseOrderCreate(TypedDict):
+    """What PurchaseOrderSchema loads."""
+
+    supplier: str
+    reference: NotRequired[str | None]
+    status: str
+    items: list[PurchaseOrderLine]
 
 
 class PurchaseOrderQueryArgsSchema(PageArgsSchema):

@@ -1,18 +1,17 @@
-"""Order jobs: remind about, then expire, unpaid pending orders; forget old idempotency keys."""
+"""Order jobs: remind about, then expire, unpaid pending orders."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from shop import mail
 from shop.auth.models import User
-from shop.db import unit_of_work, utcnow
-from shop.extensions import db
-from shop.orders.models import IdempotencyKey, Order, OrderStatus, PaymentStatus
-from shop.orders.services import transition
+from shop.db import db, unit_of_work, utcnow
+from shop.orders.models import Order, OrderStatus, PaymentStatus
+from shop.orders.status import transition
 
 
 def process_pending_orders() -> dict[str, int]:
@@ -47,9 +46,3 @@ def process_pending_orders() -> dict[str, int]:
                     mail.queue_email(customer.email, "order_reminder", user=customer, order=order)
                 reminded += 1
     return {"reminded": reminded, "expired": expired}
-
-
-def purge_idempotency_keys() -> dict[str, int]:
-    with unit_of_work() as session:
-        result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at < utcnow()))
-    return {"deleted": result.rowcount}  # type: ignore[attr-defined]

@@ -12,7 +12,6 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
-    Numeric,
     String,
     Text,
     false,
@@ -20,9 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from shop.db import Base, TimestampMixin
-
-MONEY = Numeric(12, 2)
+from shop.db import MONEY, Base, TimestampMixin
 
 
 class OrderStatus(enum.StrEnum):
@@ -59,6 +56,20 @@ class PaymentStatus(enum.StrEnum):
     PARTIALLY_PAID = "partially_paid"
     PAID = "paid"
     REFUNDED = "refunded"
+
+
+class PaymentOutcome(enum.StrEnum):
+    """Payment.status: what happened to one payment attempt."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class WebhookOutcome(enum.StrEnum):
+    """What a provider's event did: counted, or a repeat of one already counted."""
+
+    RECORDED = "recorded"
+    DUPLICATE = "duplicate"
 
 
 class PaymentMethod(enum.StrEnum):
@@ -195,24 +206,9 @@ class Payment(Base):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     amount: Mapped[Decimal] = mapped_column(MONEY)
     method: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(16))  # succeeded | failed
+    status: Mapped[str] = mapped_column(String(16))  # PaymentOutcome
     reference: Mapped[str | None] = mapped_column(String(200))
     # The provider's event id: a webhook delivered twice is stored (and counted) once.
     provider_event_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
-
-
-class IdempotencyKey(Base):
-    __tablename__ = "idempotency_keys"
-    __table_args__ = (Index("uq_idempotency_keys_user_key", "user_id", "key", unique=True),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    key: Mapped[str] = mapped_column(String(255))
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    response_status: Mapped[int | None]
-    response_body: Mapped[str | None] = mapped_column(Text)
-    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
-    expires_at: Mapped[datetime] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -2,51 +2,45 @@
 
 from __future__ import annotations
 
-import json
 from functools import wraps
 from typing import Any
 
-from flask import Response, request
+from flask import request
 from flask.views import MethodView
 from flask_jwt_extended import current_user
-from marshmallow import fields, validate
 
-from shop.api import Blueprint
+from shop.api import LOCATION, Blueprint
 from shop.db import Page
-from shop.orders import services
+from shop.orders import addresses, cart, checkout, payments, queries, status
 from shop.orders.models import Address, Order, Payment
 from shop.orders.schemas import (
+    AddressCreate,
     AddressSchema,
+    AddressUpdate,
     AddressUpdateSchema,
     CancelSchema,
+    CartLineCreate,
     CartLineSchema,
     CartLineUpdateSchema,
     CartSchema,
+    OrderCreate,
     OrderCreateSchema,
     OrderQueryArgsSchema,
     OrderSchema,
+    PaymentCreate,
     PaymentCreateSchema,
+    PaymentEvent,
     PaymentSchema,
+    StatusUpdate,
     StatusUpdateSchema,
+    WebhookResult,
     WebhookResultSchema,
     WebhookSchema,
 )
-from shop.schemas import BaseSchema, page_of
+from shop.schemas import page_of
 from shop.security import Role
 
 blp = Blueprint("orders", __name__, url_prefix="/api/v1", description="Cart and orders")
-LOCATION = {"Location": {"schema": {"type": "string"}}}
-
-
-class IdempotencyHeaderSchema(BaseSchema):
-    class Meta:
-        unknown = "exclude"
-
-    key = fields.String(
-        data_key="Idempotency-Key",
-        validate=validate.Length(min=1, max=255),
-        metadata={"description": "repeat a request safely: same key and body, same answer"},
-    )
 
 
 @blp.route("/cart")
@@ -55,13 +49,13 @@ class Cart(MethodView):
     @blp.response(200, CartSchema)
     def get(self) -> dict[str, Any]:
         """The signed-in user's cart, at current prices"""
-        return services.get_cart(current_user)
+        return cart.get_cart(current_user)
 
     @blp.auth_required()
     @blp.response(204)
     def delete(self) -> None:
         """Empty the cart"""
-        services.clear_cart(current_user)
+        cart.clear_cart(current_user)
 
 
 @blp.route("/cart/items")
@@ -70,9 +64,9 @@ class CartItems(MethodView):
     @blp.arguments(CartLineSchema)
     @blp.errors(404, 409)
     @blp.response(201, CartLineSchema, headers=LOCATION)
-    def post(self, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    def post(self, data: CartLineCreate) -> tuple[dict[str, Any], dict[str, str]]:
         """Add to the cart (adds to an existing line of the same product and variant)"""
-        line = services.add_to_cart(current_user, data)
+        line = cart.add_to_cart(current_user, data)
         return line, {"Location": f"/api/v1/cart/items/{line['id']}"}
 
 
@@ -84,14 +78,14 @@ class CartItemById(MethodView):
     @blp.response(200, CartLineSchema)
     def patch(self, data: dict[str, Any], item_id: int) -> dict[str, Any]:
         """Change a cart line's quantity"""
-        return services.update_cart_item(current_user, item_id, data["quantity"])
+        return cart.update_cart_item(current_user, item_id, data["quantity"])
 
     @blp.auth_required()
     @blp.errors(404)
     @blp.response(204)
     def delete(self, item_id: int) -> None:
         """Remove a cart line"""
-        services.remove_cart_item(current_user, item_id)
+        cart.remove_cart_item(current_user, item_id)
 
 
 @blp.route("/addresses")
@@ -100,15 +94,15 @@ class Addresses(MethodView):
     @blp.response(200, AddressSchema(many=True))
     def get(self) -> list[Address]:
         """The signed-in user's addresses"""
-        return services.list_addresses(current_user)
+        return addresses.list_addresses(current_user)
 
     @blp.auth_required()
     @blp.arguments(AddressSchema)
     @blp.errors(409)
     @blp.response(201, AddressSchema, headers=LOCATION)
-    def post(self, data: dict[str, Any]) -> tuple[Address, dict[str, str]]:
+    def post(self, data: AddressCreate) -> tuple[Address, dict[str, str]]:
         """Add an address (the first one becomes the default)"""
-        address = services.create_address(current_user, data)
+        address = addresses.create_address(current_user, data)
         return address, {"Location": f"/api/v1/addresses/{address.id}"}
 
 
@@ -118,23 +112,16 @@ class AddressById(MethodView):
     @blp.arguments(AddressUpdateSchema)
     @blp.errors(404)
     @blp.response(200, AddressSchema)
-    def patch(self, data: dict[str, Any], address_id: int) -> Address:
+    def patch(self, data: AddressUpdate, address_id: int) -> Address:
         """Change an address"""
-        return services.update_address(current_user, address_id, data)
+        return addresses.update_address(current_user, address_id, data)
 
     @blp.auth_required()
     @blp.errors(404)
     @blp.response(204)
     def delete(self, address_id: int) -> None:
         """Delete an address (orders keep their own copy)"""
-        services.delete_address(current_user, address_id)
-
-
-_order_schema = OrderSchema()  # built once: a marshmallow schema deep-copies its fields
-
-
-def _render(order: Order) -> str:
-    return json.dumps(_order_schema.dump(order))
+        addresses.delete_address(current_user, address_id)
 
 
 @blp.route("/orders")
@@ -144,24 +131,17 @@ class Orders(MethodView):
     @blp.response(200, page_of(OrderSchema))
     def get(self, args: dict[str, Any]) -> Page:
         """Orders, newest first: a customer's own; staff and admins see all"""
-        return services.list_orders(current_user, **args)
+        return queries.list_orders(current_user, **args)
 
     @blp.auth_required()
-    @blp.arguments(IdempotencyHeaderSchema, location="headers")
+    @blp.idempotent
     @blp.arguments(OrderCreateSchema)
     @blp.errors(404, 409)
     @blp.response(201, OrderSchema, headers=LOCATION)
-    def post(self, headers: dict[str, Any], data: dict[str, Any]) -> Response:
+    def post(self, data: OrderCreate) -> tuple[Order, dict[str, str]]:
         """Check out: the given items, or the cart; stock is taken all or nothing"""
-        order_id, body = services.place_order(
-            current_user, data, idempotency_key=headers.get("key"), render=_render
-        )
-        return Response(
-            body,
-            status=201,
-            mimetype="application/json",
-            headers={"Location": f"/api/v1/orders/{order_id}"},
-        )
+        order = checkout.place_order(current_user, data)
+        return order, {"Location": f"/api/v1/orders/{order.id}"}
 
 
 @blp.route("/orders/<int:order_id>")
@@ -171,7 +151,7 @@ class OrderById(MethodView):
     @blp.response(200, OrderSchema)
     def get(self, order_id: int) -> Order:
         """An order (its owner, staff or admins)"""
-        return services.get_order(current_user, order_id)
+        return queries.get_order(current_user, order_id)
 
 
 @blp.route("/orders/<int:order_id>/cancel")
@@ -182,7 +162,7 @@ class CancelOrder(MethodView):
     @blp.response(200, OrderSchema)
     def post(self, data: dict[str, Any], order_id: int) -> Order:
         """Cancel: owners while pending, staff until shipped; the stock returns"""
-        return services.cancel_order(current_user, order_id, data.get("note"))
+        return status.cancel_order(current_user, order_id, data.get("note"))
 
 
 @blp.route("/orders/<int:order_id>/status")
@@ -191,9 +171,9 @@ class OrderStatusById(MethodView):
     @blp.arguments(StatusUpdateSchema)
     @blp.errors(404, 409)
     @blp.response(200, OrderSchema)
-    def patch(self, data: dict[str, Any], order_id: int) -> Order:
+    def patch(self, data: StatusUpdate, order_id: int) -> Order:
         """Move an order through its status machine; the customer is emailed"""
-        return services.change_status(current_user, order_id, data)
+        return status.change_status(current_user, order_id, data)
 
 
 @blp.route("/orders/<int:order_id>/payments")
@@ -202,16 +182,16 @@ class OrderPayments(MethodView):
     @blp.arguments(PaymentCreateSchema)
     @blp.errors(404, 409)
     @blp.response(201, PaymentSchema)
-    def post(self, data: dict[str, Any], order_id: int) -> Payment:
+    def post(self, data: PaymentCreate, order_id: int) -> Payment:
         """Record a payment; paid in full, a pending order becomes paid"""
-        return services.record_payment(current_user, order_id, data)
+        return payments.record_payment(current_user, order_id, data)
 
 
 def _signed(view: Any) -> Any:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         # Checked on the raw bytes before anything parses them.
-        services.verify_webhook_signature(request.get_data(), request.headers.get("X-Signature"))
+        payments.verify_webhook_signature(request.get_data(), request.headers.get("X-Signature"))
         return view(*args, **kwargs)
 
     return wrapper
@@ -234,6 +214,6 @@ class PaymentWebhook(MethodView):
     )
     @blp.errors(401, 404, 409)
     @blp.response(200, WebhookResultSchema)
-    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+    def post(self, data: PaymentEvent) -> WebhookResult:
         """The payment provider's signed event (a repeated event_id changes nothing)"""
-        return services.handle_payment_event(data)
+        return payments.handle_payment_event(data)

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any
+from decimal import Decimal
+from typing import Any, NotRequired, TypedDict
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from shop.orders.models import OrderStatus, PaymentMethod, PaymentStatus
+from shop.orders.models import (
+    OrderStatus,
+    PaymentMethod,
+    PaymentOutcome,
+    PaymentStatus,
+    WebhookOutcome,
+)
 from shop.schemas import BaseSchema, Money, PageArgsSchema, id_field
 
 MAX_LINE_QUANTITY = 1000
@@ -29,6 +36,14 @@ class CartLineSchema(BaseSchema):
     unit_price = Money(dump_only=True)
     quantity = quantity_field(required=True)
     line_total = Money(dump_only=True)
+
+
+class CartLineCreate(TypedDict):
+    """What CartLineSchema loads."""
+
+    product_id: int
+    variant_id: NotRequired[int | None]
+    quantity: int
 
 
 class CartLineUpdateSchema(BaseSchema):
@@ -75,6 +90,39 @@ class AddressUpdateSchema(AddressSchema):
     is_default = fields.Boolean()
 
 
+class ShippingAddress(TypedDict):
+    """What AddressFieldsSchema loads."""
+
+    line1: str
+    line2: str
+    city: str
+    state: str
+    postal_code: str
+    country: str
+    phone: str
+
+
+class AddressCreate(ShippingAddress):
+    """What AddressSchema loads."""
+
+    label: str
+    is_default: bool
+
+
+class AddressUpdate(TypedDict, total=False):
+    """What AddressUpdateSchema loads."""
+
+    line1: str
+    line2: str
+    city: str
+    state: str
+    postal_code: str
+    country: str
+    phone: str
+    label: str
+    is_default: bool
+
+
 class OrderLineRequestSchema(BaseSchema):
     product_id = id_field(required=True)
     variant_id = id_field(allow_none=True)
@@ -97,6 +145,23 @@ class OrderCreateSchema(BaseSchema):
             raise ValidationError(
                 "Give shipping_address or address_id (one of them).", "shipping_address"
             )
+
+
+class OrderLineRequest(TypedDict):
+    """What OrderLineRequestSchema loads."""
+
+    product_id: int
+    variant_id: NotRequired[int | None]
+    quantity: int
+
+
+class OrderCreate(TypedDict):
+    """What OrderCreateSchema loads: `shipping_address` or `address_id`."""
+
+    items: NotRequired[list[OrderLineRequest]]
+    shipping_address: NotRequired[ShippingAddress]
+    address_id: NotRequired[int]
+    notes: str
 
 
 class OrderLineSchema(BaseSchema):
@@ -151,6 +216,14 @@ class StatusUpdateSchema(BaseSchema):
     tracking_number = fields.String(validate=validate.Length(min=1, max=100))
 
 
+class StatusUpdate(TypedDict):
+    """What StatusUpdateSchema loads."""
+
+    status: str
+    note: NotRequired[str]
+    tracking_number: NotRequired[str]
+
+
 class CancelSchema(BaseSchema):
     note = fields.String(validate=validate.Length(max=1000))
 
@@ -162,6 +235,14 @@ class PaymentCreateSchema(BaseSchema):
         validate=validate.OneOf([m.value for m in PaymentMethod if m != PaymentMethod.PROVIDER]),
     )
     reference = fields.String(validate=validate.Length(max=200))
+
+
+class PaymentCreate(TypedDict):
+    """What PaymentCreateSchema loads."""
+
+    amount: Decimal
+    method: str
+    reference: NotRequired[str]
 
 
 class PaymentSchema(BaseSchema):
@@ -179,10 +260,28 @@ class WebhookSchema(BaseSchema):
     order_number = fields.String(required=True, validate=validate.Length(min=1, max=40))
     amount = Money(required=True)
     currency = fields.String(validate=validate.Length(equal=3))
-    status = fields.String(required=True, validate=validate.OneOf(["succeeded", "failed"]))
+    status = fields.String(
+        required=True, validate=validate.OneOf([o.value for o in PaymentOutcome])
+    )
     reference = fields.String(load_default=None, validate=validate.Length(max=200))
 
 
+class PaymentEvent(TypedDict):
+    """What WebhookSchema loads."""
+
+    event_id: str
+    order_number: str
+    amount: Decimal
+    currency: NotRequired[str]
+    status: str
+    reference: str | None
+
+
 class WebhookResultSchema(BaseSchema):
-    result = fields.String(metadata={"enum": ["recorded", "duplicate"]})
+    result = fields.String(metadata={"enum": [o.value for o in WebhookOutcome]})
     payment_id = fields.Integer(allow_none=True)
+
+
+class WebhookResult(TypedDict):
+    result: WebhookOutcome
+    payment_id: int | None

@@ -1,7 +1,9 @@
-"""Catalog: the category tree, products and their variants."""
+"""Catalog: the category tree, products, their variants, and the stock ledger."""
 
 from __future__ import annotations
 
+import enum
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,14 +16,13 @@ from sqlalchemy import (
     String,
     Text,
     false,
+    func,
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from shop.db import Base, TimestampMixin
-
-MONEY = Numeric(12, 2)
+from shop.db import MONEY, Base, TimestampMixin
 
 
 class Category(TimestampMixin, Base):
@@ -126,17 +127,48 @@ class ProductVariant(TimestampMixin, Base):
 Index("ix_products_low_stock", Product.stock - Product.low_stock_threshold)
 
 
-class Review(TimestampMixin, Base):
-    __tablename__ = "reviews"
+class MovementType(enum.StrEnum):
+    # Manual (staff)
+    IN = "IN"
+    OUT = "OUT"
+    ADJUSTMENT = "ADJUSTMENT"
+    RETURN = "RETURN"
+    DAMAGE = "DAMAGE"
+    # System
+    INITIAL = "INITIAL"
+    SALE = "SALE"
+    CANCEL = "CANCEL"
+    PURCHASE = "PURCHASE"
+
+
+MANUAL_TYPES = (
+    MovementType.IN,
+    MovementType.OUT,
+    MovementType.ADJUSTMENT,
+    MovementType.RETURN,
+    MovementType.DAMAGE,
+)
+
+
+class StockMovement(Base):
+    """One row of the stock ledger, written by `stock.change_stock` with the change itself."""
+
+    __tablename__ = "inventory_transactions"
     __table_args__ = (
-        CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
-        Index("uq_reviews_user_product", "user_id", "product_id", unique=True),
-        Index("ix_reviews_product_created", "product_id", "created_at"),
+        Index("ix_inventory_transactions_product_created", "product_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    rating: Mapped[int]
-    title: Mapped[str] = mapped_column(String(200), default="", server_default="")
-    body: Mapped[str] = mapped_column(Text, default="", server_default="")
+    variant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("product_variants.id", ondelete="SET NULL"), index=True
+    )
+    type: Mapped[str] = mapped_column(String(16), index=True)
+    quantity: Mapped[int]  # signed change
+    stock_after: Mapped[int]  # of the variant when there is one, else of the product
+    reference: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)

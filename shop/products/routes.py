@@ -8,27 +8,32 @@ from flask import Response, jsonify
 from flask.views import MethodView
 from flask_jwt_extended import current_user
 
-from shop.api import Blueprint, is_admin, visibility_scope
-from shop.caching import CATALOG, cached_response
+from shop.api import LOCATION, Blueprint, is_admin, visibility_scope
+from shop.caching import cached_response
 from shop.db import Page
 from shop.errors import Forbidden
-from shop.products import services
-from shop.products.models import Category, Product, ProductVariant, Review
+from shop.products import catalog, categories, search
+from shop.products.cache import CATALOG
+from shop.products.models import Category, Product, ProductVariant
 from shop.products.schemas import (
+    CategoryCreate,
     CategoryQueryArgsSchema,
     CategorySchema,
+    CategoryUpdate,
     CategoryUpdateSchema,
+    ProductCreate,
     ProductQueryArgsSchema,
     ProductSchema,
+    ProductUpdate,
     ProductUpdateSchema,
-    ReviewSchema,
-    ReviewUpdateSchema,
     SuggestionArgsSchema,
     SuggestionSchema,
+    VariantCreate,
     VariantSchema,
+    VariantUpdate,
     VariantUpdateSchema,
 )
-from shop.schemas import PageArgsSchema, page_of
+from shop.schemas import page_of
 from shop.security import Role
 
 blp = Blueprint("products", __name__, url_prefix="/api/v1", description="Catalog")
@@ -46,9 +51,6 @@ def _location(path: str) -> dict[str, str]:
     return {"Location": f"/api/v1/{path}"}
 
 
-LOCATION = {"Location": {"schema": {"type": "string"}}}
-
-
 @blp.route("/categories")
 class Categories(MethodView):
     @blp.auth_optional
@@ -58,15 +60,15 @@ class Categories(MethodView):
     @blp.response(200, page_of(CategorySchema))
     def get(self, args: dict[str, Any]) -> Page:
         """List categories (admins may include inactive ones)"""
-        return services.list_categories(**_admin_view(args))
+        return categories.list_categories(**_admin_view(args))
 
     @blp.auth_required(Role.ADMIN)
     @blp.arguments(CategorySchema)
     @blp.errors(409)
     @blp.response(201, CategorySchema, headers=LOCATION)
-    def post(self, data: dict[str, Any]) -> tuple[Category, dict[str, str]]:
+    def post(self, data: CategoryCreate) -> tuple[Category, dict[str, str]]:
         """Create a category"""
-        category = services.create_category(current_user, data)
+        category = categories.create_category(current_user, data)
         return category, _location(f"categories/{category.id}")
 
 
@@ -78,22 +80,22 @@ class CategoryById(MethodView):
     @blp.response(200, CategorySchema)
     def get(self, category_id: int) -> Category:
         """Get a category"""
-        return services.get_category(category_id, include_inactive=is_admin())
+        return categories.get_category(category_id, include_inactive=is_admin())
 
     @blp.auth_required(Role.ADMIN)
     @blp.arguments(CategoryUpdateSchema)
     @blp.errors(404, 409)
     @blp.response(200, CategorySchema)
-    def patch(self, data: dict[str, Any], category_id: int) -> Category:
+    def patch(self, data: CategoryUpdate, category_id: int) -> Category:
         """Change a category"""
-        return services.update_category(current_user, category_id, data)
+        return categories.update_category(current_user, category_id, data)
 
     @blp.auth_required(Role.ADMIN)
     @blp.errors(404, 409)
     @blp.response(204)
     def delete(self, category_id: int) -> None:
         """Delete an empty category (no subcategories, no products)"""
-        services.delete_category(current_user, category_id)
+        categories.delete_category(current_user, category_id)
 
 
 @blp.route("/categories/<int:category_id>/products")
@@ -105,8 +107,8 @@ class CategoryProducts(MethodView):
     @blp.response(200, page_of(ProductSchema))
     def get(self, args: dict[str, Any], category_id: int) -> Page:
         """List a category's products (and its subcategories'); filters as /products"""
-        services.get_category(category_id, include_inactive=is_admin())
-        return services.list_products(**{**_admin_view(args), "category": category_id})
+        categories.get_category(category_id, include_inactive=is_admin())
+        return search.list_products(**{**_admin_view(args), "category": category_id})
 
 
 @blp.route("/products")
@@ -118,15 +120,15 @@ class Products(MethodView):
     @blp.response(200, page_of(ProductSchema))
     def get(self, args: dict[str, Any]) -> Page:
         """List products: filters, full-text search (q) and sorting"""
-        return services.list_products(**_admin_view(args))
+        return search.list_products(**_admin_view(args))
 
     @blp.auth_required(Role.ADMIN)
     @blp.arguments(ProductSchema)
     @blp.errors(409)
     @blp.response(201, ProductSchema, headers=LOCATION)
-    def post(self, data: dict[str, Any]) -> tuple[Product, dict[str, str]]:
+    def post(self, data: ProductCreate) -> tuple[Product, dict[str, str]]:
         """Create a product; its initial stock is recorded in the ledger"""
-        product = services.create_product(current_user, data)
+        product = catalog.create_product(current_user, data)
         return product, _location(f"products/{product.id}")
 
 
@@ -137,7 +139,7 @@ class Suggestions(MethodView):
     @blp.response(200, SuggestionSchema(many=True))
     def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         """Up to 10 product names for autocomplete (prefix, then typo-tolerant)"""
-        return services.suggest(args["q"])
+        return search.suggest(args["q"])
 
 
 @blp.route("/products/<int:product_id>")
@@ -149,7 +151,7 @@ class ProductById(MethodView):
     def get(self, product_id: int) -> Response:
         """Get a product (inactive ones, and inactive variants, only for admins)"""
         admin = is_admin()
-        product = services.get_product(product_id, include_inactive=admin)
+        product = catalog.get_product(product_id, include_inactive=admin)
         body = _product_schema.dump(product)
         if not admin:
             body["variants"] = [v for v in body["variants"] if v["is_active"]]
@@ -159,16 +161,16 @@ class ProductById(MethodView):
     @blp.arguments(ProductUpdateSchema)
     @blp.errors(404, 409)
     @blp.response(200, ProductSchema)
-    def patch(self, data: dict[str, Any], product_id: int) -> Product:
+    def patch(self, data: ProductUpdate, product_id: int) -> Product:
         """Change a product; a new stock is recorded as an ADJUSTMENT"""
-        return services.update_product(current_user, product_id, data)
+        return catalog.update_product(current_user, product_id, data)
 
     @blp.auth_required(Role.ADMIN)
     @blp.errors(404)
     @blp.response(204)
     def delete(self, product_id: int) -> None:
         """Delete a product (one that orders refer to is deactivated instead)"""
-        services.delete_product(current_user, product_id)
+        catalog.delete_product(current_user, product_id)
 
 
 @blp.route("/products/<int:product_id>/variants")
@@ -179,15 +181,15 @@ class Variants(MethodView):
     @blp.response(200, VariantSchema(many=True))
     def get(self, product_id: int) -> list[ProductVariant]:
         """List a product's variants"""
-        return services.list_variants(product_id, include_inactive=is_admin())
+        return catalog.list_variants(product_id, include_inactive=is_admin())
 
     @blp.auth_required(Role.ADMIN)
     @blp.arguments(VariantSchema)
     @blp.errors(404, 409)
     @blp.response(201, VariantSchema, headers=LOCATION)
-    def post(self, data: dict[str, Any], product_id: int) -> tuple[ProductVariant, Any]:
+    def post(self, data: VariantCreate, product_id: int) -> tuple[ProductVariant, Any]:
         """Add a variant; its initial stock is recorded in the ledger"""
-        variant = services.create_variant(current_user, product_id, data)
+        variant = catalog.create_variant(current_user, product_id, data)
         return variant, _location(f"products/{product_id}/variants/{variant.id}")
 
 
@@ -197,51 +199,13 @@ class VariantById(MethodView):
     @blp.arguments(VariantUpdateSchema)
     @blp.errors(404, 409)
     @blp.response(200, VariantSchema)
-    def patch(self, data: dict[str, Any], product_id: int, variant_id: int) -> ProductVariant:
+    def patch(self, data: VariantUpdate, product_id: int, variant_id: int) -> ProductVariant:
         """Change a variant; a new stock is recorded as an ADJUSTMENT"""
-        return services.update_variant(current_user, product_id, variant_id, data)
+        return catalog.update_variant(current_user, product_id, variant_id, data)
 
     @blp.auth_required(Role.ADMIN)
     @blp.errors(404)
     @blp.response(204)
     def delete(self, product_id: int, variant_id: int) -> None:
         """Delete a variant (its remaining stock leaves through the ledger)"""
-        services.delete_variant(current_user, product_id, variant_id)
-
-
-@blp.route("/products/<int:product_id>/reviews")
-class Reviews(MethodView):
-    @cached_response(CATALOG, lambda: "public")
-    @blp.arguments(PageArgsSchema, location="query")
-    @blp.errors(404)
-    @blp.response(200, page_of(ReviewSchema))
-    def get(self, args: dict[str, Any], product_id: int) -> Page:
-        """A product's reviews, newest first"""
-        return services.list_reviews(product_id, **args)
-
-    @blp.auth_required()
-    @blp.arguments(ReviewSchema)
-    @blp.errors(403, 404, 409)
-    @blp.response(201, ReviewSchema, headers=LOCATION)
-    def post(self, data: dict[str, Any], product_id: int) -> tuple[Review, dict[str, str]]:
-        """Review a product you ordered (once); updates rating_avg and rating_count"""
-        review = services.create_review(current_user, product_id, data)
-        return review, _location(f"products/{product_id}/reviews/{review.id}")
-
-
-@blp.route("/products/<int:product_id>/reviews/<int:review_id>")
-class ReviewById(MethodView):
-    @blp.auth_required()
-    @blp.arguments(ReviewUpdateSchema)
-    @blp.errors(404)
-    @blp.response(200, ReviewSchema)
-    def patch(self, data: dict[str, Any], product_id: int, review_id: int) -> Review:
-        """Change your review"""
-        return services.update_review(current_user, product_id, review_id, data)
-
-    @blp.auth_required()
-    @blp.errors(404)
-    @blp.response(204)
-    def delete(self, product_id: int, review_id: int) -> None:
-        """Delete your review (admins: any review)"""
-        services.delete_review(current_user, product_id, review_id)
+        catalog.delete_variant(current_user, product_id, variant_id)

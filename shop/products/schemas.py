@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import Decimal
+from typing import Any, NotRequired, Required, TypedDict
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
@@ -40,6 +41,26 @@ class CategoryUpdateSchema(CategorySchema):
     name = fields.String(validate=validate.Length(min=1, max=120))
 
 
+class CategoryCreate(TypedDict):
+    """What CategorySchema loads."""
+
+    name: str
+    slug: NotRequired[str]
+    description: NotRequired[str]
+    parent_id: NotRequired[int | None]
+    is_active: NotRequired[bool]
+
+
+class CategoryUpdate(TypedDict, total=False):
+    """What CategoryUpdateSchema loads."""
+
+    name: str
+    slug: str
+    description: str
+    parent_id: int | None
+    is_active: bool
+
+
 class CategoryQueryArgsSchema(PageArgsSchema):
     parent_id = id_field(strict=False)
     include_inactive = fields.Boolean(load_default=False)
@@ -75,6 +96,28 @@ class VariantUpdateSchema(VariantSchema):
     is_active = fields.Boolean()
 
 
+class VariantCreate(TypedDict):
+    """What VariantSchema loads."""
+
+    sku: str
+    name: str
+    attributes: NotRequired[dict[str, str]]
+    price: Decimal
+    stock: NotRequired[int]
+    is_active: NotRequired[bool]
+
+
+class VariantUpdate(TypedDict, total=False):
+    """What VariantUpdateSchema loads."""
+
+    sku: str
+    name: str
+    attributes: dict[str, str]
+    price: Decimal
+    stock: int
+    is_active: bool
+
+
 class ProductSchema(BaseSchema):
     id = fields.Integer(dump_only=True)
     sku = fields.String(required=True, validate=[validate.Length(min=1, max=64), SKU])
@@ -102,6 +145,38 @@ class ProductUpdateSchema(ProductSchema):
     sku = fields.String(validate=[validate.Length(min=1, max=64), SKU])
     name = fields.String(validate=validate.Length(min=1, max=200))
     price = Money()
+
+
+class ProductUpdate(TypedDict, total=False):
+    """What ProductUpdateSchema loads."""
+
+    sku: str
+    name: str
+    slug: str
+    description: str
+    price: Decimal
+    stock: int
+    low_stock_threshold: int
+    category_id: int | None
+    is_active: bool
+    is_featured: bool
+    image_url: str | None
+
+
+class ProductCreate(TypedDict, total=False):
+    """What ProductSchema loads."""
+
+    sku: Required[str]
+    name: Required[str]
+    slug: str
+    description: str
+    price: Required[Decimal]
+    stock: int
+    low_stock_threshold: int
+    category_id: int | None
+    is_active: bool
+    is_featured: bool
+    image_url: str | None
 
 
 PRODUCT_SORTS = (
@@ -139,20 +214,3 @@ class SuggestionArgsSchema(BaseSchema):
 class SuggestionSchema(BaseSchema):
     id = fields.Integer()
     name = fields.String()
-
-
-class ReviewSchema(BaseSchema):
-    id = fields.Integer(dump_only=True)
-    product_id = fields.Integer(dump_only=True)
-    user_id = fields.Integer(dump_only=True)
-    rating = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
-    title = fields.String(load_default="", validate=validate.Length(max=200))
-    body = fields.String(load_default="", validate=validate.Length(max=5000))
-    created_at = fields.AwareDateTime(dump_only=True)
-    updated_at = fields.AwareDateTime(dump_only=True)
-
-
-class ReviewUpdateSchema(ReviewSchema):
-    rating = fields.Integer(strict=True, validate=validate.Range(min=1, max=5))
-    title = fields.String(validate=validate.Length(max=200))
-    body = fields.String(validate=validate.Length(max=5000))

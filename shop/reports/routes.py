@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from flask import Response
 from flask.views import MethodView
 
 from shop.api import Blueprint
-from shop.caching import REPORTS, cached_response
+from shop.caching import cached_response
 from shop.reports import services
+from shop.reports.cache import REPORTS
 from shop.reports.schemas import (
     DashboardSchema,
     OrderStatusReportSchema,
@@ -29,8 +32,13 @@ CSV = {"content_type": "text/csv", "description": "with format=csv", "success": 
 
 
 def _csv(columns: list[str], rows: list[dict[str, Any]], name: str) -> Response:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore",
+                            lineterminator="\n")  # fmt: skip
+    writer.writeheader()
+    writer.writerows(rows)
     return Response(
-        services.to_csv(columns, rows),
+        buffer.getvalue(),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )

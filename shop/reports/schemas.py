@@ -7,6 +7,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
+from shop.reports.aggregates import today
 from shop.schemas import BaseSchema, Money
 
 MAX_DAYS = 3 * 366
@@ -28,8 +29,6 @@ class RangeArgsSchema(BaseSchema):
 
     @post_load
     def _defaults(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        from shop.reports.services import today
-
         end = data.get("end") or (
             data["start"] + timedelta(days=DEFAULT_DAYS - 1) if data.get("start") else today()
         )

@@ -1,106 +1,36 @@
-"""Sales figures: daily aggregates for closed days, live queries for the rest, the same
+"""Sales figures: daily aggregates for clean days, live queries for the rest, the same
 numbers either way (a direct aggregation over orders)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Date,
-    and_,
-    delete,
-    distinct,
-    func,
-    insert,
-    literal,
-    or_,
-    select,
-    union_all,
-)
+from sqlalchemy import distinct, func, select, union_all
 
 from shop.auth.models import User
-from shop.db import insert_ignoring_conflicts, is_postgres, unit_of_work, utcnow
-from shop.errors import NotFound
-from shop.extensions import db
-from shop.inventory.services import count_low_stock
-from shop.orders.models import SALE_STATUSES, Order, OrderItem, OrderStatus
+from shop.db import db, get_or_404
+from shop.inventory.low_stock import count_low_stock
+from shop.orders.models import Order, OrderItem, OrderStatus
 from shop.products.models import Product
-from shop.reports.models import DailyProductSales, DailySales, DailyStatusCounts, DirtyDay
+from shop.reports.aggregates import (
+    SALES,
+    as_date,
+    clean_days,
+    each_day,
+    in_days,
+    on_days,
+    today,
+    utc_day,
+)
+from shop.reports.models import DailyProductSales, DailySales, DailyStatusCounts
 from shop.schemas import CENT
 from shop.security import Role
 
 ZERO = Decimal("0.00")
-SALES = [s.value for s in SALE_STATUSES]
-
-
-def today() -> date:
-    return utcnow().date()
-
-
-def _bounds(first: date, last: date) -> tuple[datetime, datetime]:
-    """[first 00:00 UTC, the day after last 00:00 UTC)."""
-    return (
-        datetime.combine(first, time(), UTC),
-        datetime.combine(last + timedelta(days=1), time(), UTC),
-    )
-
-
-def _utc_day(column: Any) -> ColumnElement[Any]:
-    if is_postgres():
-        return func.date(func.timezone("UTC", column))
-    return func.date(column)
-
-
-def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
-def _days(first: date, last: date) -> Iterator[date]:
-    day = first
-    while day <= last:
-        yield day
-        day += timedelta(days=1)
-
-
-def _ranges(days: Iterable[date]) -> list[tuple[date, date]]:
-    """Consecutive days merged into (first, last) ranges."""
-    ranges: list[tuple[date, date]] = []
-    for day in sorted(days):
-        if ranges and ranges[-1][1] + timedelta(days=1) == day:
-            ranges[-1] = (ranges[-1][0], day)
-        else:
-            ranges.append((day, day))
-    return ranges
-
-
-def _on_days(column: Any, days: Iterable[date]) -> ColumnElement[bool]:
-    """`column` (a date) on one of `days`, as ranges: a year is one range scan, not 365 probes."""
-    return or_(*[column.between(a, b) for a, b in _ranges(days)])
-
-
-def _in_days(column: Any, days: Iterable[date]) -> ColumnElement[bool]:
-    spans = [_bounds(a, b) for a, b in _ranges(days)]
-    return (
-        or_(*[and_(column >= lo, column < hi) for lo, hi in spans]) if spans else (column != column)
-    )
-
-
-def _clean_days(first: date, last: date) -> set[date]:
-    """Days in the range whose aggregates are present and not stale."""
-    rows = db.session.scalars(
-        select(DailySales.day).where(
-            DailySales.day.between(first, last),
-            ~select(DirtyDay.day).where(DirtyDay.day == DailySales.day).exists(),
-        )
-    )
-    return {_as_date(d) for d in rows}
 
 
 # --- figures per day ------------------------------------------------------------------------
@@ -108,12 +38,12 @@ def _clean_days(first: date, last: date) -> set[date]:
 
 def sales_by_day(first: date, last: date) -> dict[date, dict[str, Any]]:
     """{day: {orders, items, revenue}} for every day of the range (zeros included)."""
-    result = {d: {"orders": 0, "items": 0, "revenue": ZERO} for d in _days(first, last)}
-    clean = _clean_days(first, last)
+    result = {d: {"orders": 0, "items": 0, "revenue": ZERO} for d in each_day(first, last)}
+    clean = clean_days(first, last)
     for row in db.session.execute(
         select(DailySales).where(DailySales.day.between(first, last))
     ).scalars():
-        day = _as_date(row.day)
+        day = as_date(row.day)
         if day in clean:
             result[day] = {"orders": row.orders, "items": row.items, "revenue": row.revenue}
     live = [d for d in result if d not in clean]
@@ -123,14 +53,14 @@ def sales_by_day(first: date, last: date) -> dict[date, dict[str, Any]]:
             .where(OrderItem.order_id == Order.id)
             .scalar_subquery()
         )
-        day_of = _utc_day(Order.created_at).label("day")
+        day_of = utc_day(Order.created_at).label("day")
         stmt = (
             select(day_of, func.count(Order.id), func.sum(items), func.sum(Order.total))
-            .where(Order.status.in_(SALES), _in_days(Order.created_at, live))
+            .where(Order.status.in_(SALES), in_days(Order.created_at, live))
             .group_by(day_of)
         )
         for row_day, orders, item_count, revenue in db.session.execute(stmt):
-            result[_as_date(row_day)] = {
+            result[as_date(row_day)] = {
                 "orders": int(orders),
                 "items": int(item_count or 0),
                 "revenue": Decimal(revenue or 0).quantize(CENT),
@@ -140,7 +70,7 @@ def sales_by_day(first: date, last: date) -> dict[date, dict[str, Any]]:
 
 def product_sales_by_day(product_id: int, first: date, last: date) -> dict[date, dict[str, Any]]:
     """{day: {units_sold, revenue, orders}} of one product, for days with sales."""
-    clean = _clean_days(first, last)
+    clean = clean_days(first, last)
     result: dict[date, dict[str, Any]] = {}
     if clean:
         for row in db.session.scalars(
@@ -148,12 +78,12 @@ def product_sales_by_day(product_id: int, first: date, last: date) -> dict[date,
                 DailyProductSales.product_id == product_id, DailyProductSales.day.in_(clean)
             )
         ):
-            result[_as_date(row.day)] = {
+            result[as_date(row.day)] = {
                 "units_sold": row.units_sold, "revenue": row.revenue, "orders": row.orders,
             }  # fmt: skip
-    live = [d for d in _days(first, last) if d not in clean]
+    live = [d for d in each_day(first, last) if d not in clean]
     if live:
-        day_of = _utc_day(Order.created_at).label("day")
+        day_of = utc_day(Order.created_at).label("day")
         stmt = (
             select(
                 day_of,
@@ -165,110 +95,17 @@ def product_sales_by_day(product_id: int, first: date, last: date) -> dict[date,
             .where(
                 OrderItem.product_id == product_id,
                 Order.status.in_(SALES),
-                _in_days(Order.created_at, live),
+                in_days(Order.created_at, live),
             )
             .group_by(day_of)
         )
         for row_day, units, revenue, orders in db.session.execute(stmt):
-            result[_as_date(row_day)] = {
+            result[as_date(row_day)] = {
                 "units_sold": int(units),
                 "revenue": Decimal(revenue).quantize(CENT),
                 "orders": int(orders),
             }
     return result
-
-
-# --- the daily-sales job --------------------------------------------------------------------
-
-
-def mark_dirty(order: Order) -> None:
-    """In an order change's transaction: its (past) day's aggregates must be recomputed."""
-    day = order.created_at.astimezone(UTC).date()
-    if day >= today():
-        return  # today is never aggregated; it is always read live
-    if is_postgres():
-        # Shared with other markers, exclusive against the job recomputing this day.
-        db.session.execute(select(func.pg_advisory_xact_lock_shared(_day_lock(day))))
-    db.session.execute(insert_ignoring_conflicts(DirtyDay).values(day=day))
-
-
-def _day_lock(day: date) -> int:
-    return 7_000_000_000 + day.toordinal()
-
-
-def aggregate_day(day: date) -> dict[str, Any]:
-    """Recompute one closed day's aggregates; the same rows however often, or however many
-    at once, it runs."""
-    if day >= today():
-        raise ValueError("only closed (past) days are aggregated")
-    first, last = _bounds(day, day)
-    with unit_of_work() as session:
-        if is_postgres():
-            session.execute(select(func.pg_advisory_xact_lock(_day_lock(day))))
-        started = session.scalar(select(func.now()))
-        in_day = and_(Order.status.in_(SALES), Order.created_at >= first, Order.created_at < last)
-        orders, revenue = session.execute(
-            select(func.count(Order.id), func.coalesce(func.sum(Order.total), 0)).where(in_day)
-        ).one()
-        items = session.scalar(
-            select(func.coalesce(func.sum(OrderItem.quantity), 0))
-            .join(Order, Order.id == OrderItem.order_id)
-            .where(in_day)
-        )
-        session.execute(delete(DailySales).where(DailySales.day == day))
-        session.execute(delete(DailyProductSales).where(DailyProductSales.day == day))
-        session.execute(delete(DailyStatusCounts).where(DailyStatusCounts.day == day))
-        session.execute(
-            insert(DailyStatusCounts).from_select(
-                ["day", "status", "orders"],
-                select(literal(day, Date()), Order.status, func.count(Order.id))
-                .where(Order.created_at >= first, Order.created_at < last)
-                .group_by(Order.status),
-            )
-        )
-        session.add(DailySales(day=day, orders=orders, items=int(items or 0),
-                               revenue=Decimal(revenue)))  # fmt: skip
-        session.execute(
-            insert(DailyProductSales).from_select(
-                ["day", "product_id", "units_sold", "revenue", "orders"],
-                select(
-                    literal(day, Date()),
-                    OrderItem.product_id,
-                    func.sum(OrderItem.quantity),
-                    func.sum(OrderItem.line_total),
-                    func.count(distinct(OrderItem.order_id)),
-                )
-                .join(Order, Order.id == OrderItem.order_id)
-                .where(in_day)
-                .group_by(OrderItem.product_id),
-            )
-        )
-        session.execute(delete(DirtyDay).where(DirtyDay.day == day, DirtyDay.marked_at <= started))
-    return {"day": day.isoformat(), "orders": orders, "revenue": str(revenue)}
-
-
-def days_to_aggregate() -> list[date]:
-    """Dirty past days, and every closed day since the last aggregated one (or the first
-    order), up to yesterday."""
-    yesterday = today() - timedelta(days=1)
-    last_done = db.session.scalar(select(func.max(DailySales.day)))
-    if last_done is not None:
-        start = _as_date(last_done) + timedelta(days=1)
-    else:
-        first_order = db.session.scalar(select(func.min(Order.created_at)))
-        start = first_order.astimezone(UTC).date() if first_order else yesterday + timedelta(1)
-    dirty = {_as_date(d) for d in db.session.scalars(select(DirtyDay.day))}
-    return sorted({*dirty, *_days(start, yesterday)} - {d for d in dirty if d > yesterday})
-
-
-def daily_sales_job() -> dict[str, Any]:
-    """The `daily-sales` job."""
-    days = days_to_aggregate()
-    db.session.rollback()
-    for day in days:
-        aggregate_day(day)
-    return {"days": len(days), "first": str(days[0]) if days else None,
-            "last": str(days[-1]) if days else None}  # fmt: skip
 
 
 # --- reports --------------------------------------------------------------------------------
@@ -319,8 +156,8 @@ def sales_report(period: str, first: date, last: date) -> dict[str, Any]:
 
 def top_products(first: date, last: date, *, by: str, limit: int) -> dict[str, Any]:
     """Ranked in the database: aggregates of clean days plus live lines of the others."""
-    clean = _clean_days(first, last)
-    live = [d for d in _days(first, last) if d not in clean]
+    clean = clean_days(first, last)
+    live = [d for d in each_day(first, last) if d not in clean]
     parts = []
     if clean:
         parts.append(
@@ -328,7 +165,7 @@ def top_products(first: date, last: date, *, by: str, limit: int) -> dict[str, A
                 DailyProductSales.product_id.label("product_id"),
                 DailyProductSales.units_sold.label("quantity"),
                 DailyProductSales.revenue.label("revenue"),
-            ).where(_on_days(DailyProductSales.day, clean))
+            ).where(on_days(DailyProductSales.day, clean))
         )
     if live:
         parts.append(
@@ -338,7 +175,7 @@ def top_products(first: date, last: date, *, by: str, limit: int) -> dict[str, A
                 OrderItem.line_total.label("revenue"),
             )
             .join(Order, Order.id == OrderItem.order_id)
-            .where(Order.status.in_(SALES), _in_days(Order.created_at, live))
+            .where(Order.status.in_(SALES), in_days(Order.created_at, live))
         )
     rows: list[dict[str, Any]] = []
     if parts:
@@ -370,19 +207,19 @@ def top_products(first: date, last: date, *, by: str, limit: int) -> dict[str, A
 
 def order_status_counts(first: date, last: date) -> dict[str, Any]:
     counts = dict.fromkeys((s.value for s in OrderStatus), 0)
-    clean = _clean_days(first, last)
+    clean = clean_days(first, last)
     if clean:
         for status, orders in db.session.execute(
             select(DailyStatusCounts.status, func.sum(DailyStatusCounts.orders))
-            .where(_on_days(DailyStatusCounts.day, clean))
+            .where(on_days(DailyStatusCounts.day, clean))
             .group_by(DailyStatusCounts.status)
         ):
             counts[status] += int(orders)
-    live = [d for d in _days(first, last) if d not in clean]
+    live = [d for d in each_day(first, last) if d not in clean]
     if live:
         for status, orders in db.session.execute(
             select(Order.status, func.count(Order.id))
-            .where(_in_days(Order.created_at, live))
+            .where(in_days(Order.created_at, live))
             .group_by(Order.status)
         ):
             counts[status] += orders
@@ -390,11 +227,10 @@ def order_status_counts(first: date, last: date) -> dict[str, Any]:
 
 
 def product_report(product_id: int, first: date, last: date) -> dict[str, Any]:
-    if db.session.get(Product, product_id) is None:
-        raise NotFound(f"Product {product_id} does not exist.")
+    get_or_404(Product, product_id)
     sales = product_sales_by_day(product_id, first, last)
     rows = []
-    for day in _days(first, last):
+    for day in each_day(first, last):
         figures = sales.get(day, {"units_sold": 0, "revenue": ZERO, "orders": 0})
         rows.append({"date": day, **figures})
     return {
@@ -436,12 +272,3 @@ def dashboard() -> dict[str, Any]:
         },
         "low_stock_count": count_low_stock(),
     }  # fmt: skip
-
-
-def to_csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore",
-                            lineterminator="\n")  # fmt: skip
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()

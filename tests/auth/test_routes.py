@@ -5,12 +5,12 @@ import time
 from datetime import timedelta
 
 import pytest
+from redis import Redis
 from sqlalchemy import select, update
 
 from shop.audit.models import AuditLog
 from shop.auth.models import RefreshToken, UserToken
-from shop.db import utcnow
-from shop.extensions import db
+from shop.db import db, utcnow
 from tests.factories import PASSWORD, bearer, make_user, tokens_for
 
 API = "/api/v1"
@@ -319,8 +319,6 @@ def test_logout_without_body_revokes_access_token(client, customer):
 
 
 def test_logout_revocation_is_in_the_database_not_redis(client, customer):
-    from redis import Redis
-
     tokens = login(client, customer.email).json
     headers = bearer(tokens["access_token"])
     client.post(f"{API}/auth/logout", headers=headers)

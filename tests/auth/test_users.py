@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import select
 
 from shop.audit.models import AuditLog
-from shop.extensions import db
+from shop.db import db
 from shop.security import Role
 from tests.factories import make_user, tokens_for
 

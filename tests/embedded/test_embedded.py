@@ -6,6 +6,8 @@ import pytest
 from flask_migrate import upgrade
 
 from shop import create_app
+from shop.security import Role
+from tests.factories import headers_for, make_user
 
 pytestmark = pytest.mark.embedded
 
@@ -81,9 +83,6 @@ def test_login_throttling_works_in_memory(embedded_app):
 
 
 def test_catalog_on_sqlite_with_the_search_fallback(embedded_app):
-    from shop.security import Role
-    from tests.factories import headers_for, make_user
-
     client = embedded_app.test_client()
     admin = headers_for(embedded_app, make_user(embedded_app, role=Role.ADMIN))
     category = client.post("/api/v1/categories", headers=admin, json={"name": "Outdoor"}).json

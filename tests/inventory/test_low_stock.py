@@ -6,12 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import func, select, text, update
 
 from shop.audit.models import AuditLog
-from shop.db import unit_of_work
-from shop.extensions import db
-from shop.inventory.jobs import open_low_stock_notification, sweep_low_stock
-from shop.inventory.models import MovementType, Notification
-from shop.inventory.services import change_stock
-from shop.products.models import Product
+from shop.db import db, unit_of_work
+from shop.inventory.low_stock import open_low_stock_notification, sweep_low_stock
+from shop.inventory.models import Notification
+from shop.products.models import MovementType, Product
+from shop.products.stock import change_stock
 from tests.factories import headers_for, make_product, make_variant
 
 MOVES = "/api/v1/inventory/transactions"

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from shop.audit.models import AuditLog
-from shop.extensions import db
+from shop.db import db
 from tests.factories import ledger_sum, make_product, make_variant, stock_of
 
 API = "/api/v1/inventory/transactions"

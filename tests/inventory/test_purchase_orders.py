@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from shop.audit.models import AuditLog
-from shop.extensions import db
-from shop.inventory.models import InventoryTransaction
+from shop.db import db
+from shop.products.models import StockMovement
 from tests.factories import headers_for, ledger_sum, make_product, make_variant, stock_of
 
 API = "/api/v1/inventory/purchase-orders"
@@ -44,7 +44,7 @@ def test_created_received_by_default_with_purchase_entries(client, app, staff, a
     assert stock_of(app, other.id) == ledger_sum(app, other.id) == 4
     with app.app_context():
         purchases = db.session.scalars(
-            select(InventoryTransaction).where(InventoryTransaction.type == "PURCHASE")
+            select(StockMovement).where(StockMovement.type == "PURCHASE")
         ).all()
         audit = db.session.scalar(
             select(AuditLog).where(AuditLog.action == "purchase_order.created")

@@ -6,11 +6,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from shop.db import unit_of_work
+from shop.db import db, unit_of_work
 from shop.errors import Conflict, NotFound, Unprocessable
-from shop.extensions import db
-from shop.inventory.models import InventoryTransaction, MovementType
-from shop.inventory.services import change_stock
+from shop.products.models import MovementType, StockMovement
+from shop.products.stock import change_stock
 from tests.factories import headers_for, ledger_sum, make_product, make_variant, stock_of
 
 API = "/api/v1"
@@ -68,9 +67,7 @@ def test_ledger_rows_record_stock_after(app):
     move(app, product, -2)
     with app.app_context():
         rows = db.session.execute(
-            select(InventoryTransaction.quantity, InventoryTransaction.stock_after).order_by(
-                InventoryTransaction.id
-            )
+            select(StockMovement.quantity, StockMovement.stock_after).order_by(StockMovement.id)
         ).all()
     assert [tuple(r) for r in rows] == [(5, 5), (7, 12), (-2, 10)]
 

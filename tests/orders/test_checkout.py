@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from shop.audit.models import AuditLog
-from shop.extensions import db
-from shop.inventory.models import InventoryTransaction
+from shop.db import db
 from shop.orders.models import Order
+from shop.products.models import StockMovement
 from tests.factories import (
     headers_for,
     ledger_sum,
@@ -69,9 +69,7 @@ def test_order_totals_snapshot_ledger_audit_and_email(
     assert stock_of(app, pen.id) == ledger_sum(app, pen.id) == 7
     assert stock_of(app, pad.id) == ledger_sum(app, pad.id) == 3
     with app.app_context():
-        sales = db.session.scalars(
-            select(InventoryTransaction).where(InventoryTransaction.type == "SALE")
-        ).all()
+        sales = db.session.scalars(select(StockMovement).where(StockMovement.type == "SALE")).all()
         audit = db.session.scalar(select(AuditLog).where(AuditLog.action == "order.created"))
     assert {s.reference for s in sales} == {body["number"]}
     assert audit.actor_id == customer.id
@@ -314,18 +312,3 @@ def test_an_ordered_product_is_deactivated_not_deleted(client, app, as_customer,
     assert client.get(f"{API}/products/{product.id}").status_code == 404
     with app.app_context():
         assert db.session.scalar(select(AuditLog).where(AuditLog.action == "product.deactivated"))
-
-
-def test_popularity_job_counts_recent_units_ordered(client, app, as_customer):
-    from shop.products.jobs import refresh_popularity
-
-    hit = make_product(app, name="Hit", stock=20)
-    flop = make_product(app, name="Flop", stock=20)
-    order(client, as_customer, (hit, 3))
-    cancelled = order(client, as_customer, (flop, 5)).json
-    client.post(f"{API}/orders/{cancelled['id']}/cancel", headers=as_customer)
-    with app.app_context():
-        assert refresh_popularity() == {"updated": 1}
-        assert refresh_popularity() == {"updated": 0}
-    names = [p["name"] for p in client.get(f"{API}/products?sort=popularity").json["items"]]
-    assert names == ["Hit", "Flop"]

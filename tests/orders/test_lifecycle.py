@@ -12,8 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from shop.audit.models import AuditLog
-from shop.db import utcnow
-from shop.extensions import db
+from shop.db import db, utcnow
 from shop.orders.jobs import process_pending_orders
 from shop.orders.models import Order, Payment
 from tests.factories import headers_for, ledger_sum, make_product, make_user, stock_of

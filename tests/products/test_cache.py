@@ -4,7 +4,8 @@ from decimal import Decimal
 
 from redis import Redis
 
-from shop.caching import CATALOG, CATALOG_MATCHES, bump
+from shop.caching import bump
+from shop.products.cache import CATALOG, CATALOG_MATCHES
 from tests.factories import make_product
 
 API = "/api/v1"

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import select
 
 from shop.audit.models import AuditLog
-from shop.extensions import db
+from shop.db import db
 from tests.factories import make_category, make_product
 
 API = "/api/v1"

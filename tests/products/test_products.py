@@ -8,10 +8,9 @@ import pytest
 from sqlalchemy import select, update
 
 from shop.audit.models import AuditLog
-from shop.db import utcnow
-from shop.extensions import db
-from shop.inventory.models import InventoryTransaction
-from shop.products.models import Product
+from shop.db import db, utcnow
+from shop.products import catalog
+from shop.products.models import Product, StockMovement
 from tests.factories import headers_for, ledger_sum, make_category, make_product, stock_of
 
 API = "/api/v1"
@@ -33,7 +32,7 @@ def test_admin_creates_product_with_initial_ledger_entry(client, app, admin, as_
     assert body["low_stock_threshold"] == 5 and body["rating_avg"] == 0
     assert body["variants"] == [] and body["is_active"] is True
     with app.app_context():
-        [entry] = db.session.scalars(select(InventoryTransaction)).all()
+        [entry] = db.session.scalars(select(StockMovement)).all()
         audit = db.session.scalar(select(AuditLog).where(AuditLog.action == "product.created"))
     assert (entry.type, entry.quantity, entry.stock_after, entry.created_by) == (
         "INITIAL",
@@ -145,9 +144,7 @@ def test_patch_product_stock_is_an_adjustment(client, app, as_admin):
     assert response.status_code == 200
     assert response.json["stock"] == 4 and response.json["price"] == "12.50"
     with app.app_context():
-        entries = db.session.scalars(
-            select(InventoryTransaction).order_by(InventoryTransaction.id)
-        ).all()
+        entries = db.session.scalars(select(StockMovement).order_by(StockMovement.id)).all()
         audit = db.session.scalar(select(AuditLog).where(AuditLog.action == "product.updated"))
     assert [(e.type, e.quantity, e.stock_after) for e in entries] == [
         ("INITIAL", 10, 10),
@@ -288,9 +285,7 @@ def test_list_query_count_does_not_grow_with_page_size(client, app, count_querie
         )
         if i % 3 == 0:
             with app.app_context():
-                from shop.products import services
-
-                services.create_variant(
+                catalog.create_variant(
                     None, product.id, {"sku": f"V-{i}", "name": "M", "price": Decimal("1.00")}
                 )
     with count_queries() as first:

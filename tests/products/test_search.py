@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from shop.products import search as search_module
 from tests.factories import make_category, make_product
 
 API = "/api/v1"
@@ -91,9 +92,7 @@ def test_suggestions_limit_and_validation(client, app):
 def test_cached_ranking_pages_agree_with_live_ranking_and_follow_writes(
     client, app, as_admin, count_queries, monkeypatch
 ):
-    from shop.products import services
-
-    monkeypatch.setattr(services, "RANKED_LIMIT", 3)  # pages 1-3 of 1 cached, then live
+    monkeypatch.setattr(search_module, "RANKED_LIMIT", 3)  # pages 1-3 of 1 cached, then live
     monkeypatch.setitem(app.config, "CACHE_RESPONSES", False)
     made = [make_product(app, name=f"Lamp {i}", description="Bright.") for i in range(3)]
     made += [make_product(app, name="Shade", description=f"For a lamp, {i}.") for i in range(2)]

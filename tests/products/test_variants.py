@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from shop.audit.models import AuditLog
-from shop.extensions import db
-from shop.inventory.models import InventoryTransaction
+from shop.db import db
+from shop.products.models import StockMovement
 from tests.factories import ledger_sum, make_product, make_variant, stock_of
 
 API = "/api/v1"
@@ -65,9 +65,7 @@ def test_patch_variant_stock_is_an_adjustment(client, app, as_admin):
     assert response.json["stock"] == 1 and response.json["price"] == "15.00"
     assert stock_of(app, product.id) == ledger_sum(app, product.id) == 1
     with app.app_context():
-        last = db.session.scalar(
-            select(InventoryTransaction).order_by(InventoryTransaction.id.desc()).limit(1)
-        )
+        last = db.session.scalar(select(StockMovement).order_by(StockMovement.id.desc()).limit(1))
     assert (last.type, last.quantity, last.stock_after, last.variant_id) == (
         "ADJUSTMENT",
         -4,

@@ -11,10 +11,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, text, update
 
-from shop.extensions import db
+from shop.db import db
 from shop.orders.models import Order
+from shop.reports.aggregates import today
+from shop.reports.jobs import daily_sales_job
 from shop.reports.models import DailyProductSales, DailySales, DirtyDay
-from shop.reports.services import daily_sales_job, today
 from tests.factories import headers_for, make_product, make_user
 
 API = "/api/v1"

@@ -1,23 +1,21 @@
-"""Accounts: registration, verification, login and token rotation, passwords, user admin."""
+"""Accounts: registration, email verification, login, profile, passwords, user admin."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from datetime import timedelta
 
 from flask import current_app
-from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
-from jwt import PyJWTError
-from sqlalchemy import CursorResult, delete, exists, func, select, update
+from sqlalchemy import func, select, update
 
-from shop import mail
+from shop import bus, mail
+from shop.audit.models import Action, Target
 from shop.audit.services import diff, record
-from shop.auth.models import RefreshToken, RevokedToken, TokenPurpose, User, UserToken
-from shop.caching import REPORTS, invalidate
-from shop.db import Page, paginate, unit_of_work, utcnow
-from shop.errors import BadRequest, Conflict, NotFound, Unauthorized, Unprocessable
-from shop.extensions import db
+from shop.auth.events import UserRegistered, UserRoleChanged
+from shop.auth.models import TokenPurpose, User, UserToken
+from shop.auth.schemas import ProfileUpdate, Registration, UserAdminUpdate
+from shop.auth.tokens import Login, issue_tokens, revoke_all
+from shop.db import Page, db, get_or_404, paginate, unit_of_work, utcnow
+from shop.errors import BadRequest, Conflict, Unauthorized, Unprocessable
 from shop.security import (
     PASSWORD_MIN_LENGTH,
     Role,
@@ -78,7 +76,7 @@ def _send_verification(user: User) -> None:
     )
 
 
-def register(data: dict[str, Any]) -> User:
+def register(data: Registration) -> User:
     email = data["email"].strip()
     check_password_policy(data["password"], email)
     with unit_of_work():
@@ -94,8 +92,8 @@ def register(data: dict[str, Any]) -> User:
         db.session.add(user)
         db.session.flush()
         _send_verification(user)
-        record("auth.register", actor=user, target_type="user", target_id=user.id)
-        invalidate(REPORTS)
+        record(Action.AUTH_REGISTER, actor=user, target_type=Target.USER, target_id=user.id)
+        bus.publish(UserRegistered(user_id=user.id, role=user.role))
     return user
 
 
@@ -139,39 +137,14 @@ def verify_email(email: str, code: str) -> None:
         matched = _consume(user, TokenPurpose.VERIFY_EMAIL, code.strip())
         if matched and user and user.email_verified_at is None:
             user.email_verified_at = utcnow()
-            record("auth.email_verified", actor=user, target_type="user", target_id=user.id)
+            record(
+                Action.AUTH_EMAIL_VERIFIED, actor=user, target_type=Target.USER, target_id=user.id
+            )
     if not matched:
         raise BadRequest("The code is wrong or has expired.")
 
 
-def issue_tokens(user: User, family: str | None = None) -> dict[str, Any]:
-    """A new access + refresh pair; the refresh token joins `family` (a new one at login)."""
-    claims = {"role": user.role, "ver": user.token_version}
-    access = create_access_token(identity=str(user.id), additional_claims=claims)
-    family = family or str(uuid.uuid4())
-    refresh = create_refresh_token(
-        identity=str(user.id), additional_claims={**claims, "fam": family}
-    )
-    payload = decode_token(refresh)
-    db.session.add(
-        RefreshToken(
-            jti=payload["jti"],
-            user_id=user.id,
-            family=family,
-            expires_at=datetime.fromtimestamp(payload["exp"], UTC),
-        )
-    )
-    expires: timedelta = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
-    return {
-        "access_token": access,
-        "refresh_token": refresh,
-        "token_type": "Bearer",
-        "expires_in": int(expires.total_seconds()),
-        "user": user,
-    }
-
-
-def login(email: str, password: str) -> dict[str, Any]:
+def login(email: str, password: str) -> Login:
     with unit_of_work():
         user = find_by_email(email)
         if user is None:
@@ -179,111 +152,24 @@ def login(email: str, password: str) -> dict[str, Any]:
         ok = user is not None and verify_password(user.password_hash, password) and user.is_active
         if not ok or user is None:
             record(
-                "auth.login_failed",
+                Action.AUTH_LOGIN_FAILED,
                 actor=None,
                 actor_email=email[:254],
-                target_type="user",
+                target_type=Target.USER,
                 target_id=user.id if user else None,
             )
         else:
             if password_needs_rehash(user.password_hash):
                 user.password_hash = hash_password(password)
             user.last_login_at = utcnow()
-            record("auth.login", actor=user, target_type="user", target_id=user.id)
+            record(Action.AUTH_LOGIN, actor=user, target_type=Target.USER, target_id=user.id)
             tokens = issue_tokens(user)
     if not ok:
         raise Unauthorized(LOGIN_FAILED)
     return tokens
 
 
-def _revoke_family(family: str) -> None:
-    db.session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-
-
-def _revoke_all_refresh_tokens(user: User) -> None:
-    db.session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-
-
-def refresh(user: User, payload: dict[str, Any]) -> dict[str, Any]:
-    """Rotate: revoke the presented refresh token and issue a new pair in its family.
-
-    Presenting an already rotated token means it leaked: the whole family is revoked.
-    """
-    reused = False
-    with unit_of_work():
-        row = db.session.get(RefreshToken, payload["jti"], with_for_update=True)
-        if row is None or row.user_id != user.id:
-            raise Unauthorized("The refresh token is not valid.")
-        if row.revoked_at is not None:
-            _revoke_family(row.family)
-            reused = True
-        else:
-            row.revoked_at = utcnow()
-            tokens = issue_tokens(user, family=row.family)
-    if reused:
-        raise Unauthorized("The refresh token was already used; please log in again.")
-    return {k: v for k, v in tokens.items() if k != "user"}
-
-
-def logout(user: User, access_payload: dict[str, Any], refresh_token: str | None) -> None:
-    family = None
-    if refresh_token:
-        try:
-            refresh_payload = decode_token(refresh_token, allow_expired=True)
-        except PyJWTError as error:
-            raise Unprocessable(
-                "Not a refresh token.", errors={"refresh_token": ["Not a valid token."]}
-            ) from error
-        if refresh_payload.get("type") != "refresh" or refresh_payload.get("sub") != str(user.id):
-            raise Unprocessable(
-                "Not a refresh token of this user.",
-                errors={"refresh_token": ["Not a refresh token of this user."]},
-            )
-        family = refresh_payload.get("fam")
-    with unit_of_work():
-        db.session.add(
-            RevokedToken(
-                jti=access_payload["jti"],
-                expires_at=datetime.fromtimestamp(access_payload["exp"], UTC),
-            )
-        )
-        if family:
-            _revoke_family(family)
-        record("auth.logout", actor=user, target_type="user", target_id=user.id)
-
-
-def is_token_usable(user: User | None, payload: dict[str, Any], revoked: bool) -> bool:
-    return (
-        user is not None
-        and user.is_active
-        and not revoked
-        and payload.get("ver") == user.token_version
-    )
-
-
-def load_token_user(payload: dict[str, Any]) -> User | None:
-    """The user behind a token, or None when the token no longer counts. One query."""
-    try:
-        user_id = int(payload["sub"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    revoked = exists().where(RevokedToken.jti == payload.get("jti", ""))
-    row = db.session.execute(select(User, revoked).where(User.id == user_id)).first()
-    if row is None:
-        return None
-    user, is_revoked = row
-    return user if is_token_usable(user, payload, is_revoked) else None
-
-
-def update_profile(user: User, data: dict[str, Any]) -> User:
+def update_profile(user: User, data: ProfileUpdate) -> User:
     with unit_of_work():
         before = {f: getattr(user, f) for f in PROFILE_FIELDS}
         for field, value in data.items():
@@ -291,15 +177,18 @@ def update_profile(user: User, data: dict[str, Any]) -> User:
         changes = diff(before, {f: getattr(user, f) for f in PROFILE_FIELDS})
         if changes:
             record(
-                "user.updated", actor=user, target_type="user", target_id=user.id, changes=changes
+                Action.USER_UPDATED,
+                actor=user,
+                target_type=Target.USER,
+                target_id=user.id,
+                changes=changes,
             )
     return user
 
 
 def _set_password(user: User, password: str) -> None:
     user.password_hash = hash_password(password)
-    user.token_version += 1
-    _revoke_all_refresh_tokens(user)
+    revoke_all(user)
 
 
 def change_password(user: User, current_password: str, new_password: str) -> None:
@@ -310,7 +199,7 @@ def change_password(user: User, current_password: str, new_password: str) -> Non
     check_password_policy(new_password, user.email, field="new_password")
     with unit_of_work():
         _set_password(user, new_password)
-        record("auth.password_changed", actor=user, target_type="user", target_id=user.id)
+        record(Action.AUTH_PASSWORD_CHANGED, actor=user, target_type=Target.USER, target_id=user.id)
         mail.queue_email(user.email, "password_changed", user=user)
 
 
@@ -322,7 +211,12 @@ def request_password_reset(email: str) -> None:
         token = new_token()
         ttl = current_app.config["PASSWORD_RESET_TTL"]
         _issue_code(user, TokenPurpose.RESET_PASSWORD, token, ttl)
-        record("auth.password_reset_requested", actor=user, target_type="user", target_id=user.id)
+        record(
+            Action.AUTH_PASSWORD_RESET_REQUESTED,
+            actor=user,
+            target_type=Target.USER,
+            target_id=user.id,
+        )
         mail.queue_email(
             user.email,
             "password_reset",
@@ -353,7 +247,7 @@ def confirm_password_reset(token: str, new_password: str) -> None:
         _set_password(user, new_password)
         if user.email_verified_at is None:
             user.email_verified_at = utcnow()  # the link proved the address
-        record("auth.password_reset", actor=user, target_type="user", target_id=user.id)
+        record(Action.AUTH_PASSWORD_RESET, actor=user, target_type=Target.USER, target_id=user.id)
 
 
 _USER_SORTS = {
@@ -384,29 +278,34 @@ def list_users(
 
 
 def get_user(user_id: int) -> User:
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound(f"User {user_id} does not exist.")
-    return user
+    return get_or_404(User, user_id)
 
 
-def admin_update_user(actor: User, user_id: int, data: dict[str, Any]) -> User:
+def admin_update_user(actor: User, user_id: int, data: UserAdminUpdate) -> User:
     with unit_of_work():
         user = get_user(user_id)
         if user.id == actor.id and (
             data.get("role", user.role) != user.role or data.get("is_active") is False
         ):
             raise Conflict("Admins cannot demote or deactivate themselves.")
+        previous_role = user.role
         before = {"role": user.role, "is_active": user.is_active}
         for field, value in data.items():
             setattr(user, field, value)
         changes = diff(before, {"role": user.role, "is_active": user.is_active})
         if changes.get("is_active", {}).get("after") is False:
-            user.token_version += 1
-            _revoke_all_refresh_tokens(user)
+            revoke_all(user)
+        if "role" in changes:
+            bus.publish(
+                UserRoleChanged(user_id=user.id, role=user.role, previous_role=previous_role)
+            )
         if changes:
             record(
-                "user.updated", actor=actor, target_type="user", target_id=user.id, changes=changes
+                Action.USER_UPDATED,
+                actor=actor,
+                target_type=Target.USER,
+                target_id=user.id,
+                changes=changes,
             )
     return user
 
@@ -424,20 +323,5 @@ def create_admin(email: str, password: str) -> User:
         user.is_active = True
         user.email_verified_at = user.email_verified_at or utcnow()
         db.session.flush()
-        record("user.created_admin", actor=None, target_type="user", target_id=user.id)
+        record(Action.USER_CREATED_ADMIN, actor=None, target_type=Target.USER, target_id=user.id)
     return user
-
-
-def purge_expired_tokens() -> dict[str, int]:
-    """Delete revocation rows, refresh tokens and codes that have expired anyway."""
-    now = utcnow()
-    counts = {}
-    with unit_of_work() as session:
-        for name, model in (
-            ("revoked_tokens", RevokedToken),
-            ("refresh_tokens", RefreshToken),
-            ("user_tokens", UserToken),
-        ):
-            result = session.execute(delete(model).where(model.expires_at < now))
-            counts[name] = cast(CursorResult[Any], result).rowcount
-    return counts

@@ -1,0 +1,106 @@
+"""Idempotency-Key for any write endpoint: a repeat with the same key and body gets the first
+answer, byte for byte, and changes nothing (`Blueprint.idempotent` applies it to a view).
+
+A key is claimed by INSERT ... ON CONFLICT DO NOTHING in the request's own unit of work: a
+simultaneous twin waits for the first transaction and then replays its stored answer, and a
+failed attempt rolls its claim back with everything else, so it does not burn the key. Keys
+are scoped to the user and kept IDEMPOTENCY_KEY_TTL (24 h); the same key on another request
+(another body, path or method) is a 409.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from flask import current_app
+from sqlalchemy import CursorResult, ForeignKey, Index, String, Text, delete, func, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shop.db import Base, db, insert_ignoring_conflicts, unit_of_work, utcnow
+from shop.errors import Conflict
+
+MAX_KEY_LENGTH = 255
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("uq_idempotency_keys_user_key", "user_id", "key", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    response_status: Mapped[int | None]
+    response_body: Mapped[str | None] = mapped_column(Text)
+    response_location: Mapped[str | None] = mapped_column(String(2048))
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the first request answered, replayed to its repeats."""
+
+    status: int
+    body: str
+    location: str | None
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    """The request a key was first used for; key order in the JSON body does not matter."""
+    canonical = json.dumps([method, path, body], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def claim(user_id: int, key: str, request_fingerprint: str) -> Answer | None:
+    """Claim `key` for this request (None), or return the earlier request's answer.
+
+    Must run inside the request's unit of work. The INSERT waits while a concurrent request
+    holds the same key uncommitted, so the second of two simultaneous requests sees the
+    first one's stored answer.
+    """
+    now = utcnow()
+    mine = (IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+    db.session.execute(delete(IdempotencyKey).where(*mine, IdempotencyKey.expires_at < now))
+    claimed = db.session.scalar(
+        insert_ignoring_conflicts(IdempotencyKey)
+        .values(
+            user_id=user_id,
+            key=key,
+            fingerprint=request_fingerprint,
+            expires_at=now + current_app.config["IDEMPOTENCY_KEY_TTL"],
+        )
+        .returning(IdempotencyKey.id)
+    )
+    if claimed is not None:
+        return None
+    earlier = db.session.scalar(select(IdempotencyKey).where(*mine))
+    if earlier is not None and earlier.fingerprint != request_fingerprint:
+        raise Conflict("This Idempotency-Key was used with another request body.")
+    if earlier is None or earlier.response_body is None or earlier.response_status is None:
+        raise Conflict("A request with this Idempotency-Key is still in progress.")
+    return Answer(earlier.response_status, earlier.response_body, earlier.response_location)
+
+
+def store(user_id: int, key: str, answer: Answer) -> None:
+    """Keep the answer of the request that claimed `key`, in its unit of work."""
+    db.session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+        .values(
+            response_status=answer.status,
+            response_body=answer.body,
+            response_location=answer.location,
+        )
+    )
+
+
+def purge_expired_keys() -> dict[str, int]:
+    """The `purge-idempotency-keys` job."""
+    with unit_of_work() as session:
+        result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at < utcnow()))
+    return {"deleted": cast(CursorResult[Any], result).rowcount}

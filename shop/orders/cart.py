@@ -1,0 +1,106 @@
+"""The cart: lines at current prices, checked against stock as they are added."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from shop.auth.models import User
+from shop.db import db, get_or_404, unit_of_work
+from shop.errors import Conflict
+from shop.orders.models import CartItem
+from shop.orders.schemas import CartLineCreate
+from shop.products.catalog import Sellable, sellable
+from shop.products.models import Product, ProductVariant
+
+
+def _check_available(item: Sellable, quantity: int) -> None:
+    if quantity > item.stock:
+        raise Conflict(
+            f"Only {item.stock} in stock.", errors={"quantity": [f"{item.stock} available"]}
+        )
+
+
+def _line(line: CartItem, item: Sellable) -> dict[str, Any]:
+    return {
+        "id": line.id,
+        "product_id": line.product_id,
+        "variant_id": line.variant_id,
+        "sku": item.sku,
+        "name": item.name,
+        "unit_price": item.price,
+        "quantity": line.quantity,
+        "line_total": item.price * line.quantity,
+    }
+
+
+def cart_lines(user: User) -> list[dict[str, Any]]:
+    rows = db.session.execute(
+        select(CartItem, Product, ProductVariant)
+        .join(Product, Product.id == CartItem.product_id)
+        .outerjoin(ProductVariant, ProductVariant.id == CartItem.variant_id)
+        .where(CartItem.user_id == user.id)
+        .order_by(CartItem.id)
+    ).all()
+    return [_line(line, Sellable(product, variant)) for line, product, variant in rows]
+
+
+def get_cart(user: User) -> dict[str, Any]:
+    lines = cart_lines(user)
+    return {
+        "items": lines,
+        "subtotal": sum((line["line_total"] for line in lines), Decimal("0.00")),
+        "item_count": sum(line["quantity"] for line in lines),
+    }
+
+
+def add_to_cart(user: User, data: CartLineCreate) -> dict[str, Any]:
+    with unit_of_work():
+        item = sellable(data["product_id"], data.get("variant_id"))
+        line = db.session.scalar(
+            select(CartItem)
+            .where(
+                CartItem.user_id == user.id,
+                CartItem.product_id == item.product.id,
+                func.coalesce(CartItem.variant_id, 0) == (item.variant_id or 0),
+            )
+            .with_for_update()
+        )
+        quantity = data["quantity"] + (line.quantity if line else 0)
+        _check_available(item, quantity)
+        if line is None:
+            line = CartItem(
+                user_id=user.id,
+                product_id=item.product.id,
+                variant_id=item.variant_id,
+                quantity=quantity,
+            )
+            db.session.add(line)
+        line.quantity = quantity
+        db.session.flush()
+    return _line(line, item)
+
+
+def _own_line(user: User, line_id: int) -> CartItem:
+    return get_or_404(CartItem, line_id, visible=lambda line: line.user_id == user.id)
+
+
+def update_cart_item(user: User, line_id: int, quantity: int) -> dict[str, Any]:
+    with unit_of_work():
+        line = _own_line(user, line_id)
+        item = sellable(line.product_id, line.variant_id)
+        _check_available(item, quantity)
+        line.quantity = quantity
+    return _line(line, item)
+
+
+def remove_cart_item(user: User, line_id: int) -> None:
+    with unit_of_work():
+        db.session.delete(_own_line(user, line_id))
+
+
+def clear_cart(user: User) -> None:
+    with unit_of_work():
+        db.session.execute(delete(CartItem).where(CartItem.user_id == user.id))

@@ -1,0 +1,144 @@
+"""Checkout: an order from the given lines or the cart, priced by the server, its stock taken
+all or nothing through the one stock path, in one unit of work."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import delete, select
+
+from shop import bus, mail
+from shop.audit.models import Action, Target
+from shop.audit.services import record
+from shop.auth.models import User
+from shop.db import db, unit_of_work
+from shop.errors import Conflict, Unprocessable
+from shop.orders.addresses import own_address, shipping_copy
+from shop.orders.events import OrderCreated
+from shop.orders.models import (
+    CartItem,
+    Order,
+    OrderItem,
+    OrderStatus,
+    OrderStatusChange,
+    PaymentStatus,
+)
+from shop.orders.schemas import OrderCreate, OrderLineRequest
+from shop.products.catalog import Sellable, for_sale
+from shop.products.models import MovementType
+from shop.products.stock import change_stock
+from shop.schemas import CENT
+
+
+def _merge_lines(lines: list[OrderLineRequest]) -> list[tuple[int, int | None, int]]:
+    merged: dict[tuple[int, int | None], int] = {}
+    for line in lines:
+        key = (line["product_id"], line.get("variant_id"))
+        merged[key] = merged.get(key, 0) + line["quantity"]
+    # Sorted: the lock order every stock change follows, so checkouts cannot deadlock.
+    return sorted(((p, v, q) for (p, v), q in merged.items()), key=lambda t: (t[0], t[1] or 0))
+
+
+def _shipping_address(user: User, data: OrderCreate) -> dict[str, Any]:
+    if "address_id" in data:
+        return shipping_copy(own_address(user, data["address_id"]))
+    return dict(data["shipping_address"])
+
+
+def totals(subtotal: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+    """(shipping, tax, total) of a subtotal: flat shipping below the free threshold, tax
+    rounded half up."""
+    config = current_app.config
+    shipping = (
+        Decimal("0.00")
+        if subtotal >= config["FREE_SHIPPING_THRESHOLD"]
+        else config["SHIPPING_FLAT_RATE"]
+    )
+    tax = (subtotal * config["TAX_RATE"]).quantize(CENT, rounding=ROUND_HALF_UP)
+    return shipping.quantize(CENT), tax, (subtotal + shipping + tax).quantize(CENT)
+
+
+def place_order(user: User, data: OrderCreate) -> Order:
+    """Check out in one unit of work: stock for every line is taken through the one stock
+    path, all or nothing; without `items` the cart is ordered and emptied."""
+    with unit_of_work():
+        from_cart = "items" not in data
+        requested: list[OrderLineRequest] = (
+            data["items"]
+            if not from_cart
+            else [
+                {"product_id": c.product_id, "variant_id": c.variant_id, "quantity": c.quantity}
+                for c in db.session.scalars(select(CartItem).where(CartItem.user_id == user.id))
+            ]
+        )
+        if not requested:
+            raise Unprocessable("The cart is empty.", errors={"items": ["Nothing to order."]})
+        order = _create_order(user, data, for_sale(_merge_lines(requested)))
+        if from_cart:
+            db.session.execute(delete(CartItem).where(CartItem.user_id == user.id))
+        record(
+            Action.ORDER_CREATED,
+            actor=user,
+            target_type=Target.ORDER,
+            target_id=order.id,
+            changes={"number": order.number, "total": str(order.total)},
+        )
+        mail.queue_email(user.email, "order_created", user=user, order=order)
+        bus.publish(OrderCreated.of(order))
+        # Last, so that the product rows stay locked only from here to the commit.
+        _take_stock(user, order)
+    return order
+
+
+def _create_order(user: User, data: OrderCreate, lines: list[tuple[Sellable, int]]) -> Order:
+    items = [
+        OrderItem(
+            product_id=item.product.id,
+            variant_id=item.variant_id,
+            sku=item.sku,
+            name=item.name,
+            unit_price=item.price,
+            quantity=quantity,
+            line_total=item.price * quantity,
+        )
+        for item, quantity in lines
+    ]
+    subtotal = sum((i.line_total for i in items), Decimal("0.00"))
+    shipping, tax, total = totals(subtotal)
+    order = Order(
+        user_id=user.id,
+        status=OrderStatus.PENDING,
+        payment_status=PaymentStatus.UNPAID,
+        subtotal=subtotal,
+        shipping_cost=shipping,
+        tax=tax,
+        total=total,
+        currency=current_app.config["CURRENCY"],
+        shipping_address=_shipping_address(user, data),
+        notes=data.get("notes", ""),
+        items=items,
+        status_history=[OrderStatusChange(to_status=OrderStatus.PENDING, changed_by=user.id)],
+    )
+    db.session.add(order)
+    db.session.flush()
+    return order
+
+
+def _take_stock(user: User, order: Order) -> None:
+    short = {}
+    for index, item in enumerate(order.items):
+        try:
+            change_stock(
+                product_id=item.product_id,
+                variant_id=item.variant_id,
+                delta=-item.quantity,
+                type=MovementType.SALE,
+                actor=user,
+                reference=order.number,
+            )
+        except Conflict as error:
+            short[str(index)] = {"quantity": [f"{item.sku}: {error.detail}"]}
+    if short:
+        raise Conflict("Not enough stock for some lines.", errors={"items": short})

@@ -1,0 +1,124 @@
+"""Payments: recorded by staff, or reported by the provider's signed webhook (once per event)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from decimal import Decimal
+
+from flask import current_app
+
+from shop.audit.models import Action, Target
+from shop.audit.services import record
+from shop.auth.models import User
+from shop.db import db, insert_ignoring_conflicts, unit_of_work
+from shop.errors import Conflict, NotFound, Unauthorized
+from shop.orders.models import (
+    Order,
+    OrderStatus,
+    Payment,
+    PaymentMethod,
+    PaymentOutcome,
+    PaymentStatus,
+    WebhookOutcome,
+)
+from shop.orders.queries import get_order
+from shop.orders.schemas import PaymentCreate, PaymentEvent, WebhookResult
+from shop.orders.status import transition
+
+
+def _due(order: Order) -> Decimal:
+    return order.total - (order.amount_paid or Decimal("0.00"))
+
+
+def _apply_payment(actor: User | None, order: Order, payment: Payment) -> None:
+    order.amount_paid = (order.amount_paid or Decimal("0.00")) + payment.amount
+    order.payment_status = (
+        PaymentStatus.PAID if order.amount_paid >= order.total else PaymentStatus.PARTIALLY_PAID
+    )
+    record(
+        Action.PAYMENT_RECORDED,
+        actor=actor,
+        target_type=Target.ORDER,
+        target_id=order.id,
+        changes={
+            "amount": str(payment.amount),
+            "method": payment.method,
+            "reference": payment.reference,
+            "amount_paid": str(order.amount_paid),
+        },
+    )
+    if order.payment_status == PaymentStatus.PAID and order.status == OrderStatus.PENDING:
+        transition(actor, order, OrderStatus.PAID, note="paid in full")
+
+
+def record_payment(actor: User, order_id: int, data: PaymentCreate) -> Payment:
+    with unit_of_work():
+        order = get_order(actor, order_id, for_update=True)
+        if order.status in (OrderStatus.CANCELLED, OrderStatus.REFUNDED):
+            raise Conflict(f"The order is {order.status}.")
+        due = _due(order)
+        if data["amount"] > due:
+            raise Conflict(
+                f"The payment exceeds the {due} due.", errors={"amount": [f"At most {due}."]}
+            )
+        payment = Payment(
+            order_id=order.id,
+            amount=data["amount"],
+            method=data["method"],
+            status=PaymentOutcome.SUCCEEDED,
+            reference=data.get("reference"),
+            recorded_by=actor.id,
+        )
+        db.session.add(payment)
+        _apply_payment(actor, order, payment)
+        db.session.flush()
+    return payment
+
+
+def verify_webhook_signature(raw_body: bytes, header: str | None) -> None:
+    secret = current_app.config["PAYMENT_WEBHOOK_SECRET"]
+    expected = "sha256=" + hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
+    if not secret or not header or not hmac.compare_digest(header.strip(), expected):
+        raise Unauthorized("The webhook signature is missing or wrong.")
+
+
+def _order_by_number(number: str) -> Order | None:
+    match = re.fullmatch(r"ORD-(\d{8})-(\d+)", number)
+    if not match:
+        return None
+    order = db.session.get(Order, int(match.group(2)), with_for_update=True)
+    return order if order is not None and order.number == number else None
+
+
+def handle_payment_event(data: PaymentEvent) -> WebhookResult:
+    """A provider's signed event; the same event_id twice (or at once) counts once."""
+    with unit_of_work():
+        order = _order_by_number(data["order_number"])
+        if order is None:
+            raise NotFound(f"No order {data['order_number']}.")
+        if data.get("currency") and data["currency"] != order.currency:
+            raise Conflict(f"The order is in {order.currency}.")
+        payment_id = db.session.scalar(
+            insert_ignoring_conflicts(Payment)
+            .values(
+                order_id=order.id,
+                amount=data["amount"],
+                method=PaymentMethod.PROVIDER,
+                status=data["status"],
+                reference=data.get("reference"),
+                provider_event_id=data["event_id"],
+            )
+            .returning(Payment.id)
+        )
+        if payment_id is None:
+            return {"result": WebhookOutcome.DUPLICATE, "payment_id": None}
+        if data["status"] == PaymentOutcome.SUCCEEDED:
+            due = _due(order)
+            if data["amount"] != due:
+                raise Conflict(f"The amount does not match the {due} due.")
+            payment = db.session.get(Payment, payment_id)
+            assert payment is not None
+            _apply_payment(None, order, payment)
+    return {"result": WebhookOutcome.RECORDED, "payment_id": payment_id}

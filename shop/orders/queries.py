@@ -1,0 +1,63 @@
+"""Reading orders: one (its owner, staff or an admin), lists, and whether someone bought a
+product."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from shop.auth.models import User
+from shop.db import Page, db, get_or_404, paginate
+from shop.orders.models import Order, OrderItem, OrderStatus
+from shop.security import Role
+
+
+def get_order(user: User, order_id: int, *, for_update: bool = False) -> Order:
+    """An order its owner, staff or an admin may see; anyone else's is a 404."""
+    return get_or_404(
+        Order,
+        order_id,
+        visible=lambda order: order.user_id == user.id or user.has_role(Role.STAFF),
+        for_update=for_update,
+    )
+
+
+def list_orders(
+    user: User,
+    *,
+    page: int,
+    page_size: int,
+    status: str | None = None,
+    user_id: int | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> Page:
+    stmt = select(Order).order_by(Order.created_at.desc(), Order.id.desc())
+    if not user.has_role(Role.STAFF):
+        stmt = stmt.where(Order.user_id == user.id)
+    elif user_id is not None:
+        stmt = stmt.where(Order.user_id == user_id)
+    if status is not None:
+        stmt = stmt.where(Order.status == status)
+    if created_after is not None:
+        stmt = stmt.where(Order.created_at >= created_after)
+    if created_before is not None:
+        stmt = stmt.where(Order.created_at <= created_before)
+    return paginate(stmt, page, page_size)
+
+
+def has_bought(user: User, product_id: int) -> bool:
+    """Whether `user` has a non-cancelled order containing the product."""
+    return bool(
+        db.session.scalar(
+            select(OrderItem.id)
+            .join(Order, Order.id == OrderItem.order_id)
+            .where(
+                Order.user_id == user.id,
+                OrderItem.product_id == product_id,
+                Order.status != OrderStatus.CANCELLED,
+            )
+            .limit(1)
+        )
+    )

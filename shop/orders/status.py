@@ -1,0 +1,98 @@
+"""The order status machine: legal transitions, history, stock returned on cancellation, the
+customer emailed, OrderStatusChanged (or OrderCancelled) published."""
+
+from __future__ import annotations
+
+from shop import bus, mail
+from shop.audit.models import Action, Target
+from shop.audit.services import record
+from shop.auth.models import User
+from shop.db import db, unit_of_work
+from shop.errors import Conflict, Unprocessable
+from shop.orders.events import OrderCancelled, OrderStatusChanged
+from shop.orders.models import TRANSITIONS, Order, OrderStatus, OrderStatusChange, PaymentStatus
+from shop.orders.queries import get_order
+from shop.orders.schemas import StatusUpdate
+from shop.products.models import MovementType
+from shop.products.stock import change_stock
+from shop.security import Role
+
+
+def transition(
+    actor: User | None,
+    order: Order,
+    to_status: OrderStatus,
+    *,
+    note: str | None = None,
+    tracking_number: str | None = None,
+) -> None:
+    """Move a locked order to `to_status` inside the caller's unit of work (409 if illegal)."""
+    from_status = OrderStatus(order.status)
+    if to_status not in TRANSITIONS[from_status]:
+        raise Conflict(f"An order cannot go from {from_status} to {to_status}.")
+    if to_status is OrderStatus.SHIPPED and not (tracking_number or order.tracking_number):
+        raise Unprocessable(
+            "Shipping needs a tracking number.", errors={"tracking_number": ["Required to ship."]}
+        )
+    cancelled = to_status is OrderStatus.CANCELLED
+    if cancelled:
+        _restore_stock(actor, order)
+    if to_status is OrderStatus.REFUNDED:
+        order.payment_status = PaymentStatus.REFUNDED
+    if tracking_number:
+        order.tracking_number = tracking_number
+    order.status = to_status
+    order.status_history.append(
+        OrderStatusChange(
+            from_status=from_status,
+            to_status=to_status,
+            changed_by=actor.id if actor else None,
+            note=note,
+        )
+    )
+    record(
+        Action.ORDER_CANCELLED if cancelled else Action.ORDER_STATUS_CHANGED,
+        actor=actor,
+        target_type=Target.ORDER,
+        target_id=order.id,
+        changes={"status": {"before": from_status.value, "after": to_status.value}, "note": note},
+    )
+    customer = db.session.get(User, order.user_id)
+    if customer is not None:
+        mail.queue_email(customer.email, "order_status", user=customer, order=order, note=note)
+    bus.publish((OrderCancelled if cancelled else OrderStatusChanged).of(order, from_status))
+
+
+def _restore_stock(actor: User | None, order: Order) -> None:
+    for item in sorted(order.items, key=lambda i: (i.product_id, i.variant_id or 0)):
+        change_stock(
+            product_id=item.product_id,
+            variant_id=item.variant_id,
+            delta=item.quantity,
+            type=MovementType.CANCEL,
+            actor=actor,
+            reference=order.number,
+        )
+
+
+def change_status(actor: User, order_id: int, data: StatusUpdate) -> Order:
+    with unit_of_work():
+        order = get_order(actor, order_id, for_update=True)
+        transition(
+            actor,
+            order,
+            OrderStatus(data["status"]),
+            note=data.get("note"),
+            tracking_number=data.get("tracking_number"),
+        )
+    return order
+
+
+def cancel_order(actor: User, order_id: int, note: str | None = None) -> Order:
+    """Owners cancel while pending; staff and admins until the order ships."""
+    with unit_of_work():
+        order = get_order(actor, order_id, for_update=True)
+        if not actor.has_role(Role.STAFF) and order.status != OrderStatus.PENDING:
+            raise Conflict("Only a pending order can be cancelled by its owner.")
+        transition(actor, order, OrderStatus.CANCELLED, note=note or "cancelled")
+    return order

@@ -1,0 +1,331 @@
+"""Products and their variants: reads, writes (stock through the ledger), and what may be sold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, raiseload
+
+from shop.audit.models import Action, Target
+from shop.audit.services import diff, record, snapshot
+from shop.auth.models import User
+from shop.caching import invalidate
+from shop.db import db, is_postgres, unit_of_work
+from shop.errors import Conflict, NotFound, Unprocessable
+from shop.products.cache import CATALOG, CATALOG_MATCHES
+from shop.products.categories import check_category
+from shop.products.models import MovementType, Product, ProductVariant
+from shop.products.schemas import ProductCreate, ProductUpdate, VariantCreate, VariantUpdate
+from shop.products.slugs import unique_slug
+from shop.products.stock import change_stock
+
+PRODUCT_FIELDS = (
+    "sku",
+    "name",
+    "slug",
+    "description",
+    "price",
+    "stock",
+    "low_stock_threshold",
+    "category_id",
+    "is_active",
+    "is_featured",
+    "image_url",
+)
+VARIANT_FIELDS = ("sku", "name", "attributes", "price", "stock", "is_active")
+
+
+def display_name(product_name: str, variant_name: str | None) -> str:
+    """How a product, or one of its variants, is named on a line: "Tee (Large)"."""
+    return f"{product_name} ({variant_name})" if variant_name else product_name
+
+
+@dataclass(frozen=True)
+class Sellable:
+    """A product, or one variant of it, as a cart or an order line shows it."""
+
+    product: Product
+    variant: ProductVariant | None
+
+    @property
+    def variant_id(self) -> int | None:
+        return self.variant.id if self.variant else None
+
+    @property
+    def sku(self) -> str:
+        return self.variant.sku if self.variant else self.product.sku
+
+    @property
+    def name(self) -> str:
+        return display_name(self.product.name, self.variant.name if self.variant else None)
+
+    @property
+    def price(self) -> Decimal:
+        return self.variant.price if self.variant else self.product.price
+
+    @property
+    def stock(self) -> int:
+        return self.variant.stock if self.variant else self.product.stock
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+
+def get_product(
+    product_id: int, *, include_inactive: bool = False, for_update: bool = False
+) -> Product:
+    """A product; `for_update` locks its row (taken before any variant row, always).
+
+    Read with its variants in one statement; a locking read leaves them to a second one."""
+    product = db.session.get(
+        Product,
+        product_id,
+        with_for_update={"of": Product} if for_update else None,
+        populate_existing=for_update,
+        options=() if for_update else (joinedload(Product.variants),),
+    )
+    if product is None or not (product.is_active or include_inactive):
+        raise NotFound(f"Product {product_id} does not exist.")
+    return product
+
+
+def list_variants(product_id: int, *, include_inactive: bool) -> list[ProductVariant]:
+    product = get_product(product_id, include_inactive=include_inactive)
+    return [v for v in product.variants if v.is_active or include_inactive]
+
+
+def sellable(product_id: int, variant_id: int | None) -> Sellable:
+    """The active product (and variant) a cart line may hold; 404 or 422 otherwise."""
+    product = db.session.get(Product, product_id)
+    if product is None or not product.is_active:
+        raise NotFound(f"Product {product_id} does not exist.")
+    if variant_id is None:
+        if product.variants:
+            raise Unprocessable("Choose a variant.", errors={"variant_id": ["Required."]})
+        return Sellable(product, None)
+    variant = next((v for v in product.variants if v.id == variant_id and v.is_active), None)
+    if variant is None:
+        raise NotFound(f"Product {product_id} has no variant {variant_id}.")
+    return Sellable(product, variant)
+
+
+def for_sale(lines: list[tuple[int, int | None, int]]) -> list[tuple[Sellable, int]]:
+    """What each (product_id, variant_id, quantity) line of an order sells, read in one
+    statement; a 422 names every line that is not for sale."""
+    products = {
+        p.id: p
+        for p in db.session.scalars(
+            select(Product)
+            .where(Product.id.in_({p for p, _, _ in lines}), Product.is_active.is_(True))
+            .options(raiseload(Product.category))  # not needed to sell
+        )
+    }
+    resolved, errors = [], {}
+    for index, (product_id, variant_id, quantity) in enumerate(lines):
+        product = products.get(product_id)
+        variant = None
+        if product is None:
+            errors[str(index)] = {"product_id": [f"No product {product_id} for sale."]}
+        elif variant_id is None and product.variants:
+            errors[str(index)] = {"variant_id": ["Required: the product sells by variant."]}
+        elif variant_id is not None:
+            variant = next(
+                (v for v in product.variants if v.id == variant_id and v.is_active), None
+            )
+            if variant is None:
+                errors[str(index)] = {"variant_id": [f"No variant {variant_id} for sale."]}
+        if product is not None and str(index) not in errors:
+            resolved.append((Sellable(product, variant), quantity))
+    if errors:
+        raise Unprocessable("Some lines cannot be ordered.", errors={"items": errors})
+    return resolved
+
+
+# --- writes ---------------------------------------------------------------------------------
+
+
+def _claim_sku(sku: str, *, product_id: int | None = None, variant_id: int | None = None) -> None:
+    """SKUs are unique across products and variants; concurrent claims queue on a lock."""
+    if is_postgres():
+        db.session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"sku:{sku}"))))
+    taken_by_product = db.session.scalar(
+        select(Product.id).where(Product.sku == sku, Product.id != (product_id or 0))
+    )
+    taken_by_variant = db.session.scalar(
+        select(ProductVariant.id).where(
+            ProductVariant.sku == sku, ProductVariant.id != (variant_id or 0)
+        )
+    )
+    if taken_by_product or taken_by_variant:
+        raise Conflict(f"SKU {sku} is already in use.", errors={"sku": ["Already in use."]})
+
+
+def _write(
+    actor: User | None, row: Product | ProductVariant, data: dict[str, Any], *, created: bool
+) -> None:
+    """The steps every product and variant write takes: claim a new SKU, set the fields, move
+    the stock to `data["stock"]` through the ledger (INITIAL when created, else ADJUSTMENT),
+    reload what the database computed, and invalidate the catalog."""
+    variant = row if isinstance(row, ProductVariant) else None
+    if "sku" in data and data["sku"] != row.sku:
+        _claim_sku(
+            data["sku"],
+            product_id=None if variant else row.id,
+            variant_id=variant.id if variant else None,
+        )
+    stock = data.pop("stock", None)
+    for name, value in data.items():
+        setattr(row, name, value)
+    db.session.add(row)
+    db.session.flush()
+    if stock is not None and stock != row.stock:
+        change_stock(
+            product_id=variant.product_id if variant else row.id,
+            variant_id=variant.id if variant else None,
+            delta=stock - row.stock,
+            type=MovementType.INITIAL if created else MovementType.ADJUSTMENT,
+            actor=actor,
+            note="initial stock" if created else f"{'variant' if variant else 'product'} edit",
+        )
+    db.session.refresh(row)
+    invalidate(CATALOG, CATALOG_MATCHES)
+
+
+def create_product(actor: User | None, data: ProductCreate) -> Product:
+    with unit_of_work():
+        check_category(data.get("category_id"))
+        product = Product(
+            slug=data.get("slug") or unique_slug(Product, data["name"]),
+            low_stock_threshold=current_app.config["LOW_STOCK_THRESHOLD"],
+        )
+        _write(actor, product, dict(data), created=True)
+        record(
+            Action.PRODUCT_CREATED,
+            actor=actor,
+            target_type=Target.PRODUCT,
+            target_id=product.id,
+            changes=snapshot(product, PRODUCT_FIELDS),
+        )
+    return product
+
+
+def update_product(actor: User, product_id: int, data: ProductUpdate) -> Product:
+    with unit_of_work():
+        # Locked, so that "stock becomes N" is exact even among concurrent edits.
+        product = get_product(product_id, include_inactive=True, for_update=True)
+        before = snapshot(product, PRODUCT_FIELDS)
+        if "category_id" in data:
+            check_category(data["category_id"])
+        if data.get("stock", product.stock) != product.stock and product.variants:
+            raise Unprocessable(
+                "The stock of a product with variants is the sum of theirs.",
+                errors={"stock": ["Change the variants' stock instead."]},
+            )
+        _write(actor, product, dict(data), created=False)
+        changes = diff(before, snapshot(product, PRODUCT_FIELDS))
+        if changes:
+            record(
+                Action.PRODUCT_UPDATED,
+                actor=actor,
+                target_type=Target.PRODUCT,
+                target_id=product.id,
+                changes=changes,
+            )
+    return product
+
+
+def delete_product(actor: User, product_id: int) -> None:
+    """Delete a product; one that order lines refer to is deactivated instead."""
+    with unit_of_work():
+        product = get_product(product_id, include_inactive=True)
+        changes = snapshot(product, PRODUCT_FIELDS)
+        try:
+            with db.session.begin_nested():
+                db.session.delete(product)
+                db.session.flush()
+            action = Action.PRODUCT_DELETED
+        except IntegrityError:
+            product = get_product(product_id, include_inactive=True)
+            product.is_active = False
+            action = Action.PRODUCT_DEACTIVATED
+        record(
+            action, actor=actor, target_type=Target.PRODUCT, target_id=product_id, changes=changes
+        )
+        invalidate(CATALOG, CATALOG_MATCHES)
+
+
+def _get_variant(product_id: int, variant_id: int) -> ProductVariant:
+    """A product's variant, its rows locked in the fixed order: product, then variant."""
+    get_product(product_id, include_inactive=True, for_update=True)
+    variant = db.session.scalar(
+        select(ProductVariant)
+        .where(ProductVariant.id == variant_id, ProductVariant.product_id == product_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if variant is None:
+        raise NotFound(f"Product {product_id} has no variant {variant_id}.")
+    return variant
+
+
+def _record_variant(
+    actor: User | None, action: Action, variant_id: int, changes: dict[str, Any]
+) -> None:
+    record(action, actor=actor, target_type=Target.VARIANT, target_id=variant_id, changes=changes)
+
+
+def create_variant(actor: User | None, product_id: int, data: VariantCreate) -> ProductVariant:
+    with unit_of_work():
+        product = get_product(product_id, include_inactive=True)
+        has_variants = db.session.scalar(
+            select(ProductVariant.id).where(ProductVariant.product_id == product.id).limit(1)
+        )
+        if not has_variants and product.stock:
+            raise Conflict(
+                "The product holds stock of its own: set it to 0 before adding variants."
+            )
+        variant = ProductVariant(product_id=product.id)
+        _write(actor, variant, dict(data), created=True)
+        db.session.expire(product, ["variants"])
+        changes = {"product_id": product.id, **snapshot(variant, VARIANT_FIELDS)}
+        _record_variant(actor, Action.VARIANT_CREATED, variant.id, changes)
+    return variant
+
+
+def update_variant(
+    actor: User, product_id: int, variant_id: int, data: VariantUpdate
+) -> ProductVariant:
+    with unit_of_work():
+        variant = _get_variant(product_id, variant_id)
+        before = snapshot(variant, VARIANT_FIELDS)
+        _write(actor, variant, dict(data), created=False)
+        changes = diff(before, snapshot(variant, VARIANT_FIELDS))
+        if changes:
+            _record_variant(actor, Action.VARIANT_UPDATED, variant.id, changes)
+    return variant
+
+
+def delete_variant(actor: User, product_id: int, variant_id: int) -> None:
+    with unit_of_work():
+        variant = _get_variant(product_id, variant_id)
+        changes = {"product_id": product_id, **snapshot(variant, VARIANT_FIELDS)}
+        if variant.stock:
+            # Its stock leaves the product too, through the ledger.
+            change_stock(
+                product_id=product_id,
+                variant_id=variant.id,
+                delta=-variant.stock,
+                type=MovementType.ADJUSTMENT,
+                actor=actor,
+                note="variant deleted",
+            )
+        db.session.delete(variant)
+        db.session.flush()
+        db.session.expire(variant.product, ["variants"])
+        _record_variant(actor, Action.VARIANT_DELETED, variant_id, changes)
+        invalidate(CATALOG, CATALOG_MATCHES)

@@ -1,0 +1,32 @@
+"""Events the catalog publishes (see shop.bus)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shop.bus import Event
+
+
+@dataclass(frozen=True)
+class StockChanged(Event, name="stock.changed"):
+    """A product's (or variant's) stock moved, with its ledger row, in this unit of work."""
+
+    product_id: int
+    variant_id: int | None
+    movement: str  # MovementType
+    delta: int
+    stock_after: int  # of the variant when there is one, else of the product
+    low_stock_threshold: int
+
+    @property
+    def crossed_threshold(self) -> bool:
+        """Whether the row entered or left "low stock" (at or below its threshold)."""
+        before = self.stock_after - self.delta
+        return (self.stock_after <= self.low_stock_threshold) != (
+            before <= self.low_stock_threshold
+        )
+
+    @property
+    def fell_low(self) -> bool:
+        """Whether stock went down and is now at or below the threshold."""
+        return self.delta < 0 and self.stock_after <= self.low_stock_threshold

@@ -58,6 +58,7 @@ class PurchaseOrders(MethodView):
         return purchase_orders.list_purchase_orders(**args)
 
     @blp.auth_required(Role.STAFF)
+    @blp.idempotent
     @blp.arguments(PurchaseOrderSchema)
     @blp.errors(409)
     @blp.response(201, PurchaseOrderSchema, headers=LOCATION)

@@ -179,6 +179,7 @@ class OrderStatusById(MethodView):
 @blp.route("/orders/<int:order_id>/payments")
 class OrderPayments(MethodView):
     @blp.auth_required(Role.STAFF)
+    @blp.idempotent
     @blp.arguments(PaymentCreateSchema)
     @blp.errors(404, 409)
     @blp.response(201, PaymentSchema)

@@ -22,6 +22,19 @@ def po(*lines, **extra):
     }
 
 
+def test_a_purchase_order_with_an_idempotency_key_is_received_once(client, app, as_staff):
+    product = make_product(app, stock=2)
+    headers = {**as_staff, "Idempotency-Key": "delivery-note-9"}
+    line = {"product_id": product.id, "quantity": 10, "unit_cost": "4.50"}
+    first = client.post(API, headers=headers, json=po(line))
+    again = client.post(API, headers=headers, json=po(line))
+    assert first.status_code == again.status_code == 201
+    assert first.get_data() == again.get_data()
+    assert first.headers["Location"] == again.headers["Location"]
+    assert client.post(API, headers=headers, json=po({**line, "quantity": 11})).status_code == 409
+    assert stock_of(app, product.id) == ledger_sum(app, product.id) == 12
+
+
 def test_created_received_by_default_with_purchase_entries(client, app, staff, as_staff):
     product = make_product(app, stock=2)
     other = make_product(app, stock=0)
@@ -157,32 +170,32 @@ def test_delete_ordered_changes_no_stock(client, app, as_admin):
     assert stock_of(app, product.id) == 3
 
 
+LINE = {"quantity": 1, "unit_cost": "1.00"}
+
+
 @pytest.mark.parametrize(
-    "body",
+    ("body", "field"),
     [
-        {"supplier": "A", "items": []},
-        {"items": [{"product_id": 1, "quantity": 1, "unit_cost": "1.00"}]},
-        {"supplier": "A", "items": [{"product_id": 1, "quantity": 0, "unit_cost": "1.00"}]},
-        {"supplier": "A", "items": [{"product_id": 1, "quantity": 1, "unit_cost": "-1.00"}]},
-        {"supplier": "A", "items": [{"product_id": 1, "quantity": 1, "unit_cost": "1.001"}]},
-        {"supplier": "A", "items": [{"product_id": 1, "quantity": 1}]},
-        {
-            "supplier": "A",
-            "status": "cancelled",
-            "items": [{"product_id": 1, "quantity": 1, "unit_cost": "1.00"}],
-        },
-        {"supplier": "A", "items": [{"product_id": 999999, "quantity": 1, "unit_cost": "1.00"}]},
-        {"supplier": "", "items": [{"product_id": 1, "quantity": 1, "unit_cost": "1.00"}]},
-        {
-            "supplier": "A",
-            "id": 4,
-            "items": [{"product_id": 1, "quantity": 1, "unit_cost": "1.00"}],
-        },
+        ({"supplier": "A", "items": []}, "items"),
+        ({"items": [LINE]}, "supplier"),
+        ({"supplier": "A", "items": [{**LINE, "quantity": 0}]}, "items"),
+        ({"supplier": "A", "items": [{**LINE, "unit_cost": "-1.00"}]}, "items"),
+        ({"supplier": "A", "items": [{**LINE, "unit_cost": "1.001"}]}, "items"),
+        ({"supplier": "A", "items": [{"quantity": 1}]}, "items"),
+        ({"supplier": "A", "status": "cancelled", "items": [LINE]}, "status"),
+        ({"supplier": "A", "items": [{**LINE, "product_id": 2**31 - 1}]}, "items"),
+        ({"supplier": "", "items": [LINE]}, "supplier"),
+        ({"supplier": "A", "id": 4, "items": [LINE]}, "id"),
     ],
 )
-def test_validation(client, app, as_staff, body):
-    make_product(app)  # id 1
-    assert client.post(API, headers=as_staff, json=body).status_code == 422
+def test_validation(client, app, as_staff, body, field):
+    # Lines name a real product unless the case names another, so each 422 is for its reason.
+    product = make_product(app)
+    lines = [{"product_id": product.id, **line} for line in body["items"]]
+    response = client.post(API, headers=as_staff, json={**body, "items": lines})
+    assert response.status_code == 422
+    assert set(response.json["errors"]) == {field}
+    assert stock_of(app, product.id) == 10
 
 
 def test_variant_must_belong_to_the_product(client, app, as_staff):

@@ -98,19 +98,23 @@ def test_cart_patch_delete_and_clear(client, app, as_customer):
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "field"),
     [
-        {"quantity": 1},
-        {"product_id": 1, "quantity": 0},
-        {"product_id": 1, "quantity": 1001},
-        {"product_id": 1, "quantity": "2"},
-        {"product_id": 1, "quantity": 1, "unit_price": "1.00"},
-        {"product_id": "x", "quantity": 1},
+        ({"product_id": None, "quantity": 1}, "product_id"),
+        ({"quantity": 0}, "quantity"),
+        ({"quantity": 1001}, "quantity"),
+        ({"quantity": "2"}, "quantity"),
+        ({"quantity": 1, "unit_price": "1.00"}, "unit_price"),
+        ({"product_id": "x", "quantity": 1}, "product_id"),
     ],
 )
-def test_cart_validation(client, app, as_customer, body):
-    make_product(app)
-    assert client.post(f"{API}/cart/items", headers=as_customer, json=body).status_code == 422
+def test_cart_validation(client, app, as_customer, body, field):
+    product = make_product(app, stock=2000)
+    response = client.post(
+        f"{API}/cart/items", headers=as_customer, json={"product_id": product.id, **body}
+    )
+    assert response.status_code == 422
+    assert set(response.json["errors"]) == {field}
 
 
 def test_cart_of_unknown_or_inactive_product_is_404(client, app, as_customer):

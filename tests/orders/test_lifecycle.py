@@ -202,6 +202,41 @@ def test_partial_payments_add_up_to_paid(client, app, placed, as_staff, as_custo
         )
 
 
+def test_a_payment_with_an_idempotency_key_is_recorded_once(client, app, placed, as_staff):
+    _, created = placed
+    url = f"{API}/orders/{created['id']}/payments"
+    headers = {**as_staff, "Idempotency-Key": "till-receipt-1"}
+    first = client.post(url, headers=headers, json={"amount": "50.00", "method": "cash"})
+    again = client.post(url, headers=headers, json={"amount": "50.00", "method": "cash"})
+    assert first.status_code == again.status_code == 201
+    assert first.get_data() == again.get_data()
+    other = client.post(url, headers=headers, json={"amount": "60.00", "method": "cash"})
+    assert other.status_code == 409
+    order = client.get(f"{API}/orders/{created['id']}", headers=as_staff).json
+    assert order["amount_paid"] == "50.00"
+    with app.app_context():
+        assert len(db.session.scalars(select(Payment)).all()) == 1
+
+
+def test_a_key_belongs_to_one_request_not_to_every_endpoint(client, app, placed, as_staff):
+    product, created = placed
+    headers = {**as_staff, "Idempotency-Key": "reused-elsewhere"}
+    ordered = client.post(
+        f"{API}/orders",
+        headers=headers,
+        json={"items": [{"product_id": product.id, "quantity": 1}], "shipping_address": SHIP_TO},
+    )
+    assert ordered.status_code == 201
+    payment = client.post(
+        f"{API}/orders/{created['id']}/payments",
+        headers=headers,
+        json={"amount": "5.00", "method": "cash"},
+    )
+    assert payment.status_code == 409
+    with app.app_context():
+        assert db.session.scalars(select(Payment)).all() == []
+
+
 @pytest.mark.parametrize(
     "body",
     [

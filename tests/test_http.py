@@ -1,67 +1,6 @@
-"""The app factory, request ids, problem+json errors, health, OpenAPI and docs."""
+"""The HTTP layer: request ids, problem+json for every error, OpenAPI and docs, CORS, odd input."""
 
 import json
-
-from flask import Flask
-
-from shop.config import DEFAULT_SECRET, ConfigError, load_config
-
-
-def test_production_refuses_default_secrets(other_app):
-    try:
-        other_app(SHOP_ENV="production", SECRET_KEY=DEFAULT_SECRET, JWT_SECRET_KEY=DEFAULT_SECRET)
-    except ConfigError as error:
-        assert "SECRET_KEY" in str(error) and "JWT_SECRET_KEY" in str(error)
-    else:
-        raise AssertionError("production started with default secrets")
-
-
-def test_production_refuses_short_secrets(other_app):
-    try:
-        other_app(SHOP_ENV="production", SECRET_KEY="short", JWT_SECRET_KEY="j" * 40)
-    except ConfigError as error:
-        assert "SECRET_KEY" in str(error) and "JWT_SECRET_KEY" not in str(error)
-    else:
-        raise AssertionError("production started with a short secret")
-
-
-def test_production_starts_with_real_secrets(other_app):
-    app = other_app(SHOP_ENV="production", SECRET_KEY="s" * 40, JWT_SECRET_KEY="j" * 40)
-    assert isinstance(app, Flask)
-
-
-def test_secrets_come_from_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("SECRET_KEY", "from-env-" + "x" * 40)
-    monkeypatch.setenv("DATABASE_URL", "postgres://u@db.example/shop")
-    config = load_config(str(tmp_path), {})
-    assert config["SECRET_KEY"].startswith("from-env-")
-    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql://u@db.example/shop"
-    monkeypatch.delenv("DATABASE_URL")
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    embedded = load_config(str(tmp_path), {})
-    assert embedded["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'shop.db'}"
-    assert embedded["CACHE_TYPE"] == "SimpleCache"
-
-
-def test_health(client):
-    response = client.get("/health")
-    assert response.status_code == 200
-    assert response.json == {"status": "ok"}
-
-
-def test_ready_checks_database_and_redis(client):
-    response = client.get("/health/ready")
-    assert response.status_code == 200
-    assert response.json["checks"] == {"database": "ok", "redis": "ok"}
-
-
-def test_ready_names_what_failed(other_app):
-    broken = other_app(REDIS_URL="redis://127.0.0.1:1/0")
-    response = broken.test_client().get("/health/ready")
-    assert response.status_code == 503
-    assert response.mimetype == "application/problem+json"
-    assert "redis" in response.json["detail"]
-    assert response.json["errors"]["database"] == "ok"
 
 
 def test_request_id_generated_and_echoed(client):

@@ -66,7 +66,7 @@ class Event:
         return cls(**payload_schema(cls).load(data))
 
 
-_FIELDS: dict[Any, Callable[..., ma.fields.Field]] = {
+_FIELDS: dict[Any, Callable[..., ma.fields.Field[Any]]] = {
     int: lambda **kw: ma.fields.Integer(strict=True, **kw),
     str: ma.fields.String,
     bool: ma.fields.Boolean,
@@ -84,7 +84,7 @@ def payload_schema(event_type: type[Event]) -> ma.Schema:
     if event_type in _schemas:
         return _schemas[event_type]
     hints = get_type_hints(event_type)
-    declared: dict[str, ma.fields.Field] = {}
+    declared: dict[str, ma.fields.Field[Any]] = {}
     for field in dataclasses.fields(event_type):  # type: ignore[arg-type]
         hint, optional = hints[field.name], False
         if get_origin(hint) in (Union, types.UnionType) and type(None) in get_args(hint):

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, MetaData, Numeric, Select, func, select
+from sqlalchemy import DateTime, Insert, MetaData, Numeric, Select, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
@@ -81,7 +81,7 @@ def is_postgres() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
-def insert_ignoring_conflicts(model: type[Base]) -> Any:
+def insert_ignoring_conflicts(model: type[Base]) -> Insert:
     """INSERT ... ON CONFLICT DO NOTHING (PostgreSQL and SQLite): a duplicate is skipped, and
     a concurrent duplicate waits for the first insert's transaction before being skipped."""
     insert = pg_insert if is_postgres() else sqlite_insert

@@ -42,7 +42,8 @@ class _AppContextMixin:
     def perform_job(self, job: Any, queue: Queue) -> bool:
         with self.app.app_context():
             try:
-                return super().perform_job(job, queue)  # type: ignore[misc]
+                performed: bool = super().perform_job(job, queue)  # type: ignore[misc]
+                return performed
             finally:
                 db.session.remove()
 

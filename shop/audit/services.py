@@ -61,13 +61,25 @@ def snapshot(obj: object, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: plain(getattr(obj, name)) for name in names}
 
 
-def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """`{field: {"before": old, "after": new}}` for the fields whose value changed."""
-    return {
+def record_changes(
+    action: Action,
+    *,
+    actor: Actor | None,
+    target_type: Target,
+    target_id: int,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> dict[str, Any]:
+    """Record what an update changed, `{field: {"before": old, "after": new}}`, if anything
+    did; returns the changes (empty: nothing was recorded)."""
+    changes = {
         key: {"before": before.get(key), "after": value}
         for key, value in after.items()
         if before.get(key) != value
     }
+    if changes:
+        record(action, actor=actor, target_type=target_type, target_id=target_id, changes=changes)
+    return changes
 
 
 def list_entries(

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 
 from shop import bus, mail
 from shop.audit.models import Action, Target
-from shop.audit.services import diff, record
+from shop.audit.services import record, record_changes, snapshot
 from shop.auth.events import UserRegistered, UserRoleChanged
 from shop.auth.models import TokenPurpose, User, UserToken
 from shop.auth.schemas import ProfileUpdate, Registration, UserAdminUpdate
@@ -31,6 +31,7 @@ from shop.security import (
 LOGIN_FAILED = "Invalid email or password."
 MAX_CODE_ATTEMPTS = 5
 PROFILE_FIELDS = ("first_name", "last_name", "phone")
+ADMIN_FIELDS = ("role", "is_active")
 
 
 def find_by_email(email: str) -> User | None:
@@ -171,18 +172,17 @@ def login(email: str, password: str) -> Login:
 
 def update_profile(user: User, data: ProfileUpdate) -> User:
     with unit_of_work():
-        before = {f: getattr(user, f) for f in PROFILE_FIELDS}
+        before = snapshot(user, PROFILE_FIELDS)
         for field, value in data.items():
             setattr(user, field, value)
-        changes = diff(before, {f: getattr(user, f) for f in PROFILE_FIELDS})
-        if changes:
-            record(
-                Action.USER_UPDATED,
-                actor=user,
-                target_type=Target.USER,
-                target_id=user.id,
-                changes=changes,
-            )
+        record_changes(
+            Action.USER_UPDATED,
+            actor=user,
+            target_type=Target.USER,
+            target_id=user.id,
+            before=before,
+            after=snapshot(user, PROFILE_FIELDS),
+        )
     return user
 
 
@@ -289,23 +289,22 @@ def admin_update_user(actor: User, user_id: int, data: UserAdminUpdate) -> User:
         ):
             raise Conflict("Admins cannot demote or deactivate themselves.")
         previous_role = user.role
-        before = {"role": user.role, "is_active": user.is_active}
+        before = snapshot(user, ADMIN_FIELDS)
         for field, value in data.items():
             setattr(user, field, value)
-        changes = diff(before, {"role": user.role, "is_active": user.is_active})
+        changes = record_changes(
+            Action.USER_UPDATED,
+            actor=actor,
+            target_type=Target.USER,
+            target_id=user.id,
+            before=before,
+            after=snapshot(user, ADMIN_FIELDS),
+        )
         if changes.get("is_active", {}).get("after") is False:
             revoke_all(user)
         if "role" in changes:
             bus.publish(
                 UserRoleChanged(user_id=user.id, role=user.role, previous_role=previous_role)
-            )
-        if changes:
-            record(
-                Action.USER_UPDATED,
-                actor=actor,
-                target_type=Target.USER,
-                target_id=user.id,
-                changes=changes,
             )
     return user
 

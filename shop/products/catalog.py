@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, raiseload
 
 from shop.audit.models import Action, Target
-from shop.audit.services import diff, record, snapshot
+from shop.audit.services import record, record_changes, snapshot
 from shop.auth.models import User
 from shop.caching import invalidate
 from shop.db import db, is_postgres, unit_of_work
@@ -101,9 +101,7 @@ def list_variants(product_id: int, *, include_inactive: bool) -> list[ProductVar
 
 def sellable(product_id: int, variant_id: int | None) -> Sellable:
     """The active product (and variant) a cart line may hold; 404 or 422 otherwise."""
-    product = db.session.get(Product, product_id)
-    if product is None or not product.is_active:
-        raise NotFound(f"Product {product_id} does not exist.")
+    product = get_product(product_id)
     if variant_id is None:
         if product.variants:
             raise Unprocessable("Choose a variant.", errors={"variant_id": ["Required."]})
@@ -227,15 +225,14 @@ def update_product(actor: User, product_id: int, data: ProductUpdate) -> Product
                 errors={"stock": ["Change the variants' stock instead."]},
             )
         _write(actor, product, dict(data), created=False)
-        changes = diff(before, snapshot(product, PRODUCT_FIELDS))
-        if changes:
-            record(
-                Action.PRODUCT_UPDATED,
-                actor=actor,
-                target_type=Target.PRODUCT,
-                target_id=product.id,
-                changes=changes,
-            )
+        record_changes(
+            Action.PRODUCT_UPDATED,
+            actor=actor,
+            target_type=Target.PRODUCT,
+            target_id=product.id,
+            before=before,
+            after=snapshot(product, PRODUCT_FIELDS),
+        )
     return product
 
 
@@ -273,12 +270,6 @@ def _get_variant(product_id: int, variant_id: int) -> ProductVariant:
     return variant
 
 
-def _record_variant(
-    actor: User | None, action: Action, variant_id: int, changes: dict[str, Any]
-) -> None:
-    record(action, actor=actor, target_type=Target.VARIANT, target_id=variant_id, changes=changes)
-
-
 def create_variant(actor: User | None, product_id: int, data: VariantCreate) -> ProductVariant:
     with unit_of_work():
         product = get_product(product_id, include_inactive=True)
@@ -293,7 +284,13 @@ def create_variant(actor: User | None, product_id: int, data: VariantCreate) -> 
         _write(actor, variant, dict(data), created=True)
         db.session.expire(product, ["variants"])
         changes = {"product_id": product.id, **snapshot(variant, VARIANT_FIELDS)}
-        _record_variant(actor, Action.VARIANT_CREATED, variant.id, changes)
+        record(
+            Action.VARIANT_CREATED,
+            actor=actor,
+            target_type=Target.VARIANT,
+            target_id=variant.id,
+            changes=changes,
+        )
     return variant
 
 
@@ -304,9 +301,14 @@ def update_variant(
         variant = _get_variant(product_id, variant_id)
         before = snapshot(variant, VARIANT_FIELDS)
         _write(actor, variant, dict(data), created=False)
-        changes = diff(before, snapshot(variant, VARIANT_FIELDS))
-        if changes:
-            _record_variant(actor, Action.VARIANT_UPDATED, variant.id, changes)
+        record_changes(
+            Action.VARIANT_UPDATED,
+            actor=actor,
+            target_type=Target.VARIANT,
+            target_id=variant.id,
+            before=before,
+            after=snapshot(variant, VARIANT_FIELDS),
+        )
     return variant
 
 
@@ -327,5 +329,11 @@ def delete_variant(actor: User, product_id: int, variant_id: int) -> None:
         db.session.delete(variant)
         db.session.flush()
         db.session.expire(variant.product, ["variants"])
-        _record_variant(actor, Action.VARIANT_DELETED, variant_id, changes)
+        record(
+            Action.VARIANT_DELETED,
+            actor=actor,
+            target_type=Target.VARIANT,
+            target_id=variant_id,
+            changes=changes,
+        )
         invalidate(CATALOG, CATALOG_MATCHES)

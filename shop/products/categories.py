@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from shop.audit.models import Action, Target
-from shop.audit.services import diff, record, snapshot
+from shop.audit.services import record, record_changes, snapshot
 from shop.auth.models import User
 from shop.caching import invalidate
 from shop.db import Page, db, get_or_404, paginate, unit_of_work
@@ -83,9 +83,14 @@ def update_category(actor: User, category_id: int, data: CategoryUpdate) -> Cate
         for name, value in data.items():
             setattr(category, name, value)
         db.session.flush()
-        changes = diff(before, snapshot(category, CATEGORY_FIELDS))
-        if changes:
-            _record(actor, Action.CATEGORY_UPDATED, category.id, changes)
+        record_changes(
+            Action.CATEGORY_UPDATED,
+            actor=actor,
+            target_type=Target.CATEGORY,
+            target_id=category.id,
+            before=before,
+            after=snapshot(category, CATEGORY_FIELDS),
+        )
         invalidate(CATALOG, CATALOG_MATCHES)
     return category
 

@@ -147,14 +147,9 @@ class ProductUpdateSchema(ProductSchema):
     price = Money()
 
 
-class ProductUpdate(TypedDict, total=False):
-    """What ProductUpdateSchema loads."""
-
-    sku: str
-    name: str
+class _ProductFields(TypedDict, total=False):
     slug: str
     description: str
-    price: Decimal
     stock: int
     low_stock_threshold: int
     category_id: int | None
@@ -163,20 +158,20 @@ class ProductUpdate(TypedDict, total=False):
     image_url: str | None
 
 
-class ProductCreate(TypedDict, total=False):
+class ProductCreate(_ProductFields):
     """What ProductSchema loads."""
 
     sku: Required[str]
     name: Required[str]
-    slug: str
-    description: str
     price: Required[Decimal]
-    stock: int
-    low_stock_threshold: int
-    category_id: int | None
-    is_active: bool
-    is_featured: bool
-    image_url: str | None
+
+
+class ProductUpdate(_ProductFields, total=False):
+    """What ProductUpdateSchema loads."""
+
+    sku: str
+    name: str
+    price: Decimal
 
 
 PRODUCT_SORTS = (

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from shop import bus
 from shop.auth.models import User
 from shop.caching import invalidate
-from shop.db import db
+from shop.db import db, get_or_404
 from shop.errors import Conflict, NotFound, Unprocessable
 from shop.products.cache import CATALOG, CATALOG_MATCHES
 from shop.products.events import StockChanged
@@ -91,9 +91,7 @@ def change_stock(
 
 
 def _explain_refusal(product_id: int, variant_id: int | None, delta: int) -> NoReturn:
-    product = db.session.get(Product, product_id)
-    if product is None:
-        raise NotFound(f"Product {product_id} does not exist.")
+    product = get_or_404(Product, product_id)
     if variant_id is None:
         if product.variants:
             raise Unprocessable(

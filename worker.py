@@ -11,7 +11,7 @@ import sys
 from rq import Queue
 
 from shop import create_app
-from shop.extensions import db
+from shop.db import db
 from shop.queues import DEFAULT_QUEUE, AppWorker, redis_connection
 from shop.schedule import RelayingScheduler, sync
 

@@ -120,12 +120,13 @@ class Blueprint(flask_smorest.Blueprint):
         return self.errors(401)(wrapper)
 
     def idempotent(self, func: Any) -> Any:
-        """An optional Idempotency-Key header (after auth_required, above the body's
-        `arguments`): a repeat with the same key and body answers the first answer byte for
-        byte and changes nothing (see shop.idempotency).
+        """An optional Idempotency-Key header: a repeat with the same key and body answers the
+        first answer byte for byte and changes nothing (see shop.idempotency). Goes below the
+        body's `arguments`, so a body is validated (422) before a key is claimed.
 
         With a key, the request runs in one unit of work that claims the key, runs the view
-        (whose service joins it) and stores the answer, so all three commit together."""
+        (whose service joins it) and stores the answer, so all three commit together. (This
+        one HTTP concern opens the transaction itself: the stored answer is the response.)"""
 
         @wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -134,11 +135,11 @@ class Blueprint(flask_smorest.Blueprint):
             if key is None:
                 return func(*view_args, **kwargs)
             owner = current_user.id
+            body = view_args[-1] if len(view_args) > 1 else None  # after the MethodView
             with unit_of_work():
-                fingerprint = idempotency.fingerprint(
-                    request.method, request.path, request.get_json(silent=True)
+                earlier = idempotency.claim(
+                    owner, key, f"{request.method} {request.path}", idempotency.fingerprint(body)
                 )
-                earlier = idempotency.claim(owner, key, fingerprint)
                 if earlier is not None:
                     return _replay(earlier)
                 response = func(*view_args, **kwargs)

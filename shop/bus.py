@@ -4,11 +4,13 @@ names who reacts; the reacting domain declares a `Subscriber`, and create_app re
 A subscriber runs either inside the publisher's transaction (cheap bookkeeping such as a report
 day marked dirty or a cache version to bump: it commits or rolls back with the change), or,
 `durable`, after commit through the outbox: the event is written in the same transaction,
-serialised by its payload schema, and a worker hands it to the subscriber once (retried until
-it succeeds). A rolled-back unit of work leaves no trace of its events either way.
+serialised by its payload schema, and a worker hands it to the subscriber once (retried as
+every outbox message is, up to outbox.MAX_ATTEMPTS; inline without Redis). A rolled-back unit
+of work leaves no trace of its events either way.
 
 Every event type has a name from one registry (`EVENT_TYPES`) and a payload schema built from
-its fields, so the event log, the feed and webhooks can store and publish any of them.
+its fields, so any of them can be stored and published as data (what an event log, a feed or
+a webhook needs).
 """
 
 from __future__ import annotations

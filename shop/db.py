@@ -61,7 +61,7 @@ class Base(DeclarativeBase):
     __mapper_args__ = {"eager_defaults": True}
 
 
-# Objects stay readable after commit: responses are serialised after the unit of work ends.
+# Objects stay readable after commit: most responses are serialised after the unit of work.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 
 # Prices, totals, costs: two decimal places, ten digits before them (schemas.MAX_MONEY).
@@ -92,8 +92,9 @@ M = TypeVar("M", bound=Base)
 
 
 def _label(model: type[Base]) -> str:
-    """`PurchaseOrder` -> "Purchase order"."""
-    return re.sub(r"(?<!^)(?=[A-Z])", " ", model.__name__).capitalize()
+    """How a 404 names the model: its `label`, else `PurchaseOrder` -> "Purchase order"."""
+    named: str | None = getattr(model, "label", None)
+    return named or re.sub(r"(?<!^)(?=[A-Z])", " ", model.__name__).capitalize()
 
 
 def get_or_404(

@@ -4,8 +4,8 @@ answer, byte for byte, and changes nothing (`Blueprint.idempotent` applies it to
 A key is claimed by INSERT ... ON CONFLICT DO NOTHING in the request's own unit of work: a
 simultaneous twin waits for the first transaction and then replays its stored answer, and a
 failed attempt rolls its claim back with everything else, so it does not burn the key. Keys
-are scoped to the user and kept IDEMPOTENCY_KEY_TTL (24 h); the same key on another request
-(another body, path or method) is a 409.
+are scoped to the user and kept IDEMPOTENCY_KEY_TTL (24 h); the same key with another body, or
+on another endpoint, is a 409.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ class IdempotencyKey(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
-    fingerprint: Mapped[str] = mapped_column(String(64))
+    endpoint: Mapped[str] = mapped_column(Text)  # "POST /api/v1/orders"
+    fingerprint: Mapped[str] = mapped_column(String(64))  # of the validated body
     response_status: Mapped[int | None]
     response_body: Mapped[str | None] = mapped_column(Text)
     response_location: Mapped[str | None] = mapped_column(String(2048))
@@ -50,13 +51,14 @@ class Answer:
     location: str | None
 
 
-def fingerprint(method: str, path: str, body: Any) -> str:
-    """The request a key was first used for; key order in the JSON body does not matter."""
-    canonical = json.dumps([method, path, body], sort_keys=True, default=str)
+def fingerprint(body: Any) -> str:
+    """The body a key was first used with, as its schema loaded it (so key order, and fields
+    left to their defaults, do not matter)."""
+    canonical = json.dumps(body, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim(user_id: int, key: str, request_fingerprint: str) -> Answer | None:
+def claim(user_id: int, key: str, endpoint: str, request_fingerprint: str) -> Answer | None:
     """Claim `key` for this request (None), or return the earlier request's answer.
 
     Must run inside the request's unit of work. The INSERT waits while a concurrent request
@@ -71,6 +73,7 @@ def claim(user_id: int, key: str, request_fingerprint: str) -> Answer | None:
         .values(
             user_id=user_id,
             key=key,
+            endpoint=endpoint,
             fingerprint=request_fingerprint,
             expires_at=now + current_app.config["IDEMPOTENCY_KEY_TTL"],
         )
@@ -79,6 +82,8 @@ def claim(user_id: int, key: str, request_fingerprint: str) -> Answer | None:
     if claimed is not None:
         return None
     earlier = db.session.scalar(select(IdempotencyKey).where(*mine))
+    if earlier is not None and earlier.endpoint != endpoint:
+        raise Conflict(f"This Idempotency-Key was used for {earlier.endpoint}.")
     if earlier is not None and earlier.fingerprint != request_fingerprint:
         raise Conflict("This Idempotency-Key was used with another request body.")
     if earlier is None or earlier.response_body is None or earlier.response_status is None:

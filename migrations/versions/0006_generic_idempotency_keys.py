@@ -1,4 +1,5 @@
-"""idempotency keys for any endpoint: the answer's Location instead of an order id
+"""idempotency keys for any endpoint: the endpoint, and the answer's Location instead of an
+order id (fingerprints are of the loaded body, as before, so waiting keys still replay)
 
 Revision ID: 0006
 Revises: 0005
@@ -30,12 +31,15 @@ def _rebuilt():
 
 def upgrade():
     with _rebuilt() as batch:
+        batch.add_column(sa.Column("endpoint", sa.Text(), nullable=True))
         batch.add_column(sa.Column("response_location", sa.String(length=2048), nullable=True))
+    op.execute("UPDATE idempotency_keys SET endpoint = 'POST /api/v1/orders'")
     op.execute(
         "UPDATE idempotency_keys SET response_location = '/api/v1/orders/' || order_id "
         "WHERE order_id IS NOT NULL"
     )
     with _rebuilt() as batch:
+        batch.alter_column("endpoint", existing_type=sa.Text(), nullable=False)
         batch.drop_constraint("fk_idempotency_keys_order_id_orders", type_="foreignkey")
         batch.drop_column("order_id")
 
@@ -44,7 +48,7 @@ def downgrade():
     with _rebuilt() as batch:
         batch.add_column(sa.Column("order_id", sa.Integer(), nullable=True))
     # Keys of other endpoints cannot be kept by the old schema: they expire within a day.
-    op.execute("DELETE FROM idempotency_keys WHERE response_location NOT LIKE '/api/v1/orders/%'")
+    op.execute("DELETE FROM idempotency_keys WHERE endpoint != 'POST /api/v1/orders'")
     op.execute(
         "UPDATE idempotency_keys SET order_id = ("
         " SELECT id FROM orders WHERE id = CAST(SUBSTR(response_location, 16) AS INTEGER))"
@@ -58,3 +62,4 @@ def downgrade():
             ondelete="SET NULL",
         )
         batch.drop_column("response_location")
+        batch.drop_column("endpoint")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, ForeignKey, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
@@ -75,6 +75,7 @@ class Target(enum.StrEnum):
 
 class AuditLog(Base):
     __tablename__ = "audit_logs"
+    label: ClassVar[str] = "Audit entry"
     __table_args__ = (Index("ix_audit_logs_target", "target_type", "target_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)

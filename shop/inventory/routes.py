@@ -58,8 +58,8 @@ class PurchaseOrders(MethodView):
         return purchase_orders.list_purchase_orders(**args)
 
     @blp.auth_required(Role.STAFF)
-    @blp.idempotent
     @blp.arguments(PurchaseOrderSchema)
+    @blp.idempotent
     @blp.errors(409)
     @blp.response(201, PurchaseOrderSchema, headers=LOCATION)
     def post(self, data: PurchaseOrderCreate) -> tuple[PurchaseOrder, dict[str, str]]:

@@ -87,7 +87,8 @@ def place_order(user: User, data: OrderCreate) -> Order:
         )
         mail.queue_email(user.email, "order_created", user=user, order=order)
         bus.publish(OrderCreated.of(order))
-        # Last, so that the product rows stay locked only from here to the commit.
+        # Last, so that the product rows stay locked only from here to the commit (with an
+        # Idempotency-Key, also while the answer is stored: see Blueprint.idempotent).
         _take_stock(user, order)
     return order
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -82,6 +82,7 @@ class PaymentMethod(enum.StrEnum):
 
 class CartItem(TimestampMixin, Base):
     __tablename__ = "cart_items"
+    label: ClassVar[str] = "Cart line"
     __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -134,8 +134,8 @@ class Orders(MethodView):
         return queries.list_orders(current_user, **args)
 
     @blp.auth_required()
-    @blp.idempotent
     @blp.arguments(OrderCreateSchema)
+    @blp.idempotent
     @blp.errors(404, 409)
     @blp.response(201, OrderSchema, headers=LOCATION)
     def post(self, data: OrderCreate) -> tuple[Order, dict[str, str]]:
@@ -179,8 +179,8 @@ class OrderStatusById(MethodView):
 @blp.route("/orders/<int:order_id>/payments")
 class OrderPayments(MethodView):
     @blp.auth_required(Role.STAFF)
-    @blp.idempotent
     @blp.arguments(PaymentCreateSchema)
+    @blp.idempotent
     @blp.errors(404, 409)
     @blp.response(201, PaymentSchema)
     def post(self, data: PaymentCreate, order_id: int) -> Payment:

@@ -166,9 +166,9 @@ def _claim_sku(sku: str, *, product_id: int | None = None, variant_id: int | Non
 def _write(
     actor: User | None, row: Product | ProductVariant, data: dict[str, Any], *, created: bool
 ) -> None:
-    """The steps every product and variant write takes: claim a new SKU, set the fields, move
-    the stock to `data["stock"]` through the ledger (INITIAL when created, else ADJUSTMENT),
-    reload what the database computed, and invalidate the catalog."""
+    """The steps every product and variant write takes: claim a new SKU, check the category,
+    set the fields, move the stock to `data["stock"]` through the ledger (INITIAL when
+    created, else ADJUSTMENT), reload what the database computed, invalidate the catalog."""
     variant = row if isinstance(row, ProductVariant) else None
     if "sku" in data and data["sku"] != row.sku:
         _claim_sku(
@@ -176,12 +176,19 @@ def _write(
             product_id=None if variant else row.id,
             variant_id=variant.id if variant else None,
         )
+    if "category_id" in data:
+        check_category(data["category_id"])
     stock = data.pop("stock", None)
     for name, value in data.items():
         setattr(row, name, value)
     db.session.add(row)
     db.session.flush()
     if stock is not None and stock != row.stock:
+        if not created and isinstance(row, Product) and row.variants:
+            raise Unprocessable(
+                "The stock of a product with variants is the sum of theirs.",
+                errors={"stock": ["Change the variants' stock instead."]},
+            )
         change_stock(
             product_id=variant.product_id if variant else row.id,
             variant_id=variant.id if variant else None,
@@ -196,7 +203,6 @@ def _write(
 
 def create_product(actor: User | None, data: ProductCreate) -> Product:
     with unit_of_work():
-        check_category(data.get("category_id"))
         product = Product(
             slug=data.get("slug") or unique_slug(Product, data["name"]),
             low_stock_threshold=current_app.config["LOW_STOCK_THRESHOLD"],
@@ -217,13 +223,6 @@ def update_product(actor: User, product_id: int, data: ProductUpdate) -> Product
         # Locked, so that "stock becomes N" is exact even among concurrent edits.
         product = get_product(product_id, include_inactive=True, for_update=True)
         before = snapshot(product, PRODUCT_FIELDS)
-        if "category_id" in data:
-            check_category(data["category_id"])
-        if data.get("stock", product.stock) != product.stock and product.variants:
-            raise Unprocessable(
-                "The stock of a product with variants is the sum of theirs.",
-                errors={"stock": ["Change the variants' stock instead."]},
-            )
         _write(actor, product, dict(data), created=False)
         record_changes(
             Action.PRODUCT_UPDATED,

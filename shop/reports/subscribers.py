@@ -27,8 +27,9 @@ SUBSCRIBERS: tuple[Subscriber[Any], ...] = (
     Subscriber(OrderCreated, _invalidate),
     Subscriber(OrderStatusChanged, _order_changed),
     Subscriber(OrderCancelled, _order_changed),
-    # The dashboard's low-stock count, and its customer counts.
-    Subscriber(StockChanged, _invalidate, when=lambda event: event.crossed_threshold),
+    # The dashboard's low-stock count (a new product can enter it without crossing its
+    # threshold), and its customer counts.
+    Subscriber(StockChanged, _invalidate),
     Subscriber(UserRegistered, _invalidate),
     Subscriber(UserRoleChanged, _invalidate),
 )

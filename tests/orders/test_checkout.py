@@ -234,6 +234,16 @@ def test_same_key_other_body_is_409(client, app, as_customer):
     assert count_orders(app) == 1
 
 
+def test_a_body_is_validated_before_its_key_is_looked_at(client, app, as_customer):
+    product = make_product(app, stock=5)
+    headers = {**as_customer, "Idempotency-Key": "checkout-3"}
+    assert order(client, headers, (product, 1)).status_code == 201
+    invalid = order(client, headers, (product, 0))
+    assert invalid.status_code == 422 and set(invalid.json["errors"]) == {"items"}
+    assert order(client, headers, (product, 1)).status_code == 201
+    assert count_orders(app) == 1
+
+
 def test_keys_are_scoped_to_the_user(client, app, as_customer):
     product = make_product(app, stock=5)
     other = headers_for(app, make_user(app))

@@ -11,7 +11,7 @@ from flask import Flask, Request, Response
 from flask.sessions import SessionInterface
 
 from shop import bus
-from shop.api import api, docs_assets, register_errorhandlers
+from shop.api import IdConverter, api, docs_assets, register_errorhandlers
 from shop.audit.routes import blp as audit_api
 from shop.auth.routes import blp as auth_api
 from shop.auth.tokens import load_token_user
@@ -96,6 +96,7 @@ def _scope_limiter_to(app: Flask, blueprint: str) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.register_blueprint(docs_assets)
     for blueprint in (
         health,

@@ -20,11 +20,12 @@ from flask_smorest.utils import prepare_response
 from marshmallow import fields, validate
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, Map
 
 from shop import idempotency
 from shop.db import db, unit_of_work
 from shop.errors import PROBLEM_JSON, Forbidden, ShopError, problem, render_http_exception
-from shop.schemas import BaseSchema
+from shop.schemas import MAX_ID, BaseSchema
 from shop.security import Role
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,15 @@ class Api(flask_smorest.Api):
         response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
         prepare_response(response, self.spec, PROBLEM_JSON)
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in a path is a row id, 1 to MAX_ID (the id columns' range, documented in
+    OpenAPI as the parameter's minimum and maximum): any other number matches no route, so it
+    is a 404 on every database, never an overflow in one."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        super().__init__(map, *args, **{"min": 1, "max": MAX_ID, **kwargs})
 
 
 class IdempotencyHeaderSchema(BaseSchema):

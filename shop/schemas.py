@@ -19,11 +19,17 @@ class BaseSchema(ma.Schema):
         unknown = ma.RAISE
 
     @ma.pre_load
-    def _refuse_nul(self, data: Any, **_: Any) -> Any:
-        # PostgreSQL text cannot hold NUL: refuse it here (422), never fail in the database.
+    def _refuse_unstorable_text(self, data: Any, **_: Any) -> Any:
+        # Text the database cannot hold (NUL; lone surrogates, which are not UTF-8) is a 422
+        # here, never an error in the database, the password hasher or a JSON encoder.
         def walk(value: Any, name: str) -> None:
-            if isinstance(value, str) and "\x00" in value:
-                raise ma.ValidationError("Must not contain NUL characters.", name)
+            if isinstance(value, str):
+                if "\x00" in value:
+                    raise ma.ValidationError("Must not contain NUL characters.", name)
+                try:
+                    value.encode()
+                except UnicodeEncodeError:
+                    raise ma.ValidationError("Must be valid Unicode text.", name) from None
             if isinstance(value, dict):
                 for key, item in value.items():
                     walk(key, name)

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 
 def test_request_id_generated_and_echoed(client):
     generated = client.get("/health").headers["X-Request-ID"]
@@ -105,6 +107,31 @@ def test_nul_characters_are_a_422_not_a_database_error(client):
     assert response.status_code == 422 and "password" in response.json["errors"]
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/auth/register", {"email": "a@example.com", "password": "pass\ud800word-1"}, "password"),
+        (
+            "/auth/register",
+            {"email": "a@example.com", "password": "pass-word-1", "first_name": "\udfff"},
+            "first_name",
+        ),
+        ("/auth/login", {"email": "a\ud800@example.com", "password": "pass-word-1"}, "email"),
+        ("/auth/login", {"email": "a@example.com", "password": "\ud800"}, "password"),
+    ],
+)
+def test_lone_surrogates_are_a_422_naming_the_field(client, path, body, field):
+    response = client.post(f"/api/v1{path}", json=body)
+    assert response.status_code == 422
+    assert field in response.json["errors"]
+
+
+def test_lone_surrogates_in_an_address_are_a_422(client, as_customer):
+    address = {"line1": "1 Main \ud800", "city": "X", "postal_code": "1", "country": "US"}
+    response = client.post("/api/v1/addresses", headers=as_customer, json=address)
+    assert response.status_code == 422 and "line1" in response.json["errors"]
+
+
 def test_odd_timestamps_and_huge_ids_are_not_server_errors(client, as_admin):
     odd = "since=0197-07-07T13:56:50.783-22:14&until=3556-01-11T00:13:48.2%2B23:54"
     assert client.get(f"/api/v1/audit-logs?{odd}", headers=as_admin).status_code == 200
@@ -112,3 +139,10 @@ def test_odd_timestamps_and_huge_ids_are_not_server_errors(client, as_admin):
         client.get("/api/v1/audit-logs?actor_id=133802765883", headers=as_admin).status_code == 422
     )
     assert client.get("/api/v1/products/99999999999999999999").status_code == 404
+
+
+def test_path_ids_document_their_range(client):
+    spec = client.get("/openapi.json").json
+    [param] = spec["paths"]["/api/v1/products/{product_id}"]["parameters"]
+    assert param["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+    assert client.get(f"/api/v1/products/{2**31}").status_code == 404

@@ -132,10 +132,28 @@ def _consume(user: User | None, purpose: TokenPurpose, secret: str) -> UserToken
     return token
 
 
+def _was_sent(user: User, purpose: TokenPurpose, secret: str) -> bool:
+    """Whether `secret` is a code `user` was sent for `purpose`, used or not."""
+    return bool(
+        db.session.scalar(
+            select(UserToken.id).where(
+                UserToken.user_id == user.id,
+                UserToken.purpose == purpose,
+                UserToken.digest == digest(secret),
+            )
+        )
+    )
+
+
 def verify_email(email: str, code: str) -> None:
+    """Idempotent: the code that verified an address verifies it again (204); any other code
+    for it is as wrong as ever (400), so the answer tells nothing about the account."""
     with unit_of_work():
         user = find_by_email(email)
-        matched = _consume(user, TokenPurpose.VERIFY_EMAIL, code.strip())
+        if user is not None and user.email_verified_at is not None:
+            matched = _was_sent(user, TokenPurpose.VERIFY_EMAIL, code.strip())
+        else:
+            matched = _consume(user, TokenPurpose.VERIFY_EMAIL, code.strip()) is not None
         if matched and user and user.email_verified_at is None:
             user.email_verified_at = utcnow()
             record(

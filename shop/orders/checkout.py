@@ -32,13 +32,18 @@ from shop.products.stock import change_stock
 from shop.schemas import CENT
 
 
-def _merge_lines(lines: list[OrderLineRequest]) -> list[tuple[int, int | None, int]]:
-    merged: dict[tuple[int, int | None], int] = {}
-    for line in lines:
-        key = (line["product_id"], line.get("variant_id"))
-        merged[key] = merged.get(key, 0) + line["quantity"]
-    # Sorted: the lock order every stock change follows, so checkouts cannot deadlock.
-    return sorted(((p, v, q) for (p, v), q in merged.items()), key=lambda t: (t[0], t[1] or 0))
+def _merge_lines(
+    sold: list[tuple[Sellable, int]],
+) -> tuple[list[tuple[Sellable, int]], list[list[int]]]:
+    """One line per product (or variant), sorted in the lock order every stock change follows
+    (so checkouts cannot deadlock), with the client's line indexes behind each."""
+    merged: dict[tuple[int, int | None], tuple[Sellable, int, list[int]]] = {}
+    for index, (item, quantity) in enumerate(sold):
+        key = (item.product.id, item.variant_id)
+        _, before, indexes = merged.get(key, (item, 0, []))
+        merged[key] = (item, before + quantity, [*indexes, index])
+    ordered = [merged[key] for key in sorted(merged, key=lambda k: (k[0], k[1] or 0))]
+    return [(item, quantity) for item, quantity, _ in ordered], [i for _, _, i in ordered]
 
 
 def _shipping_address(user: User, data: OrderCreate) -> dict[str, Any]:
@@ -75,7 +80,10 @@ def place_order(user: User, data: OrderCreate) -> Order:
         )
         if not requested:
             raise Unprocessable("The cart is empty.", errors={"items": ["Nothing to order."]})
-        order = _create_order(user, data, for_sale(_merge_lines(requested)))
+        # Errors name the client's own lines: checked as sent, then merged.
+        sold = for_sale([(r["product_id"], r.get("variant_id"), r["quantity"]) for r in requested])
+        lines, client_indexes = _merge_lines(sold)
+        order = _create_order(user, data, lines)
         if from_cart:
             db.session.execute(delete(CartItem).where(CartItem.user_id == user.id))
         record(
@@ -89,7 +97,7 @@ def place_order(user: User, data: OrderCreate) -> Order:
         bus.publish(OrderCreated.of(order))
         # Last, so that the product rows stay locked only from here to the commit (with an
         # Idempotency-Key, also while the answer is stored: see Blueprint.idempotent).
-        _take_stock(user, order)
+        _take_stock(user, order, client_indexes)
     return order
 
 
@@ -127,9 +135,9 @@ def _create_order(user: User, data: OrderCreate, lines: list[tuple[Sellable, int
     return order
 
 
-def _take_stock(user: User, order: Order) -> None:
+def _take_stock(user: User, order: Order, client_indexes: list[list[int]]) -> None:
     short = {}
-    for index, item in enumerate(order.items):
+    for item, indexes in zip(order.items, client_indexes, strict=True):
         try:
             change_stock(
                 product_id=item.product_id,
@@ -140,6 +148,6 @@ def _take_stock(user: User, order: Order) -> None:
                 reference=order.number,
             )
         except Conflict as error:
-            short[str(index)] = {"quantity": [f"{item.sku}: {error.detail}"]}
+            short.update({str(i): {"quantity": [f"{item.sku}: {error.detail}"]} for i in indexes})
     if short:
         raise Conflict("Not enough stock for some lines.", errors={"items": short})

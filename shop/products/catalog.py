@@ -21,7 +21,7 @@ from shop.products.cache import CATALOG, CATALOG_MATCHES
 from shop.products.categories import check_category
 from shop.products.models import MovementType, Product, ProductVariant
 from shop.products.schemas import ProductCreate, ProductUpdate, VariantCreate, VariantUpdate
-from shop.products.slugs import unique_slug
+from shop.products.slugs import claim_slug, unique_slug
 from shop.products.stock import change_stock
 
 PRODUCT_FIELDS = (
@@ -114,7 +114,7 @@ def sellable(product_id: int, variant_id: int | None) -> Sellable:
 
 def for_sale(lines: list[tuple[int, int | None, int]]) -> list[tuple[Sellable, int]]:
     """What each (product_id, variant_id, quantity) line of an order sells, read in one
-    statement; a 422 names every line that is not for sale."""
+    statement; a 422 names (by its index) every line that is not for sale."""
     products = {
         p.id: p
         for p in db.session.scalars(
@@ -176,6 +176,8 @@ def _write(
             product_id=None if variant else row.id,
             variant_id=variant.id if variant else None,
         )
+    if isinstance(row, Product) and "slug" in data and data["slug"] != row.slug:
+        claim_slug(Product, data["slug"], row.id)
     if "category_id" in data:
         check_category(data["category_id"])
     stock = data.pop("stock", None)
@@ -203,10 +205,9 @@ def _write(
 
 def create_product(actor: User | None, data: ProductCreate) -> Product:
     with unit_of_work():
-        product = Product(
-            slug=data.get("slug") or unique_slug(Product, data["name"]),
-            low_stock_threshold=current_app.config["LOW_STOCK_THRESHOLD"],
-        )
+        product = Product(low_stock_threshold=current_app.config["LOW_STOCK_THRESHOLD"])
+        if "slug" not in data:
+            product.slug = unique_slug(Product, data["name"])
         _write(actor, product, dict(data), created=True)
         record(
             Action.PRODUCT_CREATED,

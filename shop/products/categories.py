@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from shop.audit.models import Action, Target
 from shop.audit.services import record, record_changes, snapshot
 from shop.auth.models import User
 from shop.caching import invalidate
-from shop.db import Page, db, get_or_404, paginate, unit_of_work
+from shop.db import Page, db, get_or_404, is_postgres, paginate, unit_of_work
 from shop.errors import Conflict, Unprocessable
 from shop.products.cache import CATALOG, CATALOG_MATCHES
 from shop.products.models import Category, Product
 from shop.products.schemas import CategoryCreate, CategoryUpdate
-from shop.products.slugs import unique_slug
+from shop.products.slugs import claim_slug, unique_slug
 
 CATEGORY_FIELDS = ("name", "slug", "description", "parent_id", "is_active")
 
@@ -56,6 +56,26 @@ def _check_parent(category: Category | None, parent_id: int | None) -> None:
         parent = db.session.get(Category, parent.parent_id) if parent.parent_id else None
 
 
+def _check_name(name: str, parent_id: int | None, own_id: int | None) -> None:
+    """Sibling categories have different names, whatever their case; concurrent claims of one
+    name queue on a lock."""
+    if is_postgres():
+        claim = f"category:{parent_id or 0}:{name.lower()}"
+        db.session.execute(select(func.pg_advisory_xact_lock(func.hashtext(claim))))
+    sibling = db.session.scalar(
+        select(Category.id).where(
+            func.lower(Category.name) == name.lower(),
+            Category.parent_id.is_(None) if parent_id is None else Category.parent_id == parent_id,
+            Category.id != (own_id or 0),
+        )
+    )
+    if sibling:
+        raise Conflict(
+            f"A category named {name} is already there.",
+            errors={"name": ["Another category of the same parent has this name."]},
+        )
+
+
 def _record(
     actor: User | None, action: Action, category_id: int, changes: dict[str, object]
 ) -> None:
@@ -66,6 +86,9 @@ def _record(
 def create_category(actor: User | None, data: CategoryCreate) -> Category:
     with unit_of_work():
         _check_parent(None, data.get("parent_id"))
+        _check_name(data["name"], data.get("parent_id"), None)
+        if "slug" in data:
+            claim_slug(Category, data["slug"], None)
         category = Category(**data)
         category.slug = data.get("slug") or unique_slug(Category, data["name"])
         db.session.add(category)
@@ -79,6 +102,14 @@ def update_category(actor: User, category_id: int, data: CategoryUpdate) -> Cate
         category = get_category(category_id, include_inactive=True)
         if "parent_id" in data:
             _check_parent(category, data["parent_id"])
+        if "name" in data or "parent_id" in data:
+            _check_name(
+                data.get("name", category.name),
+                data.get("parent_id", category.parent_id),
+                category.id,
+            )
+        if "slug" in data and data["slug"] != category.slug:
+            claim_slug(Category, data["slug"], category.id)
         before = snapshot(category, CATEGORY_FIELDS)
         for name, value in data.items():
             setattr(category, name, value)

@@ -28,7 +28,12 @@ from shop.security import Role
 blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports", description="Reports")
 # Brief: any order, stock or account change bumps the namespace anyway.
 cached = cached_response(REPORTS, lambda: "staff", timeout=60)
-CSV = {"content_type": "text/csv", "description": "with format=csv", "success": True}
+CSV = {
+    "content_type": "text/csv",
+    "schema": {"type": "string"},
+    "description": "with format=csv",
+    "success": True,
+}
 
 
 def _csv(columns: list[str], rows: list[dict[str, Any]], name: str) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate
 
 from shop.reports.aggregates import today
 from shop.schemas import BaseSchema, Money
@@ -19,21 +19,14 @@ class RangeArgsSchema(BaseSchema):
     end = fields.Date(metadata={"description": "inclusive UTC day; default: today"})
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
 
-    @validates_schema
-    def _check(self, data: dict[str, Any], **_: Any) -> None:
-        start, end = data.get("start"), data.get("end")
-        if start and end and start > end:
-            raise ValidationError("Must not be after end.", "start")
-        if start and end and (end - start).days >= MAX_DAYS:
-            raise ValidationError(f"At most {MAX_DAYS} days.", "end")
-
     @post_load
     def _defaults(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        end = data.get("end") or (
-            data["start"] + timedelta(days=DEFAULT_DAYS - 1) if data.get("start") else today()
-        )
-        data["end"] = end
-        data.setdefault("start", end - timedelta(days=DEFAULT_DAYS - 1))
+        data.setdefault("end", today())
+        data.setdefault("start", data["end"] - timedelta(days=DEFAULT_DAYS - 1))
+        if data["start"] > data["end"]:
+            raise ValidationError("Must not be after end (default: today).", "start")
+        if (data["end"] - data["start"]).days >= MAX_DAYS:
+            raise ValidationError(f"At most {MAX_DAYS} days.", "end")
         return data
 
 

@@ -114,3 +114,31 @@ def test_catalog_on_sqlite_with_the_search_fallback(embedded_app):
     client.patch(url, headers=admin, json={"stock": 9})
     assert client.get(url).json["stock"] == 9
     assert client.get("/api/v1/products?sort=-price").json["items"][0]["id"] == rug["id"]
+
+
+ROUTES_WITH_IDS = [
+    ("get", "/api/v1/products/{}"),
+    ("get", "/api/v1/products/{}/variants"),
+    ("patch", "/api/v1/products/1/variants/{}"),
+    ("get", "/api/v1/products/{}/reviews"),
+    ("delete", "/api/v1/products/1/reviews/{}"),
+    ("get", "/api/v1/users/{}"),
+    ("get", "/api/v1/orders/{}"),
+    ("post", "/api/v1/orders/{}/cancel"),
+    ("get", "/api/v1/audit-logs/{}"),
+    ("get", "/api/v1/notifications/{}"),
+    ("post", "/api/v1/inventory/purchase-orders/{}/receive"),
+    ("get", "/api/v1/categories/{}"),
+    ("delete", "/api/v1/addresses/{}"),
+]
+
+
+@pytest.mark.parametrize("ident", [2**31, 2**63, 10**20])
+def test_ids_beyond_the_integer_range_are_404_not_500(embedded_app, ident):
+    client = embedded_app.test_client()
+    with embedded_app.app_context():
+        admin = headers_for(embedded_app, make_user(embedded_app, role=Role.ADMIN))
+    for method, path in ROUTES_WITH_IDS:
+        response = getattr(client, method)(path.format(ident), headers=admin)
+        assert response.status_code == 404, (method, path, response.status_code)
+        assert response.mimetype == "application/problem+json"

@@ -175,6 +175,18 @@ def test_all_or_nothing_with_409_naming_the_short_lines(client, app, as_customer
     assert count_orders(app) == 0
 
 
+def test_errors_point_at_the_clients_own_lines_whatever_the_lock_order(client, app, as_customer):
+    first = make_product(app, sku="FIRST", stock=0)  # locked first: the lower id
+    second = make_product(app, stock=10)
+    retired = make_product(app, is_active=False)
+    short = order(client, as_customer, (second, 1), (first, 50), (second, 2))
+    assert short.status_code == 409
+    assert set(short.json["errors"]["items"]) == {"1"}
+    unknown = order(client, as_customer, (second, 1), (retired, 1))
+    assert unknown.status_code == 422
+    assert set(unknown.json["errors"]["items"]) == {"1"}
+
+
 def test_ordering_the_cart_empties_it(client, app, as_customer):
     product = make_product(app, stock=5)
     variant_product = make_product(app, stock=0)

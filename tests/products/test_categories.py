@@ -42,7 +42,11 @@ def test_admin_creates_category_with_unique_slug_and_audit(client, app, admin, a
     assert first.status_code == 201
     assert first.json["slug"] == "home-garden"
     assert first.headers["Location"].endswith(f"/categories/{first.json['id']}")
-    second = client.post(f"{API}/categories", headers=as_admin, json={"name": "Home & Garden"})
+    second = client.post(
+        f"{API}/categories",
+        headers=as_admin,
+        json={"name": "Home & Garden", "parent_id": first.json["id"]},
+    )
     assert second.json["slug"] == "home-garden-2"
     dup = client.post(
         f"{API}/categories", headers=as_admin, json={"name": "X", "slug": "home-garden"}
@@ -141,3 +145,40 @@ def test_category_products_include_subcategories(client, app):
     assert client.get(f"{API}/categories/99999/products").status_code == 404
     filtered = client.get(f"{API}/categories/{root.id}/products?max_price=5.00").json
     assert filtered["total"] == 0
+
+
+def test_a_taken_slug_is_a_409_naming_the_field(client, app, as_admin):
+    make_category(app, "Mugs", slug="mugs")
+    other = make_category(app, "Cups")
+    for response in (
+        client.post(f"{API}/categories", headers=as_admin, json={"name": "Jugs", "slug": "mugs"}),
+        client.patch(f"{API}/categories/{other.id}", headers=as_admin, json={"slug": "mugs"}),
+    ):
+        assert response.status_code == 409
+        assert set(response.json["errors"]) == {"slug"}
+
+
+def test_two_categories_of_one_name_under_one_parent_are_a_409(client, app, as_admin):
+    kitchen = make_category(app, "Kitchen")
+    make_category(app, "Mugs", parent_id=kitchen.id)
+    twin = client.post(
+        f"{API}/categories", headers=as_admin, json={"name": "mugs", "parent_id": kitchen.id}
+    )
+    assert twin.status_code == 409 and set(twin.json["errors"]) == {"name"}
+    elsewhere = client.post(f"{API}/categories", headers=as_admin, json={"name": "Mugs"})
+    assert elsewhere.status_code == 201
+    again = client.post(f"{API}/categories", headers=as_admin, json={"name": "MUGS"})
+    assert again.status_code == 409 and set(again.json["errors"]) == {"name"}
+    cups = make_category(app, "Cups", parent_id=kitchen.id)
+    renamed = client.patch(f"{API}/categories/{cups.id}", headers=as_admin, json={"name": "Mugs"})
+    assert renamed.status_code == 409 and set(renamed.json["errors"]) == {"name"}
+    moved = client.patch(
+        f"{API}/categories/{elsewhere.json['id']}", headers=as_admin, json={"parent_id": kitchen.id}
+    )
+    assert moved.status_code == 409 and set(moved.json["errors"]) == {"name"}
+    assert (
+        client.patch(
+            f"{API}/categories/{cups.id}", headers=as_admin, json={"name": "Cups"}
+        ).status_code
+        == 200
+    )

@@ -322,3 +322,17 @@ def test_product_body_has_every_contract_field(client, app):
         "updated_at",
     }
     assert "search_vector" not in body and "sales_count" not in body
+
+
+def test_a_taken_slug_is_a_409_naming_the_field(client, app, as_admin):
+    make_product(app, name="Enamel Mug", slug="enamel-mug")
+    other = make_product(app, name="Enamel Mug")
+    patched = client.patch(
+        f"{API}/products/{other.id}", headers=as_admin, json={"slug": "enamel-mug"}
+    )
+    assert patched.status_code == 409 and set(patched.json["errors"]) == {"slug"}
+    body = {"sku": "NEW-1", "name": "Mug", "price": "5.00", "slug": "enamel-mug"}
+    created = client.post(f"{API}/products", headers=as_admin, json=body)
+    assert created.status_code == 409 and set(created.json["errors"]) == {"slug"}
+    same = client.patch(f"{API}/products/{other.id}", headers=as_admin, json={"slug": other.slug})
+    assert same.status_code == 200

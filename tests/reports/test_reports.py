@@ -286,3 +286,25 @@ def test_roles(client, app, as_customer, as_admin):
 )
 def test_validation(client, as_staff, query):
     assert client.get(f"{API}/reports/{query}", headers=as_staff).status_code == 422
+
+
+def test_a_missing_end_means_today(client, as_staff):
+    start = today() - timedelta(days=10)
+    sales = client.get(f"{API}/reports/sales?start={start}", headers=as_staff).json
+    assert (sales["start"], sales["end"]) == (str(start), str(today()))
+    status = client.get(f"{API}/reports/order-status?start={start}", headers=as_staff).json
+    assert status["end"] == str(today())
+    too_long = client.get(f"{API}/reports/sales?start=2020-01-01", headers=as_staff)
+    assert too_long.status_code == 422 and "end" in too_long.json["errors"]
+    future = client.get(
+        f"{API}/reports/sales?start={today() + timedelta(days=1)}", headers=as_staff
+    )
+    assert future.status_code == 422 and "start" in future.json["errors"]
+
+
+def test_csv_answers_are_in_the_openapi_document(client):
+    spec = client.get("/openapi.json").json
+    for path in ("/api/v1/reports/sales", "/api/v1/reports/top-products"):
+        content = spec["paths"][path]["get"]["responses"]["200"]["content"]
+        assert set(content) == {"application/json", "text/csv"}
+        assert content["text/csv"]["schema"] == {"type": "string"}

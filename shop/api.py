@@ -18,7 +18,7 @@ from flask import Response, current_app, request
 from flask_jwt_extended import current_user, get_current_user, verify_jwt_in_request
 from flask_smorest.utils import prepare_response
 from marshmallow import fields, validate
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
@@ -189,6 +189,21 @@ def _render_integrity_error(error: IntegrityError) -> Response:
     return problem(409, "The request conflicts with existing data.")
 
 
+def _render_unavailable(error: OperationalError) -> Response:
+    # Connection refused or lost, a failover, a deadlock or lock timeout: all transient. The
+    # client retries (an Idempotency-Key makes a retried write safe).
+    try:
+        db.session.rollback()
+    except OperationalError:
+        db.session().invalidate()  # the connection went with the server
+    log.warning("database unavailable: %s", error.orig)
+    return problem(
+        503,
+        "The database is unavailable; retry shortly.",
+        headers={"Retry-After": str(current_app.config["RETRY_AFTER_SECONDS"])},
+    )
+
+
 def _render_unexpected(error: Exception) -> Response:
     db.session.rollback()
     log.exception("unhandled error")
@@ -198,6 +213,7 @@ def _render_unexpected(error: Exception) -> Response:
 def register_errorhandlers(app: flask.Flask) -> None:
     app.register_error_handler(ShopError, _render_shop_error)
     app.register_error_handler(IntegrityError, _render_integrity_error)
+    app.register_error_handler(OperationalError, _render_unavailable)
     app.register_error_handler(Exception, _render_unexpected)
     # HTTPException (werkzeug, webargs, flask-limiter) is rendered by Api.handle_http_exception.
 

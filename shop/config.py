@@ -83,6 +83,8 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "JSON_SORT_KEYS": False,
         # Database
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # What a 503 (database unavailable) tells the client to wait before retrying.
+        "RETRY_AFTER_SECONDS": _env_int("RETRY_AFTER_SECONDS", 5),
         # OpenAPI
         "API_TITLE": "shop",
         "API_VERSION": "v1",
@@ -106,6 +108,12 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
     config.setdefault("CACHE_TYPE", "RedisCache" if redis_url else "SimpleCache")
     config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
     config["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # An unreachable server is an error in seconds, not a request hanging on connect.
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            "connect_args": {"connect_timeout": 5},
+            **config["SQLALCHEMY_ENGINE_OPTIONS"],
+        }
     _refuse_unsafe(config)
     return config
 

@@ -20,3 +20,17 @@ def test_ready_names_what_failed(other_app):
     assert response.mimetype == "application/problem+json"
     assert "redis" in response.json["detail"]
     assert response.json["errors"]["database"] == "ok"
+
+
+def test_an_unreachable_database_is_a_503_with_retry_after(other_app):
+    down = other_app(SQLALCHEMY_DATABASE_URI="postgresql://postgres@127.0.0.1:1/shop_test")
+    client = down.test_client()
+    for response in (
+        client.get("/api/v1/products"),
+        client.post("/api/v1/auth/login", json={"email": "a@example.com", "password": "x" * 9}),
+    ):
+        assert response.status_code == 503
+        assert response.mimetype == "application/problem+json"
+        assert int(response.headers["Retry-After"]) > 0
+        assert "database" in response.json["detail"]
+    assert client.get("/health/ready").status_code == 503

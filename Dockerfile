@@ -14,7 +14,7 @@ ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --system --uid 10001 --home-dir /app shop
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
-COPY --chown=shop:shop wsgi.py worker.py ./
+COPY --chown=shop:shop wsgi.py worker.py gunicorn.conf.py ./
 COPY --chown=shop:shop shop ./shop
 COPY --chown=shop:shop migrations ./migrations
 RUN mkdir -p /app/instance && chown shop:shop /app/instance

@@ -92,6 +92,25 @@ class Blueprint(flask_smorest.Blueprint):
             return parse
         return lambda func: self.errors(400, 413)(parse(func))
 
+    def response(self, status_code: int, schema: Any = None, **kwargs: Any) -> Any:
+        """As flask-smorest's; a 202 or 204 without a schema answers no body at all (not a
+        JSON `null`) and no Content-Type."""
+        documented = super().response(status_code, schema, **kwargs)
+        if schema is not None or status_code not in (202, 204):
+            return documented
+
+        def decorator(func: Any) -> Any:
+            @wraps(documented(func))
+            def wrapper(*args: Any, **kwargs: Any) -> Response:
+                func(*args, **kwargs)
+                response = current_app.response_class(status=status_code)
+                del response.headers["Content-Type"]
+                return response
+
+            return wrapper
+
+        return decorator
+
     def errors(self, *codes: int) -> Callable[[Any], Any]:
         """Document the error statuses a view really answers."""
 

@@ -11,6 +11,7 @@ from flask.views import MethodView
 from marshmallow import fields
 from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy import text
+from werkzeug.exceptions import RequestHeaderFieldsTooLarge, RequestURITooLarge
 
 from shop.api import Blueprint
 from shop.db import db
@@ -19,6 +20,9 @@ from shop.queues import JobIdFilter, redis_connection
 from shop.schemas import BaseSchema
 
 access_log = logging.getLogger("shop.access")
+# What a request may carry (RFC 9110 asks for URLs of at least 8,000 bytes).
+MAX_URL_BYTES = 8192
+MAX_HEADER_BYTES = 16384
 
 
 class RequestIdFilter(logging.Filter):
@@ -50,13 +54,24 @@ def configure_logging(app: Flask) -> None:
     root.addHandler(handler)
 
 
-def _start_timer() -> None:
+def _start() -> None:
+    """Time the request, give it an id, and refuse oversized ones as problem+json (gunicorn's
+    own limits are set above these: gunicorn.conf.py)."""
     g.started = time.perf_counter()
     request_id()
+    environ = request.environ
+    uri = environ.get("RAW_URI") or environ.get("PATH_INFO", "") + environ.get("QUERY_STRING", "")
+    if len(uri) > MAX_URL_BYTES:
+        raise RequestURITooLarge(f"The URL is longer than {MAX_URL_BYTES} bytes.")
+    headers = sum(len(k) + len(v) for k, v in environ.items() if k.startswith("HTTP_"))
+    if headers > MAX_HEADER_BYTES:
+        raise RequestHeaderFieldsTooLarge(f"The headers are larger than {MAX_HEADER_BYTES} bytes.")
 
 
 def _finish(response: Response) -> Response:
     response.headers["X-Request-ID"] = request_id() or ""
+    if response.status_code < 300:  # flask-limiter adds it to every answer of a limited view
+        response.headers.pop("Retry-After", None)
     started = g.get("started")
     if started is not None and access_log.isEnabledFor(logging.INFO):
         access_log.info(
@@ -76,7 +91,7 @@ def _finish(response: Response) -> Response:
 
 
 def register_request_hooks(app: Flask) -> None:
-    app.before_request(_start_timer)
+    app.before_request(_start)
     app.after_request(_finish)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -75,6 +76,17 @@ def page_of(item_schema: type[ma.Schema]) -> type[ma.Schema]:
             name=name,
         )
     return _page_schemas[item_schema]
+
+
+class Timestamp(fields.AwareDateTime):
+    """A moment: ISO 8601 in UTC with milliseconds ("2026-12-01T07:06:27.482+00:00"), always
+    the same shape; in input any offset (none means UTC)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(default_timezone=UTC, **kwargs)
+
+    def _serialize(self, value: datetime | None, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else value.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 CENT = Decimal("0.01")

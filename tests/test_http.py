@@ -1,8 +1,11 @@
 """The HTTP layer: request ids, problem+json for every error, OpenAPI and docs, CORS, odd input."""
 
 import json
+import re
 
 import pytest
+
+from tests.factories import PASSWORD
 
 
 def test_request_id_generated_and_echoed(client):
@@ -146,3 +149,22 @@ def test_path_ids_document_their_range(client):
     [param] = spec["paths"]["/api/v1/products/{product_id}"]["parameters"]
     assert param["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
     assert client.get(f"/api/v1/products/{2**31}").status_code == 404
+
+
+TIMESTAMP = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$"
+
+
+def test_202_and_204_answers_have_no_body_and_successes_no_retry_after(client, as_customer):
+    accepted = client.post("/api/v1/auth/password-reset", json={"email": "ghost@example.com"})
+    assert accepted.status_code == 202 and accepted.get_data() == b""
+    assert "Content-Type" not in accepted.headers and "Retry-After" not in accepted.headers
+    emptied = client.delete("/api/v1/cart", headers=as_customer)
+    assert emptied.status_code == 204 and "Content-Type" not in emptied.headers
+
+
+def test_timestamps_are_utc_with_milliseconds(client, customer, as_customer):
+    me = client.get("/api/v1/auth/me", headers=as_customer).json
+    assert re.match(TIMESTAMP, me["created_at"]), me["created_at"]
+    login = client.post("/api/v1/auth/login", json={"email": customer.email, "password": PASSWORD})
+    assert "Retry-After" not in login.headers
+    assert re.match(TIMESTAMP, login.json["user"]["last_login_at"])

@@ -1,10 +1,8 @@
 """Audit entry output and list filters."""
 
-from datetime import UTC
-
 from marshmallow import fields, validate
 
-from shop.schemas import BaseSchema, PageArgsSchema, id_field
+from shop.schemas import BaseSchema, PageArgsSchema, Timestamp, id_field
 
 
 class AuditLogSchema(BaseSchema):
@@ -18,7 +16,7 @@ class AuditLogSchema(BaseSchema):
     ip = fields.String(allow_none=True)
     user_agent = fields.String(allow_none=True)
     request_id = fields.String(allow_none=True)
-    created_at = fields.AwareDateTime()
+    created_at = Timestamp()
 
 
 class AuditLogQueryArgsSchema(PageArgsSchema):
@@ -26,5 +24,5 @@ class AuditLogQueryArgsSchema(PageArgsSchema):
     action = fields.String(validate=validate.Length(max=64))
     target_type = fields.String(validate=validate.Length(max=64))
     target_id = id_field(strict=False)
-    since = fields.AwareDateTime(default_timezone=UTC)
-    until = fields.AwareDateTime(default_timezone=UTC)
+    since = Timestamp()
+    until = Timestamp()

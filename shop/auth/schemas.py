@@ -4,7 +4,7 @@ from typing import NotRequired, TypedDict
 
 from marshmallow import fields, validate
 
-from shop.schemas import BaseSchema, PageArgsSchema
+from shop.schemas import BaseSchema, PageArgsSchema, Timestamp
 from shop.security import PASSWORD_MAX_LENGTH, Role
 
 _email = fields.Email(required=True, validate=validate.Length(max=254))
@@ -26,8 +26,8 @@ class UserSchema(BaseSchema):
     role = fields.String(dump_only=True, metadata={"enum": [r.value for r in Role]})
     email_verified = fields.Boolean(dump_only=True)
     is_active = fields.Boolean(dump_only=True)
-    created_at = fields.AwareDateTime(dump_only=True)
-    last_login_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    created_at = Timestamp(dump_only=True)
+    last_login_at = Timestamp(dump_only=True, allow_none=True)
 
 
 class RegisterSchema(BaseSchema):

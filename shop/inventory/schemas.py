@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from decimal import Decimal
 from typing import Any, NotRequired, TypedDict
 
@@ -10,7 +9,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from shop.inventory.models import NotificationKind, PurchaseOrderStatus
 from shop.products.models import MANUAL_TYPES, MovementType
-from shop.schemas import BaseSchema, Money, PageArgsSchema, id_field
+from shop.schemas import BaseSchema, Money, PageArgsSchema, Timestamp, id_field
 
 MAX_QUANTITY = 1_000_000
 
@@ -25,7 +24,7 @@ class MovementSchema(BaseSchema):
     reference = fields.String(allow_none=True)
     note = fields.String(allow_none=True)
     created_by = fields.Integer(allow_none=True)
-    created_at = fields.AwareDateTime()
+    created_at = Timestamp()
 
 
 class MovementCreateSchema(BaseSchema):
@@ -71,8 +70,8 @@ class MovementQueryArgsSchema(PageArgsSchema):
     product_id = id_field(strict=False)
     variant_id = id_field(strict=False)
     type = fields.String(validate=validate.OneOf([t.value for t in MovementType]))
-    since = fields.AwareDateTime(default_timezone=UTC)
-    until = fields.AwareDateTime(default_timezone=UTC)
+    since = Timestamp()
+    until = Timestamp()
 
 
 class PurchaseOrderItemSchema(BaseSchema):
@@ -102,9 +101,9 @@ class PurchaseOrderSchema(BaseSchema):
     )
     total_cost = Money(dump_only=True, positive=False)
     created_by = fields.Integer(dump_only=True, allow_none=True)
-    received_at = fields.AwareDateTime(dump_only=True, allow_none=True)
-    created_at = fields.AwareDateTime(dump_only=True)
-    updated_at = fields.AwareDateTime(dump_only=True)
+    received_at = Timestamp(dump_only=True, allow_none=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class PurchaseOrderLine(TypedDict):
@@ -147,8 +146,8 @@ class NotificationSchema(BaseSchema):
     message = fields.String()
     stock = fields.Integer()
     suggested_reorder_qty = fields.Integer()
-    created_at = fields.AwareDateTime()
-    acknowledged_at = fields.AwareDateTime(allow_none=True)
+    created_at = Timestamp()
+    acknowledged_at = Timestamp(allow_none=True)
     acknowledged_by = fields.Integer(allow_none=True)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from decimal import Decimal
 from typing import Any, NotRequired, TypedDict
 
@@ -15,7 +14,7 @@ from shop.orders.models import (
     PaymentStatus,
     WebhookOutcome,
 )
-from shop.schemas import BaseSchema, Money, PageArgsSchema, id_field
+from shop.schemas import BaseSchema, Money, PageArgsSchema, Timestamp, id_field
 
 MAX_LINE_QUANTITY = 1000
 MAX_LINES = 50
@@ -75,7 +74,7 @@ class AddressSchema(AddressFieldsSchema):
     id = fields.Integer(dump_only=True)
     label = fields.String(load_default="", validate=validate.Length(max=50))
     is_default = fields.Boolean(load_default=False)
-    created_at = fields.AwareDateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
 
 
 class AddressUpdateSchema(AddressSchema):
@@ -179,7 +178,7 @@ class StatusChangeSchema(BaseSchema):
     to_status = fields.String()
     changed_by = fields.Integer(allow_none=True)
     note = fields.String(allow_none=True)
-    at = fields.AwareDateTime()
+    at = Timestamp()
 
 
 class OrderSchema(BaseSchema):
@@ -199,15 +198,15 @@ class OrderSchema(BaseSchema):
     notes = fields.String()
     tracking_number = fields.String(allow_none=True)
     status_history = fields.List(fields.Nested(StatusChangeSchema))
-    created_at = fields.AwareDateTime()
-    updated_at = fields.AwareDateTime()
+    created_at = Timestamp()
+    updated_at = Timestamp()
 
 
 class OrderQueryArgsSchema(PageArgsSchema):
     status = fields.String(validate=validate.OneOf([s.value for s in OrderStatus]))
     user_id = id_field(strict=False, metadata={"description": "staff and admins"})
-    created_after = fields.AwareDateTime(default_timezone=UTC)
-    created_before = fields.AwareDateTime(default_timezone=UTC)
+    created_after = Timestamp()
+    created_before = Timestamp()
 
 
 class StatusUpdateSchema(BaseSchema):
@@ -252,7 +251,7 @@ class PaymentSchema(BaseSchema):
     method = fields.String()
     status = fields.String()
     reference = fields.String(allow_none=True)
-    created_at = fields.AwareDateTime()
+    created_at = Timestamp()
 
 
 class WebhookSchema(BaseSchema):

@@ -7,7 +7,7 @@ from typing import Any, NotRequired, Required, TypedDict
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from shop.schemas import BaseSchema, Money, PageArgsSchema, id_field
+from shop.schemas import BaseSchema, Money, PageArgsSchema, Timestamp, id_field
 
 SLUG = validate.Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Lowercase words joined by '-'.")
 SKU = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", error="Letters, digits, '.', '_', '-'.")
@@ -33,8 +33,8 @@ class CategorySchema(BaseSchema):
     description = fields.String(validate=validate.Length(max=5000))
     parent_id = id_field(allow_none=True)
     is_active = fields.Boolean()
-    created_at = fields.AwareDateTime(dump_only=True)
-    updated_at = fields.AwareDateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class CategoryUpdateSchema(CategorySchema):
@@ -137,8 +137,8 @@ class ProductSchema(BaseSchema):
     rating_avg = fields.Float(dump_only=True)
     rating_count = fields.Integer(dump_only=True)
     variants = fields.List(fields.Nested(VariantSchema), dump_only=True)
-    created_at = fields.AwareDateTime(dump_only=True)
-    updated_at = fields.AwareDateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class ProductUpdateSchema(ProductSchema):

@@ -6,7 +6,7 @@ from typing import TypedDict
 
 from marshmallow import fields, validate
 
-from shop.schemas import BaseSchema
+from shop.schemas import BaseSchema, Timestamp
 
 
 class ReviewSchema(BaseSchema):
@@ -16,8 +16,8 @@ class ReviewSchema(BaseSchema):
     rating = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
     title = fields.String(load_default="", validate=validate.Length(max=200))
     body = fields.String(load_default="", validate=validate.Length(max=5000))
-    created_at = fields.AwareDateTime(dump_only=True)
-    updated_at = fields.AwareDateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class ReviewUpdateSchema(ReviewSchema):

@@ -16,16 +16,16 @@ import flask_smorest
 import marshmallow as ma
 from flask import Response, current_app, request
 from flask_jwt_extended import current_user, get_current_user, verify_jwt_in_request
-from flask_smorest.utils import prepare_response
+from flask_smorest.utils import get_appcontext, prepare_response
 from marshmallow import fields, validate
 from sqlalchemy.exc import IntegrityError, OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 from werkzeug.routing import IntegerConverter, Map
 
 from shop import idempotency
 from shop.db import db, unit_of_work
 from shop.errors import PROBLEM_JSON, Forbidden, ShopError, problem, render_http_exception
-from shop.schemas import MAX_ID, BaseSchema
+from shop.schemas import MAX_ID, BaseSchema, PageSchema
 from shop.security import Role
 
 log = logging.getLogger(__name__)
@@ -86,16 +86,35 @@ class IdempotencyHeaderSchema(BaseSchema):
 
 class Blueprint(flask_smorest.Blueprint):
     def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
-        """As flask-smorest's; a JSON body also documents 400 (malformed) and 413 (too large)."""
+        """As flask-smorest's, but an unknown query parameter is a 422 naming it (webargs
+        ignores them by default), and a body must be declared JSON (415; 400 when it is not
+        JSON, 413 when too large: all documented)."""
+        if location == "query":
+            kwargs.setdefault("unknown", ma.RAISE)
         parse = super().arguments(schema, location=location, **kwargs)
         if location != "json":
             return parse
-        return lambda func: self.errors(400, 413)(parse(func))
+
+        def decorator(func: Any) -> Any:
+            parsed = parse(func)
+
+            @wraps(parsed)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                if request.content_length and not request.is_json:
+                    raise UnsupportedMediaType("The body must be JSON (Content-Type).")
+                return parsed(*args, **kwargs)
+
+            return self.errors(400, 413, 415)(wrapper)
+
+        return decorator
 
     def response(self, status_code: int, schema: Any = None, **kwargs: Any) -> Any:
-        """As flask-smorest's; a 202 or 204 without a schema answers no body at all (not a
-        JSON `null`) and no Content-Type."""
+        """As flask-smorest's, but a 202 or 204 without a schema answers no body at all (not a
+        JSON `null`) and no Content-Type, and a page of a list also carries its links as an
+        RFC 8288 Link header."""
         documented = super().response(status_code, schema, **kwargs)
+        if isinstance(schema, type) and issubclass(schema, PageSchema):
+            return lambda func: _with_link_header(documented(func))
         if schema is not None or status_code not in (202, 204):
             return documented
 
@@ -184,6 +203,19 @@ class Blueprint(flask_smorest.Blueprint):
             return response
 
         return self.arguments(IdempotencyHeaderSchema, location="headers")(wrapper)
+
+
+def _with_link_header(view: Any) -> Any:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        response = view(*args, **kwargs)
+        links = get_appcontext()["result_dump"]["links"]
+        response.headers["Link"] = ", ".join(
+            f'<{link}>; rel="{rel}"' for rel, link in links.items() if link is not None
+        )
+        return response
+
+    return wrapper
 
 
 def _replay(answer: idempotency.Answer) -> Response:

@@ -117,13 +117,18 @@ def cached_response(namespace: str, scope: Callable[[], str], timeout: int = 300
             if not current_app.config["CACHE_RESPONSES"]:
                 return view(*args, **kwargs)
             query = "&".join(f"{k}={v}" for k, v in sorted(request.args.items(multi=True)))
-            key = f"r:{namespace}:{scope()}:{request.path}?{query}"
-            version, body = _read(namespace, key)
-            if body is not None:
-                return Response(body, status=200, mimetype="application/json")
+            # An entry is the body and the Link header of a list's page.
+            key = f"resp:{namespace}:{scope()}:{request.path}?{query}"
+            version, entry = _read(namespace, key)
+            if entry is not None:
+                body, link = entry
+                cached = Response(body, status=200, mimetype="application/json")
+                if link:
+                    cached.headers["Link"] = link
+                return cached
             response = view(*args, **kwargs)
             if isinstance(response, Response) and response.status_code == 200:
-                _write(key, version, response.get_data(), timeout)
+                _write(key, version, (response.get_data(), response.headers.get("Link")), timeout)
             return response
 
         return wrapper

@@ -172,6 +172,12 @@ class Page:
     def pages(self) -> int:
         return math.ceil(self.total / self.page_size) if self.total else 0
 
+    @classmethod
+    def of(cls, items: list[Any], page: int, page_size: int) -> Page:
+        """A page of a list already in memory (a product's variants)."""
+        start = (page - 1) * page_size
+        return cls(items[start : start + page_size], page, page_size, total=len(items))
+
 
 def count_rows(stmt: Select[Any]) -> int:
     """How many rows `stmt` returns."""

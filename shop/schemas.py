@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import marshmallow as ma
+from flask import request
 from marshmallow import fields, validate
 
 MAX_PAGE_SIZE = 100
@@ -58,23 +60,62 @@ def id_field(*, strict: bool = True, **kwargs: Any) -> fields.Integer:
     return fields.Integer(strict=strict, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
-_page_schemas: dict[type[ma.Schema], type[ma.Schema]] = {}
+def page_links(page: Any) -> dict[str, str | None]:
+    """The envelope's `links`: this request's path and query at other pages (`next` and
+    `prev` are null at the ends)."""
+    args = {key: request.args.getlist(key) for key in request.args if key != "page"}
+
+    def at(number: int) -> str:
+        return f"{request.path}?{urlencode({**args, 'page': number}, doseq=True)}"
+
+    last = max(page.pages, 1)
+    return {
+        "self": at(page.page),
+        "first": at(1),
+        "last": at(last),
+        "next": at(page.page + 1) if page.page < last else None,
+        "prev": at(min(page.page - 1, last)) if page.page > 1 else None,
+    }
 
 
-def page_of(item_schema: type[ma.Schema]) -> type[ma.Schema]:
-    """The `{items, page, page_size, total, pages}` envelope around `item_schema`."""
+class LinksSchema(BaseSchema):
+    self = fields.String(required=True)
+    first = fields.String(required=True)
+    last = fields.String(required=True)
+    next = fields.String(required=True, allow_none=True)
+    prev = fields.String(required=True, allow_none=True)
+
+
+class _PageLinks(fields.Nested):
+    """`links`, computed from the page and the request as it is dumped."""
+
+    def serialize(self, attr: str, obj: Any, accessor: Any = None, **kwargs: Any) -> Any:
+        return self._serialize(page_links(obj), attr, obj, **kwargs)  # type: ignore[no-untyped-call]
+
+
+class PageSchema(BaseSchema):
+    """The envelope of every list: a page of `items` (page_of adds them) and where the others
+    are (also as an RFC 8288 Link header, set by Blueprint.response)."""
+
+    page = fields.Integer(required=True)
+    page_size = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    pages = fields.Integer(required=True)
+    links = _PageLinks(LinksSchema, required=True)
+
+
+_page_schemas: dict[type[ma.Schema], type[PageSchema]] = {}
+
+
+def page_of(item_schema: type[ma.Schema]) -> type[PageSchema]:
+    """The `{items, page, page_size, total, pages, links}` envelope around `item_schema`."""
     if item_schema not in _page_schemas:
         name = item_schema.__name__.removesuffix("Schema") + "PageSchema"
-        _page_schemas[item_schema] = BaseSchema.from_dict(
-            {
-                "items": fields.List(fields.Nested(item_schema), required=True),
-                "page": fields.Integer(required=True),
-                "page_size": fields.Integer(required=True),
-                "total": fields.Integer(required=True),
-                "pages": fields.Integer(required=True),
-            },
-            name=name,
+        envelope = PageSchema.from_dict(
+            {"items": fields.List(fields.Nested(item_schema), required=True)}, name=name
         )
+        assert issubclass(envelope, PageSchema)
+        _page_schemas[item_schema] = envelope
     return _page_schemas[item_schema]
 
 

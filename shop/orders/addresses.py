@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 
 from shop.auth.models import User
-from shop.db import db, get_or_404, unit_of_work
+from shop.db import Page, db, get_or_404, paginate, unit_of_work
 from shop.errors import Conflict
 from shop.orders.models import Address
 from shop.orders.schemas import AddressCreate, AddressUpdate
@@ -14,10 +14,9 @@ MAX_ADDRESSES = 20
 ADDRESS_FIELDS = ("line1", "line2", "city", "state", "postal_code", "country", "phone")
 
 
-def list_addresses(user: User) -> list[Address]:
-    return list(
-        db.session.scalars(select(Address).where(Address.user_id == user.id).order_by(Address.id))
-    )
+def list_addresses(user: User, *, page: int, page_size: int) -> Page:
+    stmt = select(Address).where(Address.user_id == user.id).order_by(Address.id)
+    return paginate(stmt, page, page_size)
 
 
 def own_address(user: User, address_id: int) -> Address:

@@ -37,7 +37,7 @@ from shop.orders.schemas import (
     WebhookResultSchema,
     WebhookSchema,
 )
-from shop.schemas import page_of
+from shop.schemas import PageArgsSchema, page_of
 from shop.security import Role
 
 blp = Blueprint("orders", __name__, url_prefix="/api/v1", description="Cart and orders")
@@ -91,10 +91,11 @@ class CartItemById(MethodView):
 @blp.route("/addresses")
 class Addresses(MethodView):
     @blp.auth_required()
-    @blp.response(200, AddressSchema(many=True))
-    def get(self) -> list[Address]:
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, page_of(AddressSchema))
+    def get(self, args: dict[str, Any]) -> Page:
         """The signed-in user's addresses"""
-        return addresses.list_addresses(current_user)
+        return addresses.list_addresses(current_user, **args)
 
     @blp.auth_required()
     @blp.arguments(AddressSchema)

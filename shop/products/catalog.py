@@ -15,7 +15,7 @@ from shop.audit.models import Action, Target
 from shop.audit.services import record, record_changes, snapshot
 from shop.auth.models import User
 from shop.caching import invalidate
-from shop.db import db, is_postgres, unit_of_work
+from shop.db import Page, db, is_postgres, unit_of_work
 from shop.errors import Conflict, NotFound, Unprocessable
 from shop.products.cache import CATALOG, CATALOG_MATCHES
 from shop.products.categories import check_category
@@ -94,9 +94,10 @@ def get_product(
     return product
 
 
-def list_variants(product_id: int, *, include_inactive: bool) -> list[ProductVariant]:
+def list_variants(product_id: int, *, include_inactive: bool, page: int, page_size: int) -> Page:
     product = get_product(product_id, include_inactive=include_inactive)
-    return [v for v in product.variants if v.is_active or include_inactive]
+    variants = [v for v in product.variants if v.is_active or include_inactive]
+    return Page.of(variants, page, page_size)
 
 
 def sellable(product_id: int, variant_id: int | None) -> Sellable:
@@ -148,15 +149,19 @@ def for_sale(lines: list[tuple[int, int | None, int]]) -> list[tuple[Sellable, i
 
 
 def _claim_sku(sku: str, *, product_id: int | None = None, variant_id: int | None = None) -> None:
-    """SKUs are unique across products and variants; concurrent claims queue on a lock."""
+    """SKUs are unique across products and variants, whatever their case; concurrent claims
+    queue on a lock."""
     if is_postgres():
-        db.session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"sku:{sku}"))))
+        claim = f"sku:{sku.lower()}"
+        db.session.execute(select(func.pg_advisory_xact_lock(func.hashtext(claim))))
     taken_by_product = db.session.scalar(
-        select(Product.id).where(Product.sku == sku, Product.id != (product_id or 0))
+        select(Product.id).where(
+            func.lower(Product.sku) == sku.lower(), Product.id != (product_id or 0)
+        )
     )
     taken_by_variant = db.session.scalar(
         select(ProductVariant.id).where(
-            ProductVariant.sku == sku, ProductVariant.id != (variant_id or 0)
+            func.lower(ProductVariant.sku) == sku.lower(), ProductVariant.id != (variant_id or 0)
         )
     )
     if taken_by_product or taken_by_variant:

@@ -125,6 +125,9 @@ class ProductVariant(TimestampMixin, Base):
 
 # GET /inventory/low-stock and the low-stock sweep compare stock with the threshold.
 Index("ix_products_low_stock", Product.stock - Product.low_stock_threshold)
+# SKUs are unique whatever their case (products.catalog claims them under a lock).
+Index("ix_products_sku_lower", func.lower(Product.sku))
+Index("ix_product_variants_sku_lower", func.lower(ProductVariant.sku))
 
 
 class MovementType(enum.StrEnum):

@@ -33,7 +33,7 @@ from shop.products.schemas import (
     VariantUpdate,
     VariantUpdateSchema,
 )
-from shop.schemas import page_of
+from shop.schemas import PageArgsSchema, page_of
 from shop.security import Role
 
 blp = Blueprint("products", __name__, url_prefix="/api/v1", description="Catalog")
@@ -177,11 +177,12 @@ class ProductById(MethodView):
 class Variants(MethodView):
     @blp.auth_optional
     @cached
+    @blp.arguments(PageArgsSchema, location="query")
     @blp.errors(404)
-    @blp.response(200, VariantSchema(many=True))
-    def get(self, product_id: int) -> list[ProductVariant]:
+    @blp.response(200, page_of(VariantSchema))
+    def get(self, args: dict[str, Any], product_id: int) -> Page:
         """List a product's variants"""
-        return catalog.list_variants(product_id, include_inactive=is_admin())
+        return catalog.list_variants(product_id, include_inactive=is_admin(), **args)
 
     @blp.auth_required(Role.ADMIN)
     @blp.arguments(VariantSchema)

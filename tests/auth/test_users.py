@@ -18,7 +18,7 @@ def test_users_list_roles(client, as_customer, as_staff, as_admin):
     response = client.get(f"{API}/users", headers=as_admin)
     assert response.status_code == 200
     body = response.json
-    assert set(body) == {"items", "page", "page_size", "total", "pages"}
+    assert set(body) == {"items", "page", "page_size", "total", "pages", "links"}
     assert body["total"] == 3 and body["page"] == 1 and body["page_size"] == 20
     assert body["pages"] == 1
 

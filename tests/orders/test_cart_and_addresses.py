@@ -154,14 +154,14 @@ def test_addresses_crud_and_single_default(client, as_customer):
         headers=as_customer,
         json={**ADDRESS, "label": "Work", "is_default": True},
     ).json
-    listed = client.get(f"{API}/addresses", headers=as_customer).json
+    listed = client.get(f"{API}/addresses", headers=as_customer).json["items"]
     assert [(a["label"], a["is_default"]) for a in listed] == [("Home", False), ("Work", True)]
     url = f"{API}/addresses/{first.json['id']}"
     patched = client.patch(
         url, headers=as_customer, json={"city": "Shelbyville", "is_default": True}
     )
     assert patched.json["city"] == "Shelbyville" and patched.json["is_default"] is True
-    listed = client.get(f"{API}/addresses", headers=as_customer).json
+    listed = client.get(f"{API}/addresses", headers=as_customer).json["items"]
     assert [a["is_default"] for a in listed] == [True, False]
     assert client.delete(f"{API}/addresses/{second['id']}", headers=as_customer).status_code == 204
 
@@ -191,5 +191,5 @@ def test_addresses_are_private(client, app, as_customer):
     url = f"{API}/addresses/{address['id']}"
     assert client.patch(url, headers=intruder, json={"city": "X"}).status_code == 404
     assert client.delete(url, headers=intruder).status_code == 404
-    assert client.get(f"{API}/addresses", headers=intruder).json == []
+    assert client.get(f"{API}/addresses", headers=intruder).json["items"] == []
     assert client.get(f"{API}/addresses").status_code == 401

@@ -82,18 +82,21 @@ def test_delete_variant_takes_its_stock_out_through_the_ledger(client, app, as_a
     assert client.delete(url, headers=as_admin).status_code == 204
     assert client.delete(url, headers=as_admin).status_code == 404
     assert stock_of(app, product.id) == ledger_sum(app, product.id) == 3
-    assert [v["id"] for v in client.get(f"{API}/products/{product.id}/variants").json] == [keep.id]
+    assert [v["id"] for v in client.get(f"{API}/products/{product.id}/variants").json["items"]] == [
+        keep.id
+    ]
 
 
 def test_inactive_variants_are_hidden_from_the_public(client, app, as_admin):
     product = make_product(app, stock=0)
     make_variant(app, product, name="On sale")
     make_variant(app, product, name="Retired", is_active=False)
-    public = client.get(f"{API}/products/{product.id}/variants").json
+    public = client.get(f"{API}/products/{product.id}/variants").json["items"]
     assert [v["name"] for v in public] == ["On sale"]
     detail = client.get(f"{API}/products/{product.id}").json
     assert [v["name"] for v in detail["variants"]] == ["On sale"]
-    admin_view = client.get(f"{API}/products/{product.id}/variants", headers=as_admin).json
+    admin_view = client.get(f"{API}/products/{product.id}/variants", headers=as_admin)
+    admin_view = admin_view.json["items"]
     assert {v["name"] for v in admin_view} == {"On sale", "Retired"}
 
 

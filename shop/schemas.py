@@ -119,6 +119,16 @@ def page_of(item_schema: type[ma.Schema]) -> type[PageSchema]:
     return _page_schemas[item_schema]
 
 
+class Flag(fields.Boolean):
+    """A boolean in a JSON body: `true` or `false`, never 1, 0 or "yes" (query parameters,
+    which are text, use fields.Boolean)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 class Timestamp(fields.AwareDateTime):
     """A moment: ISO 8601 in UTC with milliseconds ("2026-12-01T07:06:27.482+00:00"), always
     the same shape; in input any offset (none means UTC)."""

@@ -168,3 +168,17 @@ def test_timestamps_are_utc_with_milliseconds(client, customer, as_customer):
     login = client.post("/api/v1/auth/login", json={"email": customer.email, "password": PASSWORD})
     assert "Retry-After" not in login.headers
     assert re.match(TIMESTAMP, login.json["user"]["last_login_at"])
+
+
+def test_booleans_in_a_body_are_json_booleans_only(client, app, as_customer, as_admin, customer):
+    address = {"line1": "1 Main St", "city": "X", "postal_code": "1", "country": "US"}
+    for body, url, method, headers in (
+        ({**address, "is_default": 0}, "/api/v1/addresses", "post", as_customer),
+        ({**address, "is_default": "true"}, "/api/v1/addresses", "post", as_customer),
+        ({"is_active": 1}, f"/api/v1/users/{customer.id}", "patch", as_admin),
+        ({"name": "Gadgets", "is_active": "yes"}, "/api/v1/categories", "post", as_admin),
+    ):
+        response = getattr(client, method)(url, headers=headers, json=body)
+        assert response.status_code == 422, (url, body)
+        assert {"is_default", "is_active"} & set(response.json["errors"])
+    assert client.get("/api/v1/products?in_stock=true&featured=0").status_code == 200

@@ -4,7 +4,7 @@ from typing import NotRequired, TypedDict
 
 from marshmallow import fields, validate
 
-from shop.schemas import BaseSchema, PageArgsSchema, Timestamp
+from shop.schemas import BaseSchema, Flag, PageArgsSchema, Timestamp
 from shop.security import PASSWORD_MAX_LENGTH, Role
 
 _email = fields.Email(required=True, validate=validate.Length(max=254))
@@ -115,7 +115,7 @@ class UserQueryArgsSchema(PageArgsSchema):
 
 class UserAdminUpdateSchema(BaseSchema):
     role = fields.String(validate=validate.OneOf([r.value for r in Role]))
-    is_active = fields.Boolean()
+    is_active = Flag()
 
 
 class UserAdminUpdate(TypedDict, total=False):

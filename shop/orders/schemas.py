@@ -14,7 +14,7 @@ from shop.orders.models import (
     PaymentStatus,
     WebhookOutcome,
 )
-from shop.schemas import BaseSchema, Money, PageArgsSchema, Timestamp, id_field
+from shop.schemas import BaseSchema, Flag, Money, PageArgsSchema, Timestamp, id_field
 
 MAX_LINE_QUANTITY = 1000
 MAX_LINES = 50
@@ -73,7 +73,7 @@ class AddressFieldsSchema(BaseSchema):
 class AddressSchema(AddressFieldsSchema):
     id = fields.Integer(dump_only=True)
     label = fields.String(load_default="", validate=validate.Length(max=50))
-    is_default = fields.Boolean(load_default=False)
+    is_default = Flag(load_default=False)
     created_at = Timestamp(dump_only=True)
 
 
@@ -86,7 +86,7 @@ class AddressUpdateSchema(AddressSchema):
     country = fields.String(validate=validate.Regexp(r"^[A-Z]{2}$"))
     phone = fields.String(validate=validate.Regexp(r"^(|[0-9+()\-. ]{3,32})$"))
     label = fields.String(validate=validate.Length(max=50))
-    is_default = fields.Boolean()
+    is_default = Flag()
 
 
 class ShippingAddress(TypedDict):

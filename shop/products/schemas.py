@@ -7,7 +7,7 @@ from typing import Any, NotRequired, Required, TypedDict
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from shop.schemas import BaseSchema, Money, PageArgsSchema, Timestamp, id_field
+from shop.schemas import BaseSchema, Flag, Money, PageArgsSchema, Timestamp, id_field
 
 SLUG = validate.Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Lowercase words joined by '-'.")
 SKU = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", error="Letters, digits, '.', '_', '-'.")
@@ -32,7 +32,7 @@ class CategorySchema(BaseSchema):
     slug = fields.String(validate=[validate.Length(max=140), SLUG])
     description = fields.String(validate=validate.Length(max=5000))
     parent_id = id_field(allow_none=True)
-    is_active = fields.Boolean()
+    is_active = Flag()
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
 
@@ -80,7 +80,7 @@ class VariantSchema(BaseSchema):
     stock = fields.Integer(
         strict=True, load_default=0, validate=validate.Range(min=0, max=MAX_STOCK)
     )
-    is_active = fields.Boolean(load_default=True)
+    is_active = Flag(load_default=True)
 
 
 class VariantUpdateSchema(VariantSchema):
@@ -93,7 +93,7 @@ class VariantUpdateSchema(VariantSchema):
     )
     price = Money()
     stock = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_STOCK))
-    is_active = fields.Boolean()
+    is_active = Flag()
 
 
 class VariantCreate(TypedDict):
@@ -129,8 +129,8 @@ class ProductSchema(BaseSchema):
     low_stock_threshold = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_STOCK))
     category_id = id_field(allow_none=True)
     category = fields.Nested(CategoryRefSchema, dump_only=True, allow_none=True)
-    is_active = fields.Boolean()
-    is_featured = fields.Boolean()
+    is_active = Flag()
+    is_featured = Flag()
     image_url = fields.String(
         allow_none=True, validate=[validate.Length(max=2048), validate.URL(), _http_url]
     )

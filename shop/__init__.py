@@ -9,6 +9,7 @@ from typing import Any
 from dotenv import load_dotenv
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shop import bus
 from shop.api import IdConverter, api, docs_assets, register_errorhandlers
@@ -40,6 +41,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.session_interface = _NoCookieSessions()
     app.config.update(load_config(app.instance_path, config))
+    if app.config["PROXY_COUNT"]:
+        hops = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     register_extensions(app)
     bus.init_app(app, (*INVENTORY_SUBSCRIBERS, *REPORTS_SUBSCRIBERS))

@@ -71,6 +71,11 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "LOGIN_LIMIT_PER_ACCOUNT": env("LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes"),
         "LOGIN_LIMIT_PER_IP": env("LOGIN_LIMIT_PER_IP", "30 per 15 minutes"),
         "ANON_WRITE_LIMIT_PER_IP": env("ANON_WRITE_LIMIT_PER_IP", "30 per hour"),
+        # Verification codes and reset tokens emailed to one address per hour (then silence).
+        "CODE_EMAILS_PER_HOUR": _env_int("CODE_EMAILS_PER_HOUR", 3),
+        # Reverse proxies in front of shop: client addresses (rate limits, audit) are then
+        # taken from that many X-Forwarded-For hops; 0 trusts no such header.
+        "PROXY_COUNT": _env_int("PROXY_COUNT", 0),
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_KEY_PREFIX": "shop-limits",

@@ -7,7 +7,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from shop import bus, mail
+from shop import bus, mail, outbox
 from shop.audit.models import Action, Target
 from shop.audit.services import record, record_changes, snapshot
 from shop.auth.events import UserRegistered, UserRoleChanged
@@ -98,10 +98,32 @@ def register(data: Registration) -> User:
     return user
 
 
+def _may_send(user: User | None, purpose: TokenPurpose) -> bool:
+    """An active account that has not had CODE_EMAILS_PER_HOUR codes for `purpose` in the last
+    hour (so nobody can bomb an address with them)."""
+    if user is None or not user.is_active:
+        return False
+    sent = db.session.scalar(
+        select(func.count()).where(
+            UserToken.user_id == user.id,
+            UserToken.purpose == purpose,
+            UserToken.created_at >= utcnow() - timedelta(hours=1),
+        )
+    )
+    return (sent or 0) < int(current_app.config["CODE_EMAILS_PER_HOUR"])
+
+
 def resend_verification(email: str) -> None:
+    """The same work whether or not the address has an account: the lookup is a job's."""
+    with unit_of_work():
+        outbox.add(send_verification_code, email=email.strip()[:254])
+
+
+def send_verification_code(email: str) -> None:
+    """The job behind a resend: a new code for an unverified account (within the limit)."""
     with unit_of_work():
         user = find_by_email(email)
-        if user and user.is_active and not user.email_verified:
+        if user and not user.email_verified and _may_send(user, TokenPurpose.VERIFY_EMAIL):
             _send_verification(user)
 
 
@@ -222,9 +244,16 @@ def change_password(user: User, current_password: str, new_password: str) -> Non
 
 
 def request_password_reset(email: str) -> None:
+    """The same work whether or not the address has an account: the lookup is a job's."""
+    with unit_of_work():
+        outbox.add(send_password_reset, email=email.strip()[:254])
+
+
+def send_password_reset(email: str) -> None:
+    """The job behind a reset request: email a reset token (within the limit)."""
     with unit_of_work():
         user = find_by_email(email)
-        if user is None or not user.is_active:
+        if user is None or not _may_send(user, TokenPurpose.RESET_PASSWORD):
             return
         token = new_token()
         ttl = current_app.config["PASSWORD_RESET_TTL"]

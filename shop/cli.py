@@ -18,6 +18,7 @@ from shop.auth.accounts import create_admin as create
 from shop.db import unit_of_work
 from shop.errors import ShopError
 from shop.inventory.ledger import find_ledger_drift
+from shop.mail import kept_messages
 from shop.queues import DEFAULT_QUEUE, redis_connection
 from shop.reports.aggregates import aggregate_day, today
 from shop.seed import seed_demo
@@ -25,6 +26,22 @@ from shop.seed import seed_demo
 jobs_cli = AppGroup("jobs", help="Periodic jobs: list, run one now, register the schedule.")
 inventory_cli = AppGroup("inventory", help="Inventory maintenance.")
 reports_cli = AppGroup("reports", help="Sales aggregates.")
+mail_cli = AppGroup("mail", help="Email.")
+
+
+@mail_cli.command("outbox")
+@click.option("--last", default=5, show_default=True, help="How many messages.")
+def mail_outbox(last: int) -> None:
+    """Show the last emails kept because MAIL_SERVER is unset (newest last)."""
+    messages = kept_messages(last)
+    if not messages:
+        click.echo("No emails kept (they are kept only while MAIL_SERVER is unset).")
+    for message in messages:
+        text = message.get_body(preferencelist=("plain",))
+        click.echo(f"From: {message['From']}\nTo: {message['To']}\nDate: {message['Date'] or ''}")
+        click.echo(f"Subject: {message['Subject']}\n")
+        click.echo(text.get_content() if text is not None else "")
+        click.echo("-" * 72)
 
 
 @reports_cli.command("backfill")
@@ -113,5 +130,6 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(jobs_cli)
     app.cli.add_command(inventory_cli)
     app.cli.add_command(reports_cli)
+    app.cli.add_command(mail_cli)
     app.cli.add_command(create_admin)
     app.cli.add_command(seed)

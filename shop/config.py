@@ -61,6 +61,9 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "PAYMENT_WEBHOOK_SECRET": env("PAYMENT_WEBHOOK_SECRET", ""),
         "CORS_ORIGINS": env("CORS_ORIGINS", "*"),
         "PUBLIC_URL": env("PUBLIC_URL", "http://127.0.0.1:5000"),
+        # Emails: the store's name, and where its storefront's pages are (reset-password, ...).
+        "STORE_NAME": env("STORE_NAME", "shop"),
+        "STOREFRONT_URL": env("STOREFRONT_URL") or env("PUBLIC_URL", "http://127.0.0.1:5000"),
         # Auth
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=_env_int("JWT_ACCESS_MINUTES", 15)),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=_env_int("JWT_REFRESH_DAYS", 30)),

@@ -270,7 +270,6 @@ def send_password_reset(email: str) -> None:
             user=user,
             token=token,
             minutes=ttl // timedelta(minutes=1),
-            public_url=current_app.config["PUBLIC_URL"],
         )
 
 

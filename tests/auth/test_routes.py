@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from shop.audit.models import AuditLog
 from shop.auth.models import RefreshToken, UserToken
 from shop.db import db, utcnow
+from tests.conftest import text_of
 from tests.factories import PASSWORD, bearer, make_user, tokens_for
 
 API = "/api/v1"
@@ -30,11 +31,13 @@ def audit_actions(app):
 
 
 def code_from(message):
-    return re.search(r"\b(\d{6})\b", message.get_payload()).group(1)
+    return re.search(r"\b(\d{6})\b", text_of(message)).group(1)
 
 
 def reset_token_from(message):
-    return re.search(r"^([A-Za-z0-9_-]{40,})\s*$", message.get_payload(), re.M).group(1)
+    return re.search(
+        r"/reset-password\?token=([A-Za-z0-9_-]{40,})\s*$", text_of(message), re.M
+    ).group(1)
 
 
 # --- register and verify --------------------------------------------------------------------

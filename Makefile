@@ -19,9 +19,15 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen
 	@touch $@
 
+# `make run` needs only the runtime dependencies, so a first start is quicker; --inexact keeps
+# what a full install added before.
+$(VENV)/.runtime: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --no-dev --inexact
+	@touch $@
+
 install: $(VENV)/.synced
 
-run: install
+run: $(VENV)/.runtime
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi seed
 	LOG_JSON=$${LOG_JSON:-false} $(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)

@@ -21,7 +21,7 @@ from shop.inventory.ledger import find_ledger_drift
 from shop.mail import kept_messages
 from shop.queues import DEFAULT_QUEUE, redis_connection
 from shop.reports.aggregates import aggregate_day, today
-from shop.seed import seed_demo
+from shop.seed import DEMO_ACCOUNTS, seed_demo
 
 jobs_cli = AppGroup("jobs", help="Periodic jobs: list, run one now, register the schedule.")
 inventory_cli = AppGroup("inventory", help="Inventory maintenance.")
@@ -123,7 +123,18 @@ def create_admin(email: str, password: str) -> None:
 @click.option("--products", default=0, show_default=True, help="Generated products to add.")
 def seed(customers: int, products: int) -> None:
     """Demo accounts and catalog into an empty database; generated volume on request."""
-    click.echo(json.dumps(seed_demo(customers=customers, products=products)))
+    result = seed_demo(customers=customers, products=products)
+    if result["demo_data"] == "created":
+        click.echo(
+            f"Demo data created: {result['demo_categories']} categories, "
+            f"{result['demo_products']} products, and these accounts:"
+        )
+        for email, password, role, *_ in DEMO_ACCOUNTS:
+            click.echo(f"  {role:9} {email:24} password {password}")
+    else:
+        click.echo("Demo data skipped: the database already has accounts.")
+    if customers or products:
+        click.echo(f"Generated {result['customers']} customers and {result['products']} products.")
 
 
 def register_commands(app: Flask) -> None:

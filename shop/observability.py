@@ -95,12 +95,36 @@ def register_request_hooks(app: Flask) -> None:
     app.after_request(_finish)
 
 
-blp = Blueprint("health", __name__, description="Liveness and readiness")
+blp = Blueprint("health", __name__, description="The index, liveness and readiness")
 
 
 class HealthSchema(BaseSchema):
     status = fields.String(required=True)
     checks = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class IndexSchema(BaseSchema):
+    name = fields.String(required=True)
+    api = fields.String(required=True, metadata={"description": "the base path of the API"})
+    docs = fields.String(required=True, metadata={"description": "Swagger UI"})
+    redoc = fields.String(required=True)
+    openapi = fields.String(required=True)
+    health = fields.String(required=True)
+
+
+@blp.route("/")
+class Index(MethodView):
+    @blp.response(200, IndexSchema)
+    def get(self) -> dict[str, Any]:
+        """Where the API and its documentation are"""
+        return {
+            "name": current_app.config["STORE_NAME"],
+            "api": "/api/v1",
+            "docs": "/docs",
+            "redoc": "/redoc",
+            "openapi": "/openapi.json",
+            "health": "/health",
+        }
 
 
 @blp.route("/health")

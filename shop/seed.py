@@ -99,6 +99,8 @@ def seed_demo(*, customers: int = 0, products: int = 0) -> dict[str, Any]:
             _demo_catalog()
     return {
         "demo_data": "created" if empty else "skipped (not empty)",
+        "demo_categories": len(DEMO_CATALOG) if empty else 0,
+        "demo_products": sum(len(items) for _, _, items in DEMO_CATALOG) if empty else 0,
         "customers": _generate_customers(customers) if customers else 0,
         "products": _generate_products(products) if products else 0,
     }

@@ -45,8 +45,11 @@ def test_cli_seed_is_idempotent_and_generates_customers(app):
     runner = app.test_cli_runner()
     first = runner.invoke(args=["seed", "--customers", "25"])
     assert first.exit_code == 0, first.output
+    assert "Demo data created: 9 categories, 15 products" in first.output
+    assert "admin@example.com" in first.output and "admin-pass-123" in first.output
+    assert "Generated 25 customers and 0 products." in first.output
     second = runner.invoke(args=["seed"])
-    assert '"demo_data": "skipped (not empty)"' in second.output
+    assert second.output == "Demo data skipped: the database already has accounts.\n"
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User)) == 28
         admin = db.session.scalar(select(User).where(User.email == "admin@example.com"))

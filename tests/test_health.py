@@ -34,3 +34,14 @@ def test_an_unreachable_database_is_a_503_with_retry_after(other_app):
         assert int(response.headers["Retry-After"]) > 0
         assert "database" in response.json["detail"]
     assert client.get("/health/ready").status_code == 503
+
+
+def test_the_root_points_at_the_api_and_its_documentation(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.json["api"] == "/api/v1"
+    assert {response.json[k] for k in ("docs", "redoc", "openapi")} == {
+        "/docs",
+        "/redoc",
+        "/openapi.json",
+    }

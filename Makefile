@@ -30,7 +30,7 @@ install: $(VENV)/.synced
 run: $(VENV)/.runtime
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi seed
-	LOG_JSON=$${LOG_JSON:-false} $(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
+	LOG_JSON=$${LOG_JSON:-false} $(BIN)/flask --app wsgi serve --host $(HOST) --port $(PORT)
 
 # The main suite needs PostgreSQL and Redis; under CI=true their absence is a failure.
 test: install lint

@@ -7,7 +7,7 @@ import sys
 from datetime import datetime, timedelta
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from rq_scheduler import Scheduler
 
@@ -104,6 +104,19 @@ def jobs_schedule() -> None:
     click.echo(json.dumps(result))
 
 
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@with_appcontext
+def serve(host: str, port: int) -> None:
+    """The development server; without Redis it also runs the periodic jobs, in a thread."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if redis_connection() is None:
+        schedule.InlineScheduler(app, tick=app.config["SCHEDULER_INTERVAL"]).start()
+        click.echo("Periodic jobs run in this process (no REDIS_URL): flask jobs list")
+    app.run(host=host, port=port)
+
+
 @click.command("create-admin")
 @with_appcontext
 @click.option("--email", required=True)
@@ -143,4 +156,5 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(reports_cli)
     app.cli.add_command(mail_cli)
     app.cli.add_command(create_admin)
+    app.cli.add_command(serve)
     app.cli.add_command(seed)

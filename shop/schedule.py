@@ -1,18 +1,24 @@
-"""Periodic jobs, declared as data, and their idempotent sync into rq-scheduler."""
+"""Periodic jobs, declared as data; their idempotent sync into rq-scheduler, and, on the
+embedded default (no Redis), an in-process scheduler that runs the same jobs on the same
+cron lines in a thread of the development server (`flask serve`)."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from crontab import CronTab
+from flask import Flask
 from rq_scheduler import Scheduler
 from werkzeug.utils import import_string
 
 from shop import outbox
 from shop.audit.models import Action, Target
 from shop.audit.services import record
-from shop.db import unit_of_work
+from shop.db import unit_of_work, utcnow
 from shop.queues import DEFAULT_QUEUE
 
 log = logging.getLogger(__name__)
@@ -128,6 +134,37 @@ def sync(scheduler: Scheduler) -> dict[str, list[str]]:
         )
         added.append(job_id)
     return {"added": sorted(added), "kept": sorted(kept), "cancelled": sorted(cancelled)}
+
+
+def next_run(job: PeriodicJob, after: datetime) -> datetime:
+    """When `job` next runs after `after` (its cron line is UTC)."""
+    return after + timedelta(seconds=CronTab(job.cron).next(now=after, default_utc=True))
+
+
+class InlineScheduler(threading.Thread):
+    """Runs the periodic jobs in a thread of a single process: the embedded default's stand-in
+    for rq-scheduler (with Redis, `worker.py --scheduler` does this, for every process)."""
+
+    def __init__(self, app: Flask, jobs: tuple[PeriodicJob, ...] = JOBS, tick: float = 5) -> None:
+        super().__init__(name="shop-inline-scheduler", daemon=True)
+        self.app, self.jobs, self.tick = app, jobs, tick
+        started = utcnow()
+        self.due = {job.name: next_run(job, started) for job in jobs}
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.tick):
+            now = utcnow()
+            for job in self.jobs:
+                if self.due[job.name] <= now:
+                    self.due[job.name] = next_run(job, now)
+                    with self.app.app_context():
+                        try:
+                            run_job(job.name)
+                        except Exception:
+                            log.exception(
+                                "periodic job %s failed; it runs again next time", job.name
+                            )
 
 
 class RelayingScheduler(Scheduler):

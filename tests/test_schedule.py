@@ -1,6 +1,6 @@
 """Periodic jobs: declared as data, synced idempotently, run by RQ and audited."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from rq import Queue
 from rq_scheduler import Scheduler
@@ -11,6 +11,7 @@ from shop.audit.models import AuditLog
 from shop.auth.models import RevokedToken
 from shop.db import db, unit_of_work, utcnow
 from shop.queues import DEFAULT_QUEUE, redis_connection
+from tests.conftest import wait_for
 
 
 def test_sync_is_idempotent_and_cancels_removed_jobs(app):
@@ -55,3 +56,30 @@ def test_scheduled_job_runs_on_a_worker_and_is_audited(app, run_jobs):
     assert entry.actor_id is None and entry.actor_email == "system"
     assert entry.changes["job"] == "purge-expired-tokens"
     assert entry.changes["result"]["revoked_tokens"] == 1
+
+
+def test_next_run_follows_the_cron_line_in_utc():
+    job = schedule.get_job("daily-sales")  # 00:15 every day
+    after = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    assert schedule.next_run(job, after) == datetime(2026, 12, 2, 0, 15, tzinfo=UTC)
+
+
+def test_without_redis_the_periodic_jobs_run_in_a_thread(app):
+    inline = schedule.InlineScheduler(app, tick=0.05)
+    assert min(inline.due.values()) > utcnow()  # nothing runs at start
+    inline.due["purge-expired-tokens"] = utcnow()  # as if its minute had come
+    inline.start()
+    try:
+
+        def ran():
+            with app.app_context():
+                return db.session.scalar(
+                    select(AuditLog.changes).where(AuditLog.action == "job.run")
+                )
+
+        assert wait_for(ran)
+    finally:
+        inline.stopping.set()
+        inline.join(timeout=5)
+    assert ran()["job"] == "purge-expired-tokens"
+    assert inline.due["purge-expired-tokens"] > utcnow()  # and it is due again later

@@ -10,6 +10,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from rq_scheduler import Scheduler
+from werkzeug.serving import run_simple
 
 from shop import schedule
 from shop.audit.models import Action, Target
@@ -114,7 +115,7 @@ def serve(host: str, port: int) -> None:
     if redis_connection() is None:
         schedule.InlineScheduler(app, tick=app.config["SCHEDULER_INTERVAL"]).start()
         click.echo("Periodic jobs run in this process (no REDIS_URL): flask jobs list")
-    app.run(host=host, port=port)
+    run_simple(host, port, app, threaded=True)
 
 
 @click.command("create-admin")

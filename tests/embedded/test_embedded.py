@@ -1,6 +1,14 @@
 """The embedded default: SQLite, no Redis, in-process cache, jobs (emails) run inline."""
 
+import json
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
@@ -11,6 +19,7 @@ from tests.conftest import text_of
 from tests.factories import headers_for, make_user
 
 pytestmark = pytest.mark.embedded
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.fixture
@@ -143,3 +152,32 @@ def test_ids_beyond_the_integer_range_are_404_not_500(embedded_app, ident):
         response = getattr(client, method)(path.format(ident), headers=admin)
         assert response.status_code == 404, (method, path, response.status_code)
         assert response.mimetype == "application/problem+json"
+
+
+def test_flask_serve_answers_and_runs_the_periodic_jobs(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}", "REDIS_URL": ""}
+    flask = str(Path(sys.executable).parent / "flask")
+    subprocess.run([flask, "--app", "wsgi", "db", "upgrade"], env=env, check=True,
+                   capture_output=True, cwd=ROOT)  # fmt: skip
+    server = subprocess.Popen(
+        [flask, "--app", "wsgi", "serve", "--port", str(port)],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as answer:
+                    index = json.load(answer)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "flask serve did not answer"
+                time.sleep(0.2)
+        assert index["api"] == "/api/v1"
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=10)[0]
+    assert "Periodic jobs run in this process" in output

@@ -9,14 +9,15 @@ from functools import partial
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Integer, Subquery, exists, func, literal, select
+from sqlalchemy import ColumnElement, Integer, Subquery, exists, func, literal, select, update
 
 from shop import mail
+from shop.audit.models import SYSTEM_ACTOR
 from shop.caching import cached_value
 from shop.db import Page, count_rows, db, insert_ignoring_conflicts, paginate, unit_of_work, utcnow
 from shop.inventory.models import Notification, NotificationKind
 from shop.products.cache import CATALOG_MATCHES
-from shop.products.events import StockChanged
+from shop.products.events import ItemCreated, StockChanged
 from shop.products.models import MovementType, Product, ProductVariant, StockMovement
 
 VELOCITY_DAYS = 30
@@ -135,9 +136,24 @@ def open_low_stock_notification(product_id: int, variant_id: int | None = None) 
     return notification_id
 
 
-def on_stock_fell(event: StockChanged) -> None:
-    """The durable subscriber to StockChanged (when stock fell to its threshold)."""
+def on_low(event: StockChanged | ItemCreated) -> None:
+    """The durable subscriber to stock falling to its threshold, or an item created there."""
     open_low_stock_notification(event.product_id, event.variant_id)
+
+
+def resolve_recovered(event: StockChanged) -> None:
+    """In the restock's transaction: the open notification of a row whose stock is back above
+    its threshold is resolved (by the system), so the next drop opens a new one."""
+    db.session.execute(
+        update(Notification)
+        .where(
+            Notification.kind == NotificationKind.LOW_STOCK,
+            Notification.product_id == event.product_id,
+            _same_variant(Notification.variant_id, event.variant_id),
+            Notification.is_open(),
+        )
+        .values(resolved_at=utcnow(), resolved_by=SYSTEM_ACTOR)
+    )
 
 
 def sweep_low_stock() -> dict[str, int]:
@@ -147,7 +163,7 @@ def sweep_low_stock() -> dict[str, int]:
         Notification.kind == NotificationKind.LOW_STOCK,
         Notification.product_id == rows.c.product_id,
         _same_variant(Notification.variant_id, rows.c.variant_id),
-        Notification.acknowledged_at.is_(None),
+        Notification.is_open(),
     )
     candidates = db.session.execute(
         select(rows.c.product_id, rows.c.variant_id).where(~is_open)

@@ -6,10 +6,22 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    CheckConstraint,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    and_,
+    case,
+    func,
+    select,
+)
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from shop.db import MONEY, Base, TimestampMixin
+from shop.products.models import Product, ProductVariant
 
 
 class PurchaseOrderStatus(enum.StrEnum):
@@ -91,6 +103,30 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Closed by itself once the stock is back above the threshold.
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(32))  # SYSTEM_ACTOR
+    # What the stock is now (`stock` is what it was when the alert opened).
+    live_stock: Mapped[int] = column_property(
+        case(
+            (
+                variant_id.is_not(None),
+                select(ProductVariant.stock)
+                .where(ProductVariant.id == variant_id)
+                .correlate_except(ProductVariant)
+                .scalar_subquery(),
+            ),
+            else_=select(Product.stock)
+            .where(Product.id == product_id)
+            .correlate_except(Product)
+            .scalar_subquery(),
+        ),
+        deferred=False,
+    )
+
+    @classmethod
+    def is_open(cls) -> ColumnElement[bool]:
+        return and_(cls.acknowledged_at.is_(None), cls.resolved_at.is_(None))
 
 
 # The database, not only the code, keeps one open notification per product (or variant).
@@ -100,6 +136,6 @@ Index(
     Notification.product_id,
     func.coalesce(Notification.variant_id, 0),
     unique=True,
-    postgresql_where=Notification.acknowledged_at.is_(None),
-    sqlite_where=Notification.acknowledged_at.is_(None),
+    postgresql_where=Notification.is_open(),
+    sqlite_where=Notification.is_open(),
 )

@@ -21,11 +21,7 @@ def list_notifications(
 ) -> Page:
     stmt = select(Notification).order_by(Notification.id.desc())
     if open is not None:
-        stmt = stmt.where(
-            Notification.acknowledged_at.is_(None)
-            if open
-            else Notification.acknowledged_at.is_not(None)
-        )
+        stmt = stmt.where(Notification.is_open() if open else ~Notification.is_open())
     if product_id is not None:
         stmt = stmt.where(Notification.product_id == product_id)
     if kind is not None:

@@ -144,14 +144,17 @@ class NotificationSchema(BaseSchema):
     product_id = fields.Integer()
     variant_id = fields.Integer(allow_none=True)
     message = fields.String()
-    stock = fields.Integer()
+    stock = fields.Integer(attribute="live_stock", metadata={"description": "now"})
+    stock_when_opened = fields.Integer(attribute="stock")
     suggested_reorder_qty = fields.Integer()
     created_at = Timestamp()
     acknowledged_at = Timestamp(allow_none=True)
     acknowledged_by = fields.Integer(allow_none=True)
+    resolved_at = Timestamp(allow_none=True, metadata={"description": "stock back above"})
+    resolved_by = fields.String(allow_none=True)
 
 
 class NotificationQueryArgsSchema(PageArgsSchema):
-    open = fields.Boolean(metadata={"description": "true: not acknowledged yet"})
+    open = fields.Boolean(metadata={"description": "true: neither acknowledged nor resolved"})
     product_id = id_field(strict=False)
     kind = fields.String(validate=validate.OneOf([k.value for k in NotificationKind]))

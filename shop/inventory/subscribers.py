@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from shop.bus import Subscriber
-from shop.inventory.low_stock import on_stock_fell
-from shop.products.events import StockChanged
+from shop.inventory.low_stock import on_low, resolve_recovered
+from shop.products.events import ItemCreated, StockChanged
 
 SUBSCRIBERS: tuple[Subscriber[Any], ...] = (
     # After commit: the worker opens the notification and emails the admins.
-    Subscriber(StockChanged, on_stock_fell, durable=True, when=lambda event: event.fell_low),
+    Subscriber(StockChanged, on_low, durable=True, when=lambda event: event.fell_low),
+    Subscriber(ItemCreated, on_low, durable=True, when=lambda event: event.low),
+    # In the restock's transaction: its open notification is resolved.
+    Subscriber(StockChanged, resolve_recovered, when=lambda event: event.recovered),
 )

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, raiseload
 
+from shop import bus
 from shop.audit.models import Action, Target
 from shop.audit.services import record, record_changes, snapshot
 from shop.auth.models import User
@@ -19,6 +20,7 @@ from shop.db import Page, db, is_postgres, unit_of_work
 from shop.errors import Conflict, NotFound, Unprocessable
 from shop.products.cache import CATALOG, CATALOG_MATCHES
 from shop.products.categories import check_category
+from shop.products.events import ItemCreated
 from shop.products.models import MovementType, Product, ProductVariant
 from shop.products.schemas import ProductCreate, ProductUpdate, VariantCreate, VariantUpdate
 from shop.products.slugs import claim_slug, unique_slug
@@ -214,6 +216,7 @@ def create_product(actor: User | None, data: ProductCreate) -> Product:
         if "slug" not in data:
             product.slug = unique_slug(Product, data["name"])
         _write(actor, product, dict(data), created=True)
+        bus.publish(ItemCreated(product.id, None, product.stock, product.low_stock_threshold))
         record(
             Action.PRODUCT_CREATED,
             actor=actor,
@@ -287,6 +290,7 @@ def create_variant(actor: User | None, product_id: int, data: VariantCreate) -> 
             )
         variant = ProductVariant(product_id=product.id)
         _write(actor, variant, dict(data), created=True)
+        bus.publish(ItemCreated(product.id, variant.id, variant.stock, product.low_stock_threshold))
         db.session.expire(product, ["variants"])
         changes = {"product_id": product.id, **snapshot(variant, VARIANT_FIELDS)}
         record(

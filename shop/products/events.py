@@ -30,3 +30,22 @@ class StockChanged(Event, name="stock.changed"):
     def fell_low(self) -> bool:
         """Whether stock went down and is now at or below the threshold."""
         return self.delta < 0 and self.stock_after <= self.low_stock_threshold
+
+    @property
+    def recovered(self) -> bool:
+        """Whether stock rose from at or below the threshold to above it."""
+        return self.delta > 0 and self.crossed_threshold
+
+
+@dataclass(frozen=True)
+class ItemCreated(Event, name="product.created"):
+    """A product (variant_id None) or a variant was created, with this stock."""
+
+    product_id: int
+    variant_id: int | None
+    stock: int
+    low_stock_threshold: int
+
+    @property
+    def low(self) -> bool:
+        return self.stock <= self.low_stock_threshold

@@ -261,3 +261,36 @@ def test_dashboard_low_stock_count_follows_every_threshold_crossing(
         json={"product_id": sized.id, "variant_id": variant.id, "type": "IN", "quantity": 10},
     )
     assert low_stock_count() == 0
+
+
+def listed(client, headers, **query):
+    return client.get("/api/v1/notifications", headers=headers, query_string=query).json["items"]
+
+
+def test_a_product_created_low_opens_a_notification(client, app, as_staff, run_jobs):
+    product = make_product(app, stock=2, low_stock_threshold=5)
+    empty = make_product(app, stock=0, low_stock_threshold=5)
+    make_product(app, stock=9, low_stock_threshold=5)
+    run_jobs()
+    opened = {n["product_id"] for n in listed(client, as_staff, open="true")}
+    assert opened == {product.id, empty.id}
+
+
+def test_a_restock_resolves_the_notification_and_a_new_drop_opens_another(
+    client, app, as_staff, run_jobs
+):
+    product = make_product(app, stock=6, low_stock_threshold=5)
+    take(client, as_staff, product, 2)  # 4
+    run_jobs()
+    [first] = listed(client, as_staff, open="true")
+    assert first["stock"] == 4 and first["resolved_at"] is None
+    client.post(MOVES, headers=as_staff, json={"product_id": product.id, "type": "IN",
+                                               "quantity": 10})  # fmt: skip
+    resolved = client.get(f"/api/v1/notifications/{first['id']}", headers=as_staff).json
+    assert resolved["resolved_at"] and resolved["resolved_by"] == "system"
+    assert resolved["stock"] == 14  # the figure shown is live
+    assert listed(client, as_staff, open="true") == []
+    take(client, as_staff, product, 10)  # 4 again: a new crossing
+    run_jobs()
+    [second] = listed(client, as_staff, open="true")
+    assert second["id"] != first["id"] and second["stock"] == 4

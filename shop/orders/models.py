@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     false,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -137,6 +138,13 @@ class Order(TimestampMixin, Base):
         Index("ix_orders_user_created", "user_id", "created_at"),
         Index("ix_orders_status_created", "status", "created_at"),
         Index("ix_orders_created_at", "created_at"),
+        # The staff's list of orders owing a refund (GET /orders?needs_refund=true).
+        Index(
+            "ix_orders_refund_due",
+            "created_at",
+            postgresql_where=text("refund_due > 0"),
+            sqlite_where=text("refund_due > 0"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -153,6 +161,8 @@ class Order(TimestampMixin, Base):
     notes: Mapped[str] = mapped_column(Text, default="", server_default="")
     tracking_number: Mapped[str | None] = mapped_column(String(100))
     reminder_sent_at: Mapped[datetime | None]
+    # Money received that must go back: a payment that arrived after the order was cancelled.
+    refund_due: Mapped[Decimal] = mapped_column(MONEY, default=0, server_default="0")
 
     items: Mapped[list[OrderItem]] = relationship(
         order_by="OrderItem.id", lazy="selectin", cascade="all, delete-orphan"

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from flask import current_app
 
+from shop import mail
 from shop.audit.models import Action, Target
 from shop.audit.services import record
 from shop.auth.models import User
@@ -51,6 +52,24 @@ def _apply_payment(actor: User | None, order: Order, payment: Payment) -> None:
     )
     if order.payment_status == PaymentStatus.PAID and order.status == OrderStatus.PENDING:
         transition(actor, order, OrderStatus.PAID, note="paid in full")
+
+
+def _keep_for_refund(order: Order, payment: Payment) -> None:
+    """Money for an order that is already cancelled: kept, owed back, and the admins told."""
+    order.amount_paid = (order.amount_paid or Decimal("0.00")) + payment.amount
+    order.refund_due = (order.refund_due or Decimal("0.00")) + payment.amount
+    record(
+        Action.PAYMENT_RECORDED,
+        actor=None,
+        target_type=Target.ORDER,
+        target_id=order.id,
+        changes={
+            "amount": str(payment.amount),
+            "reference": payment.reference,
+            "refund_due": str(order.refund_due),
+        },
+    )
+    mail.queue_email(current_app.config["ADMIN_EMAILS"], "refund_due", order=order, payment=payment)
 
 
 def record_payment(actor: User, order_id: int, data: PaymentCreate) -> Payment:
@@ -115,10 +134,13 @@ def handle_payment_event(data: PaymentEvent) -> WebhookResult:
         if payment_id is None:
             return {"result": WebhookOutcome.DUPLICATE, "payment_id": None}
         if data["status"] == PaymentOutcome.SUCCEEDED:
-            due = _due(order)
-            if data["amount"] != due:
-                raise Conflict(f"The amount does not match the {due} due.")
             payment = db.session.get(Payment, payment_id)
             assert payment is not None
-            _apply_payment(None, order, payment)
+            if order.status in (OrderStatus.CANCELLED, OrderStatus.REFUNDED):
+                _keep_for_refund(order, payment)
+            else:
+                due = _due(order)
+                if data["amount"] != due:
+                    raise Conflict(f"The amount does not match the {due} due.")
+                _apply_payment(None, order, payment)
     return {"result": WebhookOutcome.RECORDED, "payment_id": payment_id}

@@ -32,6 +32,7 @@ def list_orders(
     user_id: int | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    needs_refund: bool | None = None,
 ) -> Page:
     stmt = select(Order).order_by(Order.created_at.desc(), Order.id.desc())
     if not user.has_role(Role.STAFF):
@@ -44,6 +45,8 @@ def list_orders(
         stmt = stmt.where(Order.created_at >= created_after)
     if created_before is not None:
         stmt = stmt.where(Order.created_at <= created_before)
+    if needs_refund is not None:
+        stmt = stmt.where(Order.refund_due > 0 if needs_refund else Order.refund_due == 0)
     return paginate(stmt, page, page_size)
 
 

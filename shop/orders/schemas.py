@@ -193,6 +193,9 @@ class OrderSchema(BaseSchema):
     tax = Money(positive=False)
     total = Money(positive=False)
     amount_paid = Money(positive=False)
+    refund_due = Money(
+        positive=False, metadata={"description": "received after cancellation: to refund"}
+    )
     currency = fields.String()
     shipping_address = fields.Dict()
     notes = fields.String()
@@ -207,6 +210,7 @@ class OrderQueryArgsSchema(PageArgsSchema):
     user_id = id_field(strict=False, metadata={"description": "staff and admins"})
     created_after = Timestamp()
     created_before = Timestamp()
+    needs_refund = fields.Boolean(metadata={"description": "staff: orders owing a refund"})
 
 
 class StatusUpdateSchema(BaseSchema):

@@ -296,6 +296,30 @@ def test_webhook_pays_the_order_once(client, app, placed, webhook_secret, as_sta
     assert paid["status"] == "paid" and paid["amount_paid"] == "120.00"
 
 
+def test_a_payment_for_a_cancelled_order_is_kept_for_a_refund_and_alerted(
+    client, app, placed, webhook_secret, as_customer, as_staff, mailbox, run_jobs
+):
+    _, created = placed
+    client.post(f"{API}/orders/{created['id']}/cancel", headers=as_customer)
+    event = {
+        "event_id": "evt_late",
+        "order_number": created["number"],
+        "amount": "120.00",
+        "status": "succeeded",
+        "reference": "ch_late",
+    }
+    assert post_event(client, event).json["result"] == "recorded"
+    order = client.get(f"{API}/orders/{created['id']}", headers=as_staff).json
+    assert order["status"] == "cancelled" and order["amount_paid"] == "120.00"
+    assert order["refund_due"] == "120.00"
+    due = client.get(f"{API}/orders?needs_refund=true", headers=as_staff).json["items"]
+    assert [o["id"] for o in due] == [created["id"]]
+    assert client.get(f"{API}/orders?needs_refund=false", headers=as_staff).json["total"] == 0
+    run_jobs()
+    [alert] = [m for m in mailbox.to("ops@example.com") if "Refund due" in m["Subject"]]
+    assert created["number"] in alert["Subject"]
+
+
 def test_webhook_signatures(client, placed, webhook_secret):
     _, created = placed
     event = {

@@ -168,9 +168,16 @@ class InlineScheduler(threading.Thread):
 
 
 class RelayingScheduler(Scheduler):
-    """rq-scheduler whose every tick also relays the outbox to RQ."""
+    """rq-scheduler whose every tick also re-registers a schedule Redis lost (a restart from
+    nothing, a flush) and relays the outbox to RQ."""
 
     def enqueue_jobs(self) -> Any:
+        try:
+            present = {job.id for job in self.get_jobs()}
+            if any(JOB_ID_PREFIX + job.name not in present for job in JOBS):
+                log.warning("periodic jobs missing from Redis; synced again: %s", sync(self))
+        except Exception:
+            log.exception("could not check the periodic schedule; will retry next tick")
         jobs = super().enqueue_jobs()
         try:
             outbox.relay()

@@ -83,3 +83,14 @@ def test_without_redis_the_periodic_jobs_run_in_a_thread(app):
         inline.join(timeout=5)
     assert ran()["job"] == "purge-expired-tokens"
     assert inline.due["purge-expired-tokens"] > utcnow()  # and it is due again later
+
+
+def test_a_tick_after_redis_came_back_empty_registers_the_schedule_again(app):
+    with app.app_context():
+        connection = redis_connection()
+        scheduler = schedule.RelayingScheduler(queue_name=DEFAULT_QUEUE, connection=connection)
+        schedule.sync(scheduler)
+        connection.flushdb()  # Redis restarted without its data
+        scheduler.enqueue_jobs()  # the next tick
+        ids = sorted(job.id for job in scheduler.get_jobs())
+    assert ids == sorted(schedule.JOB_ID_PREFIX + job.name for job in schedule.JOBS)

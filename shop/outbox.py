@@ -3,7 +3,8 @@
 After commit the web process hands new messages to RQ (or, without Redis, runs them inline).
 A message is written already marked relayed, so the hand-over costs no second transaction; if
 RQ refuses it, the mark is cleared and the scheduler's relay sends it at its next tick, and if
-the process dies in between, the relay sends it once the mark is RELAY_AGAIN_AFTER old. So a
+the process dies in between, the relay sends it once the mark is HAND_OVER_LEASE old and RQ
+has no job for it. So a
 Redis outage at commit time, or a crash, loses nothing. A message is deleted in the
 transaction that handles it, under a row lock, so a retried or doubly-relayed job runs its
 side effect once.
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from rq.job import Job
 from sqlalchemy import JSON, String, Text, func, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.utils import import_string
@@ -26,7 +28,9 @@ from shop.queues import enqueue, redis_connection
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
-# A message relayed this long ago and still here was lost (say, Redis restarted): send it again.
+# A message handed over this long ago whose job RQ does not have was lost: send it again.
+HAND_OVER_LEASE = timedelta(seconds=30)
+# A message handed over this long ago and still here is sent again, whatever RQ holds.
 RELAY_AGAIN_AFTER = timedelta(minutes=10)
 
 
@@ -69,7 +73,7 @@ def _dispatch(messages: list[OutboxMessage]) -> None:
         return
     for index, message_id in enumerate(ids):
         try:
-            enqueue(process, message_id, job_id=f"outbox-{message_id}")
+            enqueue(process, message_id, job_id=_job_id(message_id))
         except Exception:
             log.warning("could not hand outbox messages %s to RQ now", ids[index:], exc_info=True)
             _unmark(ids[index:])
@@ -106,25 +110,48 @@ def process(message_id: int) -> None:
         raise
 
 
+def _job_id(message_id: int) -> str:
+    return f"outbox-{message_id}"
+
+
 def relay(limit: int = 500) -> int:
-    """Hand unsent (or lost) messages to RQ; run by the scheduler every few seconds."""
-    if redis_connection() is None:
+    """Hand unsent (or lost) messages to RQ; run by the scheduler every few seconds.
+
+    A message marked handed over more than HAND_OVER_LEASE ago whose job RQ does not have
+    was lost (the process died, or Redis refused, between commit and hand-over): it goes
+    again now. One whose job exists is queued, running or waiting for a retry, and is left
+    alone, unless it was handed over RELAY_AGAIN_AFTER ago (then it goes again anyway)."""
+    connection = redis_connection()
+    if connection is None:
         return 0
     with unit_of_work() as session:
-        stale = utcnow() - RELAY_AGAIN_AFTER
-        messages = session.scalars(
+        now = utcnow()
+        candidates = session.scalars(
             select(OutboxMessage)
             .where(
-                or_(OutboxMessage.relayed_at.is_(None), OutboxMessage.relayed_at < stale),
+                or_(
+                    OutboxMessage.relayed_at.is_(None),
+                    OutboxMessage.relayed_at < now - HAND_OVER_LEASE,
+                ),
                 OutboxMessage.attempts < MAX_ATTEMPTS,
             )
             .order_by(OutboxMessage.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
-        now = utcnow()
+        pipe = connection.pipeline(transaction=False)
+        for message in candidates:
+            pipe.exists(Job.key_for(_job_id(message.id)))
+        known = pipe.execute() if candidates else []
+        messages = [
+            message
+            for message, exists in zip(candidates, known, strict=True)
+            if not exists
+            or message.relayed_at is None
+            or message.relayed_at < now - RELAY_AGAIN_AFTER
+        ]
         for message in messages:
-            enqueue(process, message.id, job_id=f"outbox-{message.id}")
+            enqueue(process, message.id, job_id=_job_id(message.id))
             message.relayed_at = now
     if messages:
         current_app.logger.info("relayed %d outbox messages", len(messages))

@@ -112,3 +112,21 @@ def test_a_message_lost_between_commit_and_hand_over_is_relayed_later(
         assert outbox.relay() == 1
     assert run_jobs() == 1
     assert len(mailbox.to("g@example.com")) == 1
+
+
+def test_a_lost_hand_over_is_relayed_within_seconds_and_a_queued_one_is_left_alone(
+    app, mailbox, run_jobs, monkeypatch
+):
+    with app.app_context():
+        with unit_of_work():  # handed over: its job is in the queue
+            queue_email("q@example.com", "password_changed", user={"email": "q@example.com"})
+        monkeypatch.setattr(outbox, "_dispatch", lambda messages: None)  # dies before handing
+        with unit_of_work():
+            queue_email("h@example.com", "password_changed", user={"email": "h@example.com"})
+        with unit_of_work() as session:  # both marked a little longer ago than the lease
+            leased = utcnow() - outbox.HAND_OVER_LEASE - timedelta(seconds=1)
+            session.execute(update(OutboxMessage).values(relayed_at=leased))
+        assert outbox.relay() == 1  # only the one whose job is missing
+        assert outbox.relay() == 0
+    assert run_jobs() == 2
+    assert len(mailbox.to("h@example.com")) == len(mailbox.to("q@example.com")) == 1

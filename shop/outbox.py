@@ -4,10 +4,9 @@ After commit the web process hands new messages to RQ (or, without Redis, runs t
 A message is written already marked relayed, so the hand-over costs no second transaction; if
 RQ refuses it, the mark is cleared and the scheduler's relay sends it at its next tick, and if
 the process dies in between, the relay sends it once the mark is HAND_OVER_LEASE old and RQ
-has no job for it. So a
-Redis outage at commit time, or a crash, loses nothing. A message is deleted in the
-transaction that handles it, under a row lock, so a retried or doubly-relayed job runs its
-side effect once.
+has no job for it. So a Redis outage at commit time, or a crash, loses nothing. A message is
+deleted in the transaction that handles it, under a row lock, so a retried or doubly-relayed
+job runs its side effect once.
 """
 
 from __future__ import annotations

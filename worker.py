@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 
+from redis import Redis
 from rq import Queue
 
 from shop import create_app
@@ -26,13 +27,14 @@ def main(argv: list[str] | None = None) -> int:
 
     app = create_app()
     with app.app_context():
-        connection = redis_connection()
-        if connection is None:
+        if redis_connection() is None:
             print(
                 "REDIS_URL is not set: without Redis, jobs run inline in the web process.",
                 file=sys.stderr,
             )
             return 2
+        # Its own client: a worker blocks on Redis for long (the web's gives up in a second).
+        connection = Redis.from_url(app.config["REDIS_URL"])
         # A forked work horse must not share the parent's database connections.
         engine = db.engine
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))

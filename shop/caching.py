@@ -13,10 +13,50 @@ from typing import Any
 
 from flask import Response, current_app, request
 
-from shop.db import after_commit, uow_state
+from shop import outbox
+from shop.db import after_commit, unit_of_work, uow_state
 from shop.extensions import cache
 
 log = logging.getLogger(__name__)
+
+
+# A cache that failed is left alone this long (answers are read from the database), so that
+# a hung Redis costs a process one short timeout, not one per request.
+RETRY_AFTER = 5.0
+_unhealthy_until = 0.0
+# Namespaces this process could not bump after a write. Until it has, it serves no cached
+# answer: a Redis back from its own persistence holds what they invalidated. (Other processes
+# are covered by an outbox message that bumps them once Redis answers: see bump.)
+_unbumped: set[str] = set()
+# A new version is the clock in microseconds, or one more than the last: it never goes back,
+# even when Redis comes back from a persistence that predates the last bumps.
+_BUMP = """
+local version = tonumber(redis.call('GET', KEYS[1]) or '0')
+local now = tonumber(ARGV[1])
+if now <= version then now = version + 1 end
+redis.call('SET', KEYS[1], now)
+return now
+"""
+
+
+def _failed() -> None:
+    global _unhealthy_until
+    _unhealthy_until = time.monotonic() + RETRY_AFTER
+    log.warning("cache unreachable; reading through for %s s", RETRY_AFTER, exc_info=True)
+
+
+def _usable() -> bool:
+    """Whether cached answers may be served now (re-bumping what this process owes first)."""
+    if time.monotonic() < _unhealthy_until:
+        return False
+    if _unbumped:
+        try:
+            _bump(sorted(_unbumped))
+        except Exception:
+            _failed()
+            return False
+        _unbumped.clear()
+    return True
 
 
 def _seed_version(key: str) -> None:
@@ -27,35 +67,48 @@ def _seed_version(key: str) -> None:
 
 def _version(namespace: str) -> int:
     key = f"v:{namespace}"
-    try:
+    version = cache.get(key)
+    if version is None:
+        _seed_version(key)
         version = cache.get(key)
-        if version is None:
+    return -1 if version is None else int(version)  # None: a NullCache
+
+
+def _bump(namespaces: list[str]) -> None:
+    """Move each namespace to a new version, or raise."""
+    backend: Any = cache.cache
+    client = getattr(backend, "_write_client", None)
+    keys = [f"v:{namespace}" for namespace in namespaces]
+    if client is None:  # in-process cache
+        for key in keys:
             _seed_version(key)
-            version = cache.get(key)
-        return -1 if version is None else int(version)  # None: a NullCache
-    except Exception:
-        log.warning("cache unreachable; reading through", exc_info=True)
-        return -1
+            backend.inc(key)
+        return
+    pipe = client.pipeline(transaction=False)  # Redis: one round trip for them all
+    for key in keys:
+        pipe.eval(_BUMP, 1, backend.key_prefix + key, time.time_ns() // 1000)
+    pipe.execute()
 
 
 def bump(*namespaces: str) -> None:
-    """Move each namespace to a new version: every entry cached under the old one is dead."""
-    keys = [f"v:{namespace}" for namespace in sorted(namespaces)]
+    """Move each namespace to a new version: every entry cached under the old one is dead.
+
+    When Redis cannot be told, the namespaces are owed: this process serves no cached answer
+    until it has bumped them, and an outbox message bumps them for every other process as soon
+    as Redis answers again."""
     try:
-        backend: Any = cache.cache
-        client = getattr(backend, "_write_client", None)
-        if client is None:  # in-process cache
-            for key in keys:
-                _seed_version(key)
-                backend.inc(key)
-            return
-        pipe = client.pipeline(transaction=False)  # Redis: one round trip for them all
-        for key in keys:
-            pipe.set(backend.key_prefix + key, time.time_ns() // 1000, nx=True)
-            pipe.incr(backend.key_prefix + key)
-        pipe.execute()
+        _bump(sorted(namespaces))
     except Exception:
-        log.error("could not invalidate cache namespaces %s", keys, exc_info=True)
+        log.error("could not invalidate cache namespaces %s", namespaces, exc_info=True)
+        _unbumped.update(namespaces)
+        _failed()
+        with unit_of_work():
+            outbox.add(rebump, namespaces=sorted(namespaces))
+
+
+def rebump(namespaces: list[str]) -> None:
+    """The outbox task of a bump that failed: retried until Redis takes it."""
+    _bump(namespaces)
 
 
 def invalidate(*namespaces: str) -> None:
@@ -74,12 +127,14 @@ def _read(namespace: str, key: str) -> tuple[int, Any]:
     An entry holds (version, value) under a key without the version, so one MGET reads both.
     Version -1 means no cache (NullCache, or unreachable): read through, store nothing.
     """
+    if not _usable():
+        return -1, None
     try:
         version, entry = cache.get_many(f"v:{namespace}", key)
         if version is None:
             version, entry = _version(namespace), None
     except Exception:
-        log.warning("cache unreachable; reading through", exc_info=True)
+        _failed()
         return -1, None
     if version is None or version == -1:
         return -1, None
@@ -87,12 +142,12 @@ def _read(namespace: str, key: str) -> tuple[int, Any]:
 
 
 def _write(key: str, version: int, value: Any, timeout: int) -> None:
-    if version == -1:
+    if version == -1 or time.monotonic() < _unhealthy_until:
         return
     try:
         cache.set(key, (version, value), timeout=timeout)
     except Exception:
-        log.warning("cache write failed", exc_info=True)
+        _failed()
 
 
 def cached_value(namespace: str, key: str, compute: Callable[[], Any], timeout: int = 300) -> Any:

@@ -86,6 +86,7 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         **({"CACHE_TYPE": env("CACHE_TYPE")} if env("CACHE_TYPE") else {}),
         "CACHE_KEY_PREFIX": "shop:",
         "CACHE_RESPONSES": _env_bool("CACHE_RESPONSES", True),
+        "REDIS_TIMEOUT": float(env("REDIS_TIMEOUT", "0.5")),
         # Requests
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "JSON_SORT_KEYS": False,
@@ -115,6 +116,16 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
     config["CACHE_REDIS_URL"] = config["CACHE_REDIS_URL"] or redis_url
     config.setdefault("CACHE_TYPE", "RedisCache" if redis_url else "SimpleCache")
     config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
+    # Every Redis client of the web (cache, limiter, queues) gives up quickly: a hung Redis
+    # is an outage (a cache miss, in-memory limits, a relay later), never a hung request.
+    timeouts = {
+        "socket_timeout": config["REDIS_TIMEOUT"],
+        "socket_connect_timeout": config["REDIS_TIMEOUT"],
+    }
+    if config["CACHE_TYPE"] == "RedisCache":
+        config.setdefault("CACHE_OPTIONS", timeouts)
+    if config["RATELIMIT_STORAGE_URI"].startswith("redis"):
+        config.setdefault("RATELIMIT_STORAGE_OPTIONS", timeouts)
     config["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
     if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         # An unreachable server is an error in seconds, not a request hanging on connect.

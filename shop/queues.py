@@ -22,8 +22,12 @@ def redis_connection() -> Redis | None:
 
 def init_redis(app: Flask) -> None:
     if app.config["REDIS_URL"]:
-        # from_url opens no connection until the first command.
-        app.extensions["redis"] = Redis.from_url(app.config["REDIS_URL"])
+        # from_url opens no connection until the first command. Short timeouts: a hung Redis
+        # fails a hand-over (the relay sends it later) instead of hanging the request.
+        timeout = app.config["REDIS_TIMEOUT"]
+        app.extensions["redis"] = Redis.from_url(
+            app.config["REDIS_URL"], socket_timeout=timeout, socket_connect_timeout=timeout
+        )
 
 
 def enqueue(func: Callable[..., Any], *args: Any, job_id: str | None = None) -> None:

@@ -21,7 +21,7 @@ from rq import Queue
 from sqlalchemy import event
 
 from bench.data import recreate
-from shop import create_app
+from shop import caching, create_app
 from shop.db import db
 from shop.queues import DEFAULT_QUEUE, AppSimpleWorker
 from shop.security import Role
@@ -111,6 +111,9 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
             for table in tables:
                 connection.execute(table.delete())
     Redis.from_url(TEST_REDIS_URL).flushdb()
+    # A test that broke its own Redis leaves this process's cache state as it would be.
+    caching._unhealthy_until = 0.0
+    caching._unbumped.clear()
 
 
 @pytest.fixture

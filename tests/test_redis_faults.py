@@ -1,0 +1,143 @@
+"""A Redis of shop's own, hung (SIGSTOP) or restarted from its own persistence: reads stay
+fast, readiness says so, and no stale answer is served afterwards."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from decimal import Decimal
+
+import pytest
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+
+from shop import caching, outbox
+from shop.queues import DEFAULT_QUEUE, AppSimpleWorker
+from shop.security import Role
+from tests.factories import headers_for, make_product, make_user
+
+API = "/api/v1"
+
+
+class PrivateRedis:
+    """A redis-server for one test: stopped, continued, killed and restarted at will."""
+
+    def __init__(self, folder, *, appendonly: bool) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.folder, self.appendonly = folder, appendonly
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.start()
+
+    def start(self) -> None:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--dir", str(self.folder)]
+        command += ["--appendonly", "yes", "--appendfsync", "always"] if self.appendonly else []
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        client = Redis.from_url(self.url, socket_timeout=1)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except RedisError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    def pause(self) -> None:
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        self.resume()
+        self.kill()
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    made = []
+
+    def start(appendonly=False):
+        made.append(PrivateRedis(tmp_path, appendonly=appendonly))
+        return made[-1]
+
+    yield start
+    for redis in made:
+        redis.stop()
+
+
+def app_on(other_app, redis):
+    return other_app(
+        REDIS_URL=redis.url, CACHE_REDIS_URL=redis.url, RATELIMIT_STORAGE_URI=redis.url
+    )
+
+
+def timed(call):
+    started = time.monotonic()
+    response = call()
+    return response, time.monotonic() - started
+
+
+def test_a_hung_redis_costs_reads_one_short_timeout_and_readiness_says_so(other_app, private_redis):
+    redis = private_redis()
+    app = app_on(other_app, redis)
+    client = app.test_client()
+    product = make_product(app)
+    assert client.get(f"{API}/products/{product.id}").status_code == 200  # cached now
+    redis.pause()
+    try:
+        first, took = timed(lambda: client.get(f"{API}/products/{product.id}"))
+        assert first.status_code == 200 and took < 1.0
+        for path in (f"{API}/products/{product.id}", f"{API}/products", f"{API}/categories"):
+            response, took = timed(lambda path=path: client.get(path))
+            assert response.status_code == 200 and took < 0.3, (path, took)
+        ready, took = timed(lambda: client.get("/health/ready"))
+        assert ready.status_code == 503 and "redis" in ready.json["errors"] and took < 1.5
+    finally:
+        redis.resume()
+    time.sleep(0.1)
+    assert client.get("/health/ready").status_code == 200
+
+
+def restarted_after_a_write_it_missed(other_app, private_redis):
+    """A cached product whose price changed while Redis was down; Redis then came back from
+    its AOF with the old answer and the old version."""
+    redis = private_redis(appendonly=True)
+    app = app_on(other_app, redis)
+    client = app.test_client()
+    product = make_product(app, price=Decimal("10.00"))
+    admin = headers_for(app, make_user(app, role=Role.ADMIN))
+    assert client.get(f"{API}/products/{product.id}").json["price"] == "10.00"  # cached
+    redis.kill()
+    patched = client.patch(f"{API}/products/{product.id}", headers=admin, json={"price": "12.00"})
+    assert patched.status_code == 200  # committed; the cache could not be told
+    redis.start()
+    return app, redis, f"{API}/products/{product.id}"
+
+
+def test_the_process_that_could_not_bump_reads_no_stale_answer(other_app, private_redis):
+    app, _, path = restarted_after_a_write_it_missed(other_app, private_redis)
+    assert app.test_client().get(path).json["price"] == "12.00"
+
+
+def test_every_other_process_reads_no_stale_answer_once_the_outbox_bumps(
+    other_app, private_redis, monkeypatch
+):
+    app, redis, path = restarted_after_a_write_it_missed(other_app, private_redis)
+    monkeypatch.setattr(caching, "_unbumped", set())  # as in a process that never failed
+    monkeypatch.setattr(caching, "_unhealthy_until", 0.0)
+    with app.app_context():
+        assert outbox.relay() == 1  # the failed bump, kept as an outbox message
+        connection = Redis.from_url(redis.url)
+        queue = Queue(DEFAULT_QUEUE, connection=connection)
+        AppSimpleWorker([queue], connection=connection, app=app).work(burst=True)
+    assert app.test_client().get(path).json["price"] == "12.00"

@@ -7,8 +7,12 @@ import argparse
 import logging
 import os
 import sys
+import time
+from collections.abc import Callable
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 
 from shop import create_app
@@ -17,6 +21,7 @@ from shop.queues import DEFAULT_QUEUE, AppWorker, redis_connection
 from shop.schedule import RelayingScheduler, sync
 
 log = logging.getLogger("shop.worker")
+MAX_BACKOFF = 30.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,20 +44,41 @@ def main(argv: list[str] | None = None) -> int:
         engine = db.engine
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
         if args.scheduler:
-            scheduler = RelayingScheduler(
-                queue_name=DEFAULT_QUEUE,
-                connection=connection,
-                interval=app.config["SCHEDULER_INTERVAL"],
-            )
-            log.info("periodic jobs synced: %s", sync(scheduler))
-            scheduler.run()
+
+            def run() -> None:
+                scheduler = RelayingScheduler(
+                    queue_name=DEFAULT_QUEUE,
+                    connection=connection,
+                    interval=app.config["SCHEDULER_INTERVAL"],
+                )
+                log.info("periodic jobs synced: %s", sync(scheduler))
+                scheduler.run()
+
         else:
-            queue = Queue(DEFAULT_QUEUE, connection=connection)
-            # with_scheduler: RQ's own registry runs the delayed retries of failed jobs.
-            AppWorker([queue], connection=connection, app=app).work(
-                burst=args.burst, with_scheduler=True
-            )
+
+            def run() -> None:
+                queue = Queue(DEFAULT_QUEUE, connection=connection)
+                # with_scheduler: RQ's own registry runs the delayed retries of failed jobs.
+                AppWorker([queue], connection=connection, app=app).work(
+                    burst=args.burst, with_scheduler=True
+                )
+
+        outlast_redis(run)
     return 0
+
+
+def outlast_redis(run: Callable[[], None]) -> None:
+    """Run `run` until it returns; while Redis is unreachable, start it again with backoff
+    (1 s doubling to MAX_BACKOFF), so a bare process survives a Redis restart."""
+    delay = 1.0
+    while True:
+        try:
+            run()
+            return
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            log.warning("Redis unreachable (%s); starting again in %.0f s", error, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF)
 
 
 if __name__ == "__main__":

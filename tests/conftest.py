@@ -26,6 +26,7 @@ from shop.db import db
 from shop.queues import DEFAULT_QUEUE, AppSimpleWorker
 from shop.security import Role
 from tests.factories import headers_for, make_user
+from tests.private_redis import PrivateRedis
 
 TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/shop_test"
@@ -127,6 +128,20 @@ def other_app(app: Flask) -> Any:
         return create_app({**app.config, "RATELIMIT_STORAGE_URI": TEST_REDIS_URL, **overrides})
 
     return build
+
+
+@pytest.fixture
+def private_redis(tmp_path: Any) -> Iterator[Any]:
+    """`private_redis(appendonly=False)` starts a redis-server of the test's own."""
+    made: list[PrivateRedis] = []
+
+    def start(appendonly: bool = False) -> PrivateRedis:
+        made.append(PrivateRedis(tmp_path, appendonly=appendonly))
+        return made[-1]
+
+    yield start
+    for redis in made:
+        redis.stop()
 
 
 @pytest.fixture

@@ -1,10 +1,20 @@
-"""The background processes start: `python worker.py` runs a worker (here in burst mode)."""
+"""The background processes: `python worker.py` runs a worker, `--scheduler` the scheduler;
+both start, and both outlast a Redis outage."""
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from redis import Redis
+from rq import Queue
+from sqlalchemy import select
+
+from shop.audit.models import AuditLog
+from shop.db import db
+from shop.queues import DEFAULT_QUEUE
+from shop.schedule import JOBS, run_job
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,3 +40,72 @@ def test_without_redis_the_worker_explains_that_jobs_run_inline():
     result = run_worker("--burst", REDIS_URL="")
     assert result.returncode == 2
     assert "jobs run inline in the web process" in result.stderr
+
+
+def started(*args: str, redis_url: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "worker.py", *args],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DATABASE_URL": TEST_DATABASE_URL,
+            "REDIS_URL": redis_url,
+            "LOG_JSON": "false",
+            "SCHEDULER_INTERVAL": "1",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def within(seconds: float, check) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_worker_outlasts_a_redis_outage_and_runs_what_comes_after(app, private_redis):
+    redis = private_redis()
+    worker = started(redis_url=redis.url)
+    try:
+        time.sleep(3)  # running and waiting for work
+        redis.kill()
+        time.sleep(3)  # Redis away
+        assert worker.poll() is None, worker.stderr.read()
+        redis.start()
+        Queue(DEFAULT_QUEUE, connection=Redis.from_url(redis.url)).enqueue(
+            run_job, "purge-expired-tokens"
+        )
+
+        def audited():
+            with app.app_context():
+                return db.session.scalar(select(AuditLog.id).where(AuditLog.action == "job.run"))
+
+        assert within(30, audited), "the worker did not run the job after Redis came back"
+    finally:
+        worker.terminate()
+        worker.communicate(timeout=15)
+
+
+def test_the_scheduler_outlasts_a_redis_outage_and_registers_its_schedule_again(private_redis):
+    redis = private_redis()
+    scheduler = started("--scheduler", redis_url=redis.url)
+    client = Redis.from_url(redis.url)
+
+    def registered():
+        return client.zcard("rq:scheduler:scheduled_jobs") == len(JOBS)
+
+    try:
+        assert within(20, registered)
+        redis.kill()
+        time.sleep(3)
+        assert scheduler.poll() is None, scheduler.stderr.read()
+        redis.start()  # empty: no persistence
+        assert within(30, registered), "the schedule was not registered again"
+    finally:
+        scheduler.terminate()
+        scheduler.communicate(timeout=15)

@@ -17,7 +17,12 @@ from rq import Queue
 
 from shop import create_app
 from shop.db import db
-from shop.queues import DEFAULT_QUEUE, AppWorker, redis_connection
+from shop.queues import (
+    DEFAULT_QUEUE,
+    AppWorker,
+    redis_connection,
+    release_dead_scheduler_locks,
+)
 from shop.schedule import RelayingScheduler, sync
 
 log = logging.getLogger("shop.worker")
@@ -57,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
 
             def run() -> None:
+                released = release_dead_scheduler_locks(connection, [DEFAULT_QUEUE])
+                if released:
+                    log.warning("took over the retry scheduling of a dead worker: %s", released)
                 queue = Queue(DEFAULT_QUEUE, connection=connection)
                 # with_scheduler: RQ's own registry runs the delayed retries of failed jobs.
                 AppWorker([queue], connection=connection, app=app).work(

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
 from redis import Redis
 from rq import Queue, Retry, SimpleWorker, Worker, get_current_job
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+from rq.scripts import release_lock
 
 from shop.db import db
 
 DEFAULT_QUEUE = "default"
+MAINTENANCE_INTERVAL = 30
 
 
 def redis_connection() -> Redis | None:
@@ -53,10 +59,12 @@ class _AppContextMixin:
 
 
 class AppWorker(_AppContextMixin, Worker):
-    """Forks a work horse per job (production)."""
+    """Forks a work horse per job (production). Its maintenance (which also takes over RQ's
+    scheduler of delayed retries when no live worker holds it) runs every 30 s, not every 10
+    minutes."""
 
     def __init__(self, *args: Any, app: Flask, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **{"maintenance_interval": MAINTENANCE_INTERVAL, **kwargs})
         self.app = app
 
 
@@ -66,6 +74,48 @@ class AppSimpleWorker(_AppContextMixin, SimpleWorker):
     def __init__(self, *args: Any, app: Flask, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.app = app
+
+
+def _is_dead(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True  # no such process
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+    return state in ("Z", "X")  # a zombie nobody reaped is dead too
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def release_dead_scheduler_locks(connection: Redis, queue_names: list[str]) -> list[str]:
+    """Release the lock of RQ's scheduler (it moves delayed retries back into their queue)
+    for each queue whose holder was a process of this host that has died (kill -9, OOM):
+    otherwise the lock outlives it by a minute, and a restarted worker schedules nothing
+    until its next maintenance."""
+    released = []
+    for name in queue_names:
+        key = RQScheduler.get_locking_key(name)
+        raw_owner = connection.get(key)
+        if raw_owner is None:
+            continue
+        owner = _text(raw_owner)
+        holder = {
+            _text(k): _text(v)
+            for k, v in connection.hgetall(SCHEDULER_KEY_TEMPLATE % owner).items()
+        }
+        pid = int(holder.get("pid") or 0)
+        if holder.get("hostname") != socket.gethostname() or not pid:
+            continue  # another host's, or not yet started: its lock's TTL decides
+        if _is_dead(pid) and release_lock(connection, key, owner):
+            released.append(name)
+    return released
 
 
 class JobIdFilter(logging.Filter):

@@ -1,14 +1,17 @@
 """The background processes: `python worker.py` runs a worker, `--scheduler` the scheduler;
 both start, and both outlast a Redis outage."""
 
+import operator
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from redis import Redis
-from rq import Queue
+from rq import Queue, Retry
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import select
 
 from shop.audit.models import AuditLog
@@ -42,7 +45,7 @@ def test_without_redis_the_worker_explains_that_jobs_run_inline():
     assert "jobs run inline in the web process" in result.stderr
 
 
-def started(*args: str, redis_url: str) -> subprocess.Popen[str]:
+def started(*args: str, redis_url: str, session: bool = False) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "worker.py", *args],
         cwd=ROOT,
@@ -56,6 +59,7 @@ def started(*args: str, redis_url: str) -> subprocess.Popen[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=session,  # its own process group, to kill -9 as a whole
     )
 
 
@@ -109,3 +113,26 @@ def test_the_scheduler_outlasts_a_redis_outage_and_registers_its_schedule_again(
     finally:
         scheduler.terminate()
         scheduler.communicate(timeout=15)
+
+
+def test_delayed_retries_resume_at_once_after_the_worker_is_killed(private_redis):
+    redis = private_redis()
+    connection = Redis.from_url(redis.url)
+    queue = Queue(DEFAULT_QUEUE, connection=connection)
+    worker = started(redis_url=redis.url, session=True)
+    try:
+        job = queue.enqueue(operator.truediv, 1, 0, retry=Retry(max=3, interval=2))
+        assert within(20, lambda: job.id in ScheduledJobRegistry(queue=queue))  # failed once
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its scheduler, without warning
+        worker.communicate(timeout=15)
+        worker = started(redis_url=redis.url, session=True)
+
+        def given_up():
+            return job.id in FailedJobRegistry(queue=queue)
+
+        assert within(30, given_up), "the delayed retries did not resume"
+        job.refresh()
+        assert job.retries_left == 0
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.communicate(timeout=15)

@@ -12,7 +12,14 @@ from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shop import bus
-from shop.api import IdConverter, api, docs_assets, register_errorhandlers
+from shop.api import (
+    DESCRIPTION,
+    IdConverter,
+    RequiredAnswers,
+    api,
+    docs_assets,
+    register_errorhandlers,
+)
 from shop.audit.routes import blp as audit_api
 from shop.auth.routes import blp as auth_api
 from shop.auth.tokens import load_token_user
@@ -22,6 +29,7 @@ from shop.db import db
 from shop.errors import problem
 from shop.extensions import cache, cors, jwt, limiter, migrate
 from shop.inventory.routes import blp as inventory_api
+from shop.inventory.routes import notifications_blp as notifications_api
 from shop.inventory.subscribers import SUBSCRIBERS as INVENTORY_SUBSCRIBERS
 from shop.observability import blp as health
 from shop.observability import configure_logging, register_request_hooks
@@ -80,7 +88,10 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     _scope_limiter_to(app, auth_api.name)
     init_redis(app)
-    api.init_app(app)
+    api.init_app(
+        app,
+        spec_kwargs={"info": {"description": DESCRIPTION}, "extra_plugins": [RequiredAnswers()]},
+    )
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
@@ -111,6 +122,7 @@ def register_blueprints(app: Flask) -> None:
         products_api,
         reviews_api,
         inventory_api,
+        notifications_api,
         orders_api,
         reports_api,
     ):

@@ -14,6 +14,7 @@ from typing import Any
 import flask
 import flask_smorest
 import marshmallow as ma
+from apispec import BasePlugin
 from flask import Response, current_app, request
 from flask_jwt_extended import current_user, get_current_user, verify_jwt_in_request
 from flask_smorest.utils import get_appcontext, prepare_response
@@ -25,13 +26,57 @@ from werkzeug.routing import IntegerConverter, Map
 from shop import idempotency
 from shop.db import db, unit_of_work
 from shop.errors import PROBLEM_JSON, Forbidden, ShopError, problem, render_http_exception
-from shop.schemas import MAX_ID, BaseSchema, PageSchema
+from shop.schemas import MAX_ID, AnswerSchema, BaseSchema, PageSchema
 from shop.security import Role
 
 log = logging.getLogger(__name__)
 BEARER = "bearerAuth"
 # The documented Location header of a 201.
 LOCATION = {"Location": {"schema": {"type": "string"}}}
+
+
+DESCRIPTION = """The REST API of an online store: accounts, catalog, cart and checkout, orders
+and payments, inventory, reports.
+
+- **Auth**: `Authorization: Bearer <access token>` from `POST /api/v1/auth/login` (15 minutes);
+  `POST /api/v1/auth/refresh` with the refresh token as bearer rotates the pair. Roles are
+  `customer`, `staff` and `admin` (each can do what the one before can); an operation's
+  description and its `x-roles` say who may call it. Someone else's order or address is a 404.
+- **Errors** are `application/problem+json`: `status`, `title`, `detail`, `request_id`, and for
+  validation (422) `errors`, field -> messages. 401 no or bad token, 403 role, 409 conflict,
+  413 body over 1 MiB, 415 body not JSON, 429 rate limited (`Retry-After`), 503 the database
+  unavailable (`Retry-After`). Never a 500 for bad input.
+- **Lists** answer `{items, page, page_size, total, pages, links}` (and a `Link` header);
+  `page`, `page_size` (at most 100); an unknown query parameter is a 422.
+- **Idempotency**: `POST /api/v1/orders`, payments and purchase orders take an
+  `Idempotency-Key` (at most 255 characters, kept 24 h): a repeat with the same body answers
+  the first answer and changes nothing; the same key with another body is a 409.
+- **Money** is a decimal string with two places (`"19.99"`); timestamps are UTC, ISO 8601 with
+  milliseconds; ids are 1 to 2147483647.
+"""
+
+
+class RequiredAnswers(BasePlugin):
+    """Marks required, in OpenAPI, what every answer carries, so that generated clients get
+    typed models rather than all-optional ones: the read-only fields of any schema (per OpenAPI
+    3.0 a read-only required field is required in responses only), and every field of an
+    AnswerSchema."""
+
+    def schema_helper(self, name: str, definition: dict[str, Any], **kwargs: Any) -> Any:
+        schema = kwargs.get("schema")
+        properties: dict[str, Any] = definition.get("properties", {})
+        answer = isinstance(schema, AnswerSchema) or (
+            isinstance(schema, type) and issubclass(schema, AnswerSchema)
+        )
+        required = set(definition.get("required", []))
+        required |= (
+            set(properties)
+            if answer
+            else {field for field, spec in properties.items() if spec.get("readOnly")}
+        )
+        return (
+            {"required": [field for field in properties if field in required]} if required else None
+        )
 
 
 class ProblemSchema(ma.Schema):
@@ -85,6 +130,15 @@ class IdempotencyHeaderSchema(BaseSchema):
 
 
 class Blueprint(flask_smorest.Blueprint):
+    def _store_endpoint_docs(self, endpoint: str, obj: Any, *args: Any, **kwargs: Any) -> None:
+        """As flask-smorest's, and every operation gets an operationId from its method and
+        view class ("getProductById", "postLogin"): generated clients get readable names."""
+        super()._store_endpoint_docs(endpoint, obj, *args, **kwargs)
+        for method, doc in self._docs[endpoint].items():
+            if isinstance(doc, dict) and method.upper() in self.HTTP_METHODS:
+                manual = doc.setdefault("manual_doc", {})
+                manual.setdefault("operationId", f"{method}{obj.__name__}")
+
     def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
         """As flask-smorest's, but an unknown query parameter is a 422 naming it (webargs
         ignores them by default), and a body must be declared JSON (415; 400 when it is not
@@ -151,7 +205,12 @@ class Blueprint(flask_smorest.Blueprint):
                     raise Forbidden(f"This needs the {role} role.")
                 return current_app.ensure_sync(func)(*args, **kwargs)
 
-            wrapper = self.doc(security=[{BEARER: []}])(wrapper)
+            who = f"a token with the {role} role or above" if role else "a token (any role)"
+            wrapper = self.doc(
+                security=[{BEARER: []}],
+                description=f"Needs {who}.",
+                **{"x-roles": [r.value for r in Role if role is None or r.includes(role)]},
+            )(wrapper)
             return self.errors(401, 403)(wrapper) if role else self.errors(401)(wrapper)
 
         return decorator
@@ -164,7 +223,10 @@ class Blueprint(flask_smorest.Blueprint):
             verify_jwt_in_request(optional=True)
             return current_app.ensure_sync(func)(*args, **kwargs)
 
-        wrapper = self.doc(security=[{}, {BEARER: []}])(wrapper)
+        wrapper = self.doc(
+            security=[{}, {BEARER: []}],
+            description="Anyone; a valid token may show more (an invalid one is a 401).",
+        )(wrapper)
         return self.errors(401)(wrapper)
 
     def idempotent(self, func: Any) -> Any:

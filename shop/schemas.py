@@ -47,6 +47,11 @@ class BaseSchema(ma.Schema):
         return data
 
 
+class AnswerSchema(BaseSchema):
+    """A schema that only answers (never loads a body): OpenAPI marks every field of it
+    required, since every answer carries them (shop.api documents it so)."""
+
+
 class PageArgsSchema(BaseSchema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
@@ -78,7 +83,7 @@ def page_links(page: Any) -> dict[str, str | None]:
     }
 
 
-class LinksSchema(BaseSchema):
+class LinksSchema(AnswerSchema):
     self = fields.String(required=True)
     first = fields.String(required=True)
     last = fields.String(required=True)
@@ -93,7 +98,7 @@ class _PageLinks(fields.Nested):
         return self._serialize(page_links(obj), attr, obj, **kwargs)  # type: ignore[no-untyped-call]
 
 
-class PageSchema(BaseSchema):
+class PageSchema(AnswerSchema):
     """The envelope of every list: a page of `items` (page_of adds them) and where the others
     are (also as an RFC 8288 Link header, set by Blueprint.response)."""
 

@@ -2,10 +2,10 @@
 
 from marshmallow import fields, validate
 
-from shop.schemas import BaseSchema, PageArgsSchema, Timestamp, id_field
+from shop.schemas import AnswerSchema, PageArgsSchema, Timestamp, id_field
 
 
-class AuditLogSchema(BaseSchema):
+class AuditLogSchema(AnswerSchema):
     id = fields.Integer(dump_only=True)
     actor_id = fields.Integer(allow_none=True)
     actor_email = fields.String(allow_none=True)

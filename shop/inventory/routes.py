@@ -28,6 +28,9 @@ from shop.schemas import PageArgsSchema, page_of
 from shop.security import Role
 
 blp = Blueprint("inventory", __name__, url_prefix="/api/v1", description="Inventory")
+notifications_blp = Blueprint(
+    "notifications", __name__, url_prefix="/api/v1", description="Staff notifications"
+)
 
 
 @blp.route("/inventory/transactions")
@@ -115,38 +118,38 @@ class LowStock(MethodView):
         return low_stock.list_low_stock(**args)
 
 
-@blp.route("/notifications")
+@notifications_blp.route("/notifications")
 class Notifications(MethodView):
-    @blp.auth_required(Role.STAFF)
-    @blp.arguments(NotificationQueryArgsSchema, location="query")
-    @blp.response(200, page_of(NotificationSchema))
+    @notifications_blp.auth_required(Role.STAFF)
+    @notifications_blp.arguments(NotificationQueryArgsSchema, location="query")
+    @notifications_blp.response(200, page_of(NotificationSchema))
     def get(self, args: dict[str, Any]) -> Page:
         """Low-stock notifications, newest first"""
         return notifications.list_notifications(**args)
 
 
-@blp.route("/notifications/<int:notification_id>")
+@notifications_blp.route("/notifications/<int:notification_id>")
 class NotificationById(MethodView):
-    @blp.auth_required(Role.STAFF)
-    @blp.errors(404)
-    @blp.response(200, NotificationSchema)
+    @notifications_blp.auth_required(Role.STAFF)
+    @notifications_blp.errors(404)
+    @notifications_blp.response(200, NotificationSchema)
     def get(self, notification_id: int) -> Notification:
         """Get a notification"""
         return notifications.get_notification(notification_id)
 
-    @blp.auth_required(Role.ADMIN)
-    @blp.errors(404)
-    @blp.response(204)
+    @notifications_blp.auth_required(Role.ADMIN)
+    @notifications_blp.errors(404)
+    @notifications_blp.response(204)
     def delete(self, notification_id: int) -> None:
         """Delete a notification"""
         notifications.delete_notification(current_user, notification_id)
 
 
-@blp.route("/notifications/<int:notification_id>/ack")
+@notifications_blp.route("/notifications/<int:notification_id>/ack")
 class AcknowledgeNotification(MethodView):
-    @blp.auth_required(Role.STAFF)
-    @blp.errors(404)
-    @blp.response(200, NotificationSchema)
+    @notifications_blp.auth_required(Role.STAFF)
+    @notifications_blp.errors(404)
+    @notifications_blp.response(200, NotificationSchema)
     def post(self, notification_id: int) -> Notification:
         """Acknowledge a notification (idempotent)"""
         return notifications.acknowledge_notification(current_user, notification_id)

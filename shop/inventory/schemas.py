@@ -9,12 +9,12 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from shop.inventory.models import NotificationKind, PurchaseOrderStatus
 from shop.products.models import MANUAL_TYPES, MovementType
-from shop.schemas import BaseSchema, Money, PageArgsSchema, Timestamp, id_field
+from shop.schemas import AnswerSchema, BaseSchema, Money, PageArgsSchema, Timestamp, id_field
 
 MAX_QUANTITY = 1_000_000
 
 
-class MovementSchema(BaseSchema):
+class MovementSchema(AnswerSchema):
     id = fields.Integer()
     product_id = fields.Integer()
     variant_id = fields.Integer(allow_none=True)
@@ -129,7 +129,7 @@ class PurchaseOrderQueryArgsSchema(PageArgsSchema):
     supplier = fields.String(validate=validate.Length(max=200))
 
 
-class LowStockItemSchema(BaseSchema):
+class LowStockItemSchema(AnswerSchema):
     product_id = fields.Integer()
     variant_id = fields.Integer(allow_none=True)
     sku = fields.String()
@@ -138,7 +138,7 @@ class LowStockItemSchema(BaseSchema):
     low_stock_threshold = fields.Integer()
 
 
-class NotificationSchema(BaseSchema):
+class NotificationSchema(AnswerSchema):
     id = fields.Integer()
     kind = fields.String(metadata={"enum": [k.value for k in NotificationKind]})
     product_id = fields.Integer()

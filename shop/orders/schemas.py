@@ -14,7 +14,7 @@ from shop.orders.models import (
     PaymentStatus,
     WebhookOutcome,
 )
-from shop.schemas import BaseSchema, Flag, Money, PageArgsSchema, Timestamp, id_field
+from shop.schemas import AnswerSchema, BaseSchema, Flag, Money, PageArgsSchema, Timestamp, id_field
 
 MAX_LINE_QUANTITY = 1000
 MAX_LINES = 50
@@ -49,7 +49,7 @@ class CartLineUpdateSchema(BaseSchema):
     quantity = quantity_field(required=True)
 
 
-class CartSchema(BaseSchema):
+class CartSchema(AnswerSchema):
     items = fields.List(fields.Nested(CartLineSchema))
     subtotal = Money(positive=False)
     item_count = fields.Integer()
@@ -163,7 +163,7 @@ class OrderCreate(TypedDict):
     notes: str
 
 
-class OrderLineSchema(BaseSchema):
+class OrderLineSchema(AnswerSchema):
     product_id = fields.Integer()
     variant_id = fields.Integer(allow_none=True)
     sku = fields.String()
@@ -173,7 +173,7 @@ class OrderLineSchema(BaseSchema):
     line_total = Money()
 
 
-class StatusChangeSchema(BaseSchema):
+class StatusChangeSchema(AnswerSchema):
     from_status = fields.String(allow_none=True)
     to_status = fields.String()
     changed_by = fields.Integer(allow_none=True)
@@ -181,7 +181,7 @@ class StatusChangeSchema(BaseSchema):
     at = Timestamp()
 
 
-class OrderSchema(BaseSchema):
+class OrderSchema(AnswerSchema):
     id = fields.Integer()
     number = fields.String()
     user_id = fields.Integer()
@@ -197,7 +197,7 @@ class OrderSchema(BaseSchema):
         positive=False, metadata={"description": "received after cancellation: to refund"}
     )
     currency = fields.String()
-    shipping_address = fields.Dict()
+    shipping_address = fields.Nested(AddressFieldsSchema)
     notes = fields.String()
     tracking_number = fields.String(allow_none=True)
     status_history = fields.List(fields.Nested(StatusChangeSchema))
@@ -248,7 +248,7 @@ class PaymentCreate(TypedDict):
     reference: NotRequired[str]
 
 
-class PaymentSchema(BaseSchema):
+class PaymentSchema(AnswerSchema):
     id = fields.Integer()
     order_id = fields.Integer()
     amount = Money()
@@ -280,7 +280,7 @@ class PaymentEvent(TypedDict):
     reference: str | None
 
 
-class WebhookResultSchema(BaseSchema):
+class WebhookResultSchema(AnswerSchema):
     result = fields.String(metadata={"enum": [o.value for o in WebhookOutcome]})
     payment_id = fields.Integer(allow_none=True)
 

@@ -7,11 +7,18 @@ from typing import Any, NotRequired, Required, TypedDict
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from shop.schemas import BaseSchema, Flag, Money, PageArgsSchema, Timestamp, id_field
+from shop.schemas import AnswerSchema, BaseSchema, Flag, Money, PageArgsSchema, Timestamp, id_field
 
 SLUG = validate.Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Lowercase words joined by '-'.")
 SKU = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", error="Letters, digits, '.', '_', '-'.")
 MAX_STOCK = 1_000_000_000
+MAX_ATTRIBUTES = 20
+
+
+def _at_most_20_attributes(value: dict[str, str]) -> None:
+    # A function, not validate.Length, which OpenAPI would render as a string's maxLength.
+    if len(value) > MAX_ATTRIBUTES:
+        raise ValidationError(f"At most {MAX_ATTRIBUTES} attributes.")
 
 
 def _http_url(value: str) -> bool:
@@ -20,7 +27,7 @@ def _http_url(value: str) -> bool:
     return True
 
 
-class CategoryRefSchema(BaseSchema):
+class CategoryRefSchema(AnswerSchema):
     id = fields.Integer()
     name = fields.String()
     slug = fields.String()
@@ -73,8 +80,9 @@ class VariantSchema(BaseSchema):
     attributes = fields.Dict(
         keys=fields.String(validate=validate.Length(min=1, max=50)),
         values=fields.String(validate=validate.Length(max=100)),
-        validate=validate.Length(max=20),
+        validate=_at_most_20_attributes,
         load_default=dict,
+        metadata={"maxProperties": MAX_ATTRIBUTES},
     )
     price = Money(required=True)
     stock = fields.Integer(
@@ -89,7 +97,8 @@ class VariantUpdateSchema(VariantSchema):
     attributes = fields.Dict(
         keys=fields.String(validate=validate.Length(min=1, max=50)),
         values=fields.String(validate=validate.Length(max=100)),
-        validate=validate.Length(max=20),
+        validate=_at_most_20_attributes,
+        metadata={"maxProperties": MAX_ATTRIBUTES},
     )
     price = Money()
     stock = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_STOCK))
@@ -206,6 +215,6 @@ class SuggestionArgsSchema(BaseSchema):
     q = fields.String(required=True, validate=validate.Length(min=1, max=100))
 
 
-class SuggestionSchema(BaseSchema):
+class SuggestionSchema(AnswerSchema):
     id = fields.Integer()
     name = fields.String()

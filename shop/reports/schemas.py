@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, post_load, validate
 
 from shop.reports.aggregates import today
-from shop.schemas import BaseSchema, Money
+from shop.schemas import AnswerSchema, BaseSchema, Money
 
 MAX_DAYS = 3 * 366
 DEFAULT_DAYS = 30
@@ -39,7 +39,7 @@ class TopProductsArgsSchema(RangeArgsSchema):
     limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
 
 
-class Figures(BaseSchema):
+class Figures(AnswerSchema):
     orders = fields.Integer()
     items = fields.Integer()
     revenue = Money(positive=False)
@@ -49,7 +49,7 @@ class SalesRowSchema(Figures):
     period_start = fields.Date()
 
 
-class SalesReportSchema(BaseSchema):
+class SalesReportSchema(AnswerSchema):
     period = fields.String()
     start = fields.Date()
     end = fields.Date()
@@ -59,7 +59,7 @@ class SalesReportSchema(BaseSchema):
     growth_pct = fields.Float(allow_none=True)
 
 
-class TopProductRowSchema(BaseSchema):
+class TopProductRowSchema(AnswerSchema):
     product_id = fields.Integer()
     sku = fields.String(allow_none=True)
     name = fields.String(allow_none=True)
@@ -67,27 +67,27 @@ class TopProductRowSchema(BaseSchema):
     revenue = Money(positive=False)
 
 
-class TopProductsSchema(BaseSchema):
+class TopProductsSchema(AnswerSchema):
     start = fields.Date()
     end = fields.Date()
     by = fields.String()
     rows = fields.List(fields.Nested(TopProductRowSchema))
 
 
-class OrderStatusReportSchema(BaseSchema):
+class OrderStatusReportSchema(AnswerSchema):
     start = fields.Date()
     end = fields.Date()
     counts = fields.Dict(keys=fields.String(), values=fields.Integer())
 
 
-class ProductDayRowSchema(BaseSchema):
+class ProductDayRowSchema(AnswerSchema):
     date = fields.Date()
     units_sold = fields.Integer()
     revenue = Money(positive=False)
     orders = fields.Integer()
 
 
-class ProductReportSchema(BaseSchema):
+class ProductReportSchema(AnswerSchema):
     product_id = fields.Integer()
     start = fields.Date()
     end = fields.Date()
@@ -97,25 +97,25 @@ class ProductReportSchema(BaseSchema):
     rows = fields.List(fields.Nested(ProductDayRowSchema))
 
 
-class WindowFigures(BaseSchema):
+class WindowFigures(AnswerSchema):
     today = Money(positive=False)
     last_7_days = Money(positive=False)
     last_30_days = Money(positive=False)
 
 
-class OrderWindowFigures(BaseSchema):
+class OrderWindowFigures(AnswerSchema):
     today = fields.Integer()
     last_7_days = fields.Integer()
     last_30_days = fields.Integer()
     pending = fields.Integer()
 
 
-class CustomerFigures(BaseSchema):
+class CustomerFigures(AnswerSchema):
     total = fields.Integer()
     new_last_30_days = fields.Integer()
 
 
-class DashboardSchema(BaseSchema):
+class DashboardSchema(AnswerSchema):
     revenue = fields.Nested(WindowFigures)
     orders = fields.Nested(OrderWindowFigures)
     average_order_value = Money(positive=False)

@@ -163,7 +163,8 @@ class Money(fields.Decimal):
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Decimal:
         number = super()._deserialize(value, attr, data, **kwargs)
-        if number != number.quantize(CENT) or abs(number) > MAX_MONEY:
+        # The magnitude first: quantizing 1e170 to cents is itself an error.
+        if abs(number) > MAX_MONEY or number != number.quantize(CENT):
             raise ma.ValidationError("At most two decimal places and 10 digits before them.")
         if number < self.minimum:
             raise ma.ValidationError(f"Must be at least {self.minimum}.")

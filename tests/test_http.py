@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, make_product
 
 
 def test_request_id_generated_and_echoed(client):
@@ -182,3 +182,25 @@ def test_booleans_in_a_body_are_json_booleans_only(client, app, as_customer, as_
         assert response.status_code == 422, (url, body)
         assert {"is_default", "is_active"} & set(response.json["errors"])
     assert client.get("/api/v1/products?in_stock=true&featured=0").status_code == 200
+
+
+@pytest.mark.parametrize("price", [-4.7e170, 1e30, "1e400", "-Infinity"])
+def test_absurd_money_is_a_422_not_a_500(client, app, as_admin, price):
+    product = make_product(app, stock=0)
+    response = client.post(
+        f"/api/v1/products/{product.id}/variants",
+        headers=as_admin,
+        json={"sku": "ABSURD-1", "name": "Absurd", "price": price},
+    )
+    assert response.status_code == 422 and "price" in response.json["errors"]
+
+
+def test_a_purchase_order_line_cannot_cost_more_than_money_can_hold(client, app, as_staff):
+    product = make_product(app)
+    line = {"product_id": product.id, "quantity": 1_000_000, "unit_cost": "9999999999.99"}
+    response = client.post(
+        "/api/v1/inventory/purchase-orders",
+        headers=as_staff,
+        json={"supplier": "A", "items": [line]},
+    )
+    assert response.status_code == 422 and "items" in response.json["errors"]

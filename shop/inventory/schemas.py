@@ -9,7 +9,15 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from shop.inventory.models import NotificationKind, PurchaseOrderStatus
 from shop.products.models import MANUAL_TYPES, MovementType
-from shop.schemas import AnswerSchema, BaseSchema, Money, PageArgsSchema, Timestamp, id_field
+from shop.schemas import (
+    MAX_MONEY,
+    AnswerSchema,
+    BaseSchema,
+    Money,
+    PageArgsSchema,
+    Timestamp,
+    id_field,
+)
 
 MAX_QUANTITY = 1_000_000
 
@@ -101,6 +109,14 @@ class PurchaseOrderSchema(BaseSchema):
     )
     total_cost = Money(dump_only=True, positive=False)
     created_by = fields.Integer(dump_only=True, allow_none=True)
+
+    @validates_schema
+    def _costs_fit(self, data: dict[str, Any], **_: Any) -> None:
+        # Line and total costs are money too: at most MAX_MONEY, as their answers promise.
+        lines = [item["quantity"] * item["unit_cost"] for item in data.get("items", [])]
+        if any(cost > MAX_MONEY for cost in lines) or sum(lines) > MAX_MONEY:
+            raise ValidationError(f"Costs above {MAX_MONEY} cannot be recorded.", "items")
+
     received_at = Timestamp(dump_only=True, allow_none=True)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)

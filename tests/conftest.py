@@ -23,6 +23,7 @@ from sqlalchemy import event
 from bench.data import recreate
 from shop import caching, create_app
 from shop.db import db
+from shop.extensions import cache
 from shop.queues import DEFAULT_QUEUE, AppSimpleWorker
 from shop.security import Role
 from tests.factories import headers_for, make_user
@@ -118,16 +119,34 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
-def other_app(app: Flask) -> Any:
+def other_app(app: Flask) -> Iterator[Any]:
     """Another app on the test database with some settings changed.
 
     Rate-limit storage stays on the test Redis: the limiter is one object shared by every app.
     """
 
-    def build(**overrides: Any) -> Flask:
-        return create_app({**app.config, "RATELIMIT_STORAGE_URI": TEST_REDIS_URL, **overrides})
+    built: list[Flask] = []
 
-    return build
+    def build(**overrides: Any) -> Flask:
+        built.append(
+            create_app({**app.config, "RATELIMIT_STORAGE_URI": TEST_REDIS_URL, **overrides})
+        )
+        return built[-1]
+
+    yield build
+    for other in built:
+        close_redis_clients(other)
+
+
+def close_redis_clients(app: Flask) -> None:
+    """Close an app's Redis connections now: one to a Redis a test killed is never read
+    again, and its socket would otherwise be left for the garbage collector to warn about."""
+    clients = [app.extensions.get("redis")]
+    backend = app.extensions.get("cache", {}).get(cache)
+    clients += [getattr(backend, "_write_client", None), getattr(backend, "_read_client", None)]
+    for client in clients:
+        if client is not None:
+            client.connection_pool.disconnect()
 
 
 @pytest.fixture

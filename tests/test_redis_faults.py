@@ -4,7 +4,6 @@ fast, readiness says so, and no stale answer is served afterwards."""
 import time
 from decimal import Decimal
 
-from redis import Redis
 from rq import Queue
 
 from shop import caching, outbox
@@ -77,7 +76,7 @@ def test_every_other_process_reads_no_stale_answer_once_the_outbox_bumps(
     monkeypatch.setattr(caching, "_unhealthy_until", 0.0)
     with app.app_context():
         assert outbox.relay() == 1  # the failed bump, kept as an outbox message
-        connection = Redis.from_url(redis.url)
+        connection = redis.client()
         queue = Queue(DEFAULT_QUEUE, connection=connection)
         AppSimpleWorker([queue], connection=connection, app=app).work(burst=True)
     assert app.test_client().get(path).json["price"] == "12.00"

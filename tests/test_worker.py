@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-from redis import Redis
 from rq import Queue, Retry
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import select
@@ -81,9 +80,7 @@ def test_a_worker_outlasts_a_redis_outage_and_runs_what_comes_after(app, private
         time.sleep(3)  # Redis away
         assert worker.poll() is None, worker.stderr.read()
         redis.start()
-        Queue(DEFAULT_QUEUE, connection=Redis.from_url(redis.url)).enqueue(
-            run_job, "purge-expired-tokens"
-        )
+        Queue(DEFAULT_QUEUE, connection=redis.client()).enqueue(run_job, "purge-expired-tokens")
 
         def audited():
             with app.app_context():
@@ -98,7 +95,7 @@ def test_a_worker_outlasts_a_redis_outage_and_runs_what_comes_after(app, private
 def test_the_scheduler_outlasts_a_redis_outage_and_registers_its_schedule_again(private_redis):
     redis = private_redis()
     scheduler = started("--scheduler", redis_url=redis.url)
-    client = Redis.from_url(redis.url)
+    client = redis.client()
 
     def registered():
         return client.zcard("rq:scheduler:scheduled_jobs") == len(JOBS)
@@ -117,7 +114,7 @@ def test_the_scheduler_outlasts_a_redis_outage_and_registers_its_schedule_again(
 
 def test_delayed_retries_resume_at_once_after_the_worker_is_killed(private_redis):
     redis = private_redis()
-    connection = Redis.from_url(redis.url)
+    connection = redis.client()
     queue = Queue(DEFAULT_QUEUE, connection=connection)
     worker = started(redis_url=redis.url, session=True)
     try:

@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from shop import bus
 from shop.api import (
     DESCRIPTION,
+    CrossFieldRules,
     IdConverter,
     RequiredAnswers,
     api,
@@ -90,7 +91,10 @@ def register_extensions(app: Flask) -> None:
     init_redis(app)
     api.init_app(
         app,
-        spec_kwargs={"info": {"description": DESCRIPTION}, "extra_plugins": [RequiredAnswers()]},
+        spec_kwargs={
+            "info": {"description": DESCRIPTION},
+            "extra_plugins": [RequiredAnswers(), CrossFieldRules()],
+        },
     )
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

@@ -51,6 +51,8 @@ and payments, inventory, reports.
 - **Idempotency**: `POST /api/v1/orders`, payments and purchase orders take an
   `Idempotency-Key` (at most 255 characters, kept 24 h): a repeat with the same body answers
   the first answer and changes nothing; the same key with another body is a 409.
+- Text is valid Unicode without NUL characters (a 422 otherwise).
+- A `PATCH` changes only the fields its body names (no body changes nothing).
 - **Money** is a decimal string with two places (`"19.99"`); timestamps are UTC, ISO 8601 with
   milliseconds; ids are 1 to 2147483647.
 """
@@ -77,6 +79,16 @@ class RequiredAnswers(BasePlugin):
         return (
             {"required": [field for field in properties if field in required]} if required else None
         )
+
+
+class CrossFieldRules(BasePlugin):
+    """Adds a schema's `openapi_rules` (JSON Schema keywords such as `oneOf`) to its definition:
+    the rules its validators enforce across fields, stated where clients validate from."""
+
+    def schema_helper(self, name: str, definition: dict[str, Any], **kwargs: Any) -> Any:
+        schema = kwargs.get("schema")
+        rules: dict[str, Any] | None = getattr(schema, "openapi_rules", None)
+        return dict(rules) if rules else None
 
 
 class ProblemSchema(ma.Schema):

@@ -148,6 +148,12 @@ class Timestamp(fields.AwareDateTime):
 CENT = Decimal("0.01")
 
 
+# What Money accepts, for clients to validate against: up to 10 digits and 2 places, and for
+# positive amounts (prices, payments) at least 0.01.
+MONEY = r"^\d{1,10}(\.\d{1,2})?$"
+POSITIVE_MONEY = r"^([1-9]\d{0,9}(\.\d{1,2})?|0\.(0[1-9]|[1-9]\d?))$"
+
+
 class Money(fields.Decimal):
     """Money as a decimal string with two places ("19.99"); more places in input are a 422."""
 
@@ -155,13 +161,15 @@ class Money(fields.Decimal):
         self.minimum = CENT if positive else Decimal(0)
         metadata = {
             "type": "string",
-            "pattern": r"^\d{1,10}(\.\d{1,2})?$",
+            "pattern": POSITIVE_MONEY if positive else MONEY,
             "example": "19.99",
             **kwargs.pop("metadata", {}),
         }
         super().__init__(as_string=True, allow_nan=False, metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Decimal:
+        if not isinstance(value, str):  # a JSON number is a float to most clients
+            raise ma.ValidationError('Must be a decimal string such as "19.99".')
         number = super()._deserialize(value, attr, data, **kwargs)
         # The magnitude first: quantizing 1e170 to cents is itself an error.
         if abs(number) > MAX_MONEY or number != number.quantize(CENT):

@@ -17,6 +17,8 @@ _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 PASSWORD_MIN_LENGTH = 8
 # Longer passwords are refused (422) so that hashing cost stays bounded.
 PASSWORD_MAX_LENGTH = 128
+# A password must hold something other than digits (searched, as JSON Schema patterns are).
+NOT_ALL_DIGITS = r"\D"
 
 
 class Role(enum.StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from flask import current_app
@@ -17,6 +18,7 @@ from shop.auth.tokens import Login, issue_tokens, revoke_all
 from shop.db import Page, db, get_or_404, paginate, unit_of_work, utcnow
 from shop.errors import BadRequest, Conflict, Unauthorized, Unprocessable
 from shop.security import (
+    NOT_ALL_DIGITS,
     PASSWORD_MIN_LENGTH,
     Role,
     burn_password_check,
@@ -42,7 +44,7 @@ def check_password_policy(password: str, email: str, field: str = "password") ->
     problems = []
     if len(password) < PASSWORD_MIN_LENGTH:
         problems.append(f"Must be at least {PASSWORD_MIN_LENGTH} characters.")
-    if password.isdigit():
+    if not re.search(NOT_ALL_DIGITS, password):
         problems.append("Must not be all digits.")
     if password.strip().lower() == email.strip().lower():
         problems.append("Must not be the email address.")

@@ -145,7 +145,7 @@ class Me(MethodView):
         return current_user  # type: ignore[no-any-return]
 
     @blp.auth_required()
-    @blp.arguments(ProfileUpdateSchema)
+    @blp.arguments(ProfileUpdateSchema, required=False)
     @blp.response(200, UserSchema)
     def patch(self, data: ProfileUpdate) -> User:
         """Change names and phone"""
@@ -206,7 +206,7 @@ class UserById(MethodView):
         return accounts.get_user(user_id)
 
     @blp.auth_required(Role.ADMIN)
-    @blp.arguments(UserAdminUpdateSchema)
+    @blp.arguments(UserAdminUpdateSchema, required=False)
     @blp.errors(404, 409)
     @blp.response(200, UserSchema)
     def patch(self, data: UserAdminUpdate, user_id: int) -> User:

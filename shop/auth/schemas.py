@@ -5,11 +5,24 @@ from typing import NotRequired, TypedDict
 from marshmallow import fields, validate
 
 from shop.schemas import BaseSchema, Flag, PageArgsSchema, Timestamp
-from shop.security import PASSWORD_MAX_LENGTH, Role
+from shop.security import NOT_ALL_DIGITS, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, Role
 
 _email = fields.Email(required=True, validate=validate.Length(max=254))
 _password = fields.String(
     required=True, load_only=True, validate=validate.Length(max=PASSWORD_MAX_LENGTH)
+)
+# A password being chosen: the policy (accounts.check_password_policy) as clients can check it,
+# bar "not the email address".
+_new_password = fields.String(
+    required=True,
+    load_only=True,
+    validate=validate.Length(max=PASSWORD_MAX_LENGTH),
+    metadata={
+        "minLength": PASSWORD_MIN_LENGTH,
+        "pattern": NOT_ALL_DIGITS,
+        "description": f"at least {PASSWORD_MIN_LENGTH} characters, not all digits, "
+        "not the email address",
+    },
 )
 _name = fields.String(validate=validate.Length(max=100))
 _phone = fields.String(
@@ -32,7 +45,7 @@ class UserSchema(BaseSchema):
 
 class RegisterSchema(BaseSchema):
     email = _email
-    password = _password
+    password = _new_password
     first_name = _name
     last_name = _name
     phone = _phone
@@ -93,12 +106,12 @@ class ProfileUpdate(TypedDict, total=False):
 
 class ChangePasswordSchema(BaseSchema):
     current_password = _password
-    new_password = _password
+    new_password = _new_password
 
 
 class PasswordResetConfirmSchema(BaseSchema):
     token = fields.String(required=True, validate=validate.Length(max=128))
-    new_password = _password
+    new_password = _new_password
 
 
 class UserQueryArgsSchema(PageArgsSchema):

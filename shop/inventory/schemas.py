@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, NotRequired, TypedDict
+from typing import Any, ClassVar, NotRequired, TypedDict
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
@@ -51,6 +51,32 @@ class MovementCreateSchema(BaseSchema):
     )
     reference = fields.String(validate=validate.Length(max=100))
     note = fields.String(validate=validate.Length(max=2000))
+
+    # Stated with `not`, which validators apply and client generators leave alone (a oneOf
+    # would turn the model into a union of partial ones).
+    openapi_rules: ClassVar[dict[str, Any]] = {
+        "description": "IN and OUT take a positive quantity; ADJUSTMENT a non-zero one.",
+        "not": {
+            "anyOf": [
+                {
+                    "required": ["type", "quantity"],
+                    "properties": {
+                        "type": {
+                            "enum": [t.value for t in MANUAL_TYPES if t != MovementType.ADJUSTMENT]
+                        },
+                        "quantity": {"maximum": 0},
+                    },
+                },
+                {
+                    "required": ["type", "quantity"],
+                    "properties": {
+                        "type": {"enum": [MovementType.ADJUSTMENT.value]},
+                        "quantity": {"enum": [0]},
+                    },
+                },
+            ]
+        },
+    }
 
     @validates_schema
     def _sign(self, data: dict[str, Any], **_: Any) -> None:

@@ -11,7 +11,7 @@ from shop.auth.models import User
 from shop.db import db, get_or_404, unit_of_work
 from shop.errors import Conflict
 from shop.orders.models import CartItem
-from shop.orders.schemas import CartLineCreate
+from shop.orders.schemas import MAX_LINE_QUANTITY, CartLineCreate
 from shop.products.catalog import Sellable, sellable
 from shop.products.models import Product, ProductVariant
 
@@ -69,6 +69,11 @@ def add_to_cart(user: User, data: CartLineCreate) -> dict[str, Any]:
             .with_for_update()
         )
         quantity = data["quantity"] + (line.quantity if line else 0)
+        if quantity > MAX_LINE_QUANTITY:
+            raise Conflict(
+                f"At most {MAX_LINE_QUANTITY} of an item per line.",
+                errors={"quantity": [f"the cart holds {quantity - data['quantity']} already"]},
+            )
         _check_available(item, quantity)
         if line is None:
             line = CartItem(

@@ -14,7 +14,7 @@ from shop.audit.models import Action, Target
 from shop.audit.services import record
 from shop.auth.models import User
 from shop.db import db, unit_of_work
-from shop.errors import Conflict, Unprocessable
+from shop.errors import Conflict
 from shop.orders.addresses import own_address, shipping_copy
 from shop.orders.events import OrderCreated
 from shop.orders.models import (
@@ -79,7 +79,8 @@ def place_order(user: User, data: OrderCreate) -> Order:
             ]
         )
         if not requested:
-            raise Unprocessable("The cart is empty.", errors={"items": ["Nothing to order."]})
+            # A valid request meeting the cart's state: a conflict, as a short line is.
+            raise Conflict("The cart is empty.", errors={"items": ["Nothing to order."]})
         # Errors name the client's own lines: checked as sent, then merged.
         sold = for_sale([(r["product_id"], r.get("variant_id"), r["quantity"]) for r in requested])
         lines, client_indexes = _merge_lines(sold)

@@ -110,7 +110,7 @@ class Addresses(MethodView):
 @blp.route("/addresses/<int:address_id>")
 class AddressById(MethodView):
     @blp.auth_required()
-    @blp.arguments(AddressUpdateSchema)
+    @blp.arguments(AddressUpdateSchema, required=False)
     @blp.errors(404)
     @blp.response(200, AddressSchema)
     def patch(self, data: AddressUpdate, address_id: int) -> Address:

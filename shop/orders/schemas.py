@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, NotRequired, TypedDict
+from typing import Any, ClassVar, NotRequired, TypedDict
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
@@ -137,6 +137,21 @@ class OrderCreateSchema(BaseSchema):
     shipping_address = fields.Nested(AddressFieldsSchema)
     address_id = id_field()
     notes = fields.String(load_default="", validate=validate.Length(max=1000))
+
+    # Exactly one of the two, stated with `not` (see MovementCreateSchema).
+    openapi_rules: ClassVar[dict[str, Any]] = {
+        "description": "Give shipping_address or address_id, one of them.",
+        "not": {
+            "anyOf": [
+                {"required": ["shipping_address", "address_id"]},
+                {
+                    "not": {
+                        "anyOf": [{"required": ["shipping_address"]}, {"required": ["address_id"]}]
+                    }
+                },
+            ]
+        },
+    }
 
     @validates_schema
     def _one_address(self, data: dict[str, Any], **_: Any) -> None:

@@ -83,7 +83,7 @@ class CategoryById(MethodView):
         return categories.get_category(category_id, include_inactive=is_admin())
 
     @blp.auth_required(Role.ADMIN)
-    @blp.arguments(CategoryUpdateSchema)
+    @blp.arguments(CategoryUpdateSchema, required=False)
     @blp.errors(404, 409)
     @blp.response(200, CategorySchema)
     def patch(self, data: CategoryUpdate, category_id: int) -> Category:
@@ -158,7 +158,7 @@ class ProductById(MethodView):
         return jsonify(body)
 
     @blp.auth_required(Role.ADMIN)
-    @blp.arguments(ProductUpdateSchema)
+    @blp.arguments(ProductUpdateSchema, required=False)
     @blp.errors(404, 409)
     @blp.response(200, ProductSchema)
     def patch(self, data: ProductUpdate, product_id: int) -> Product:
@@ -197,7 +197,7 @@ class Variants(MethodView):
 @blp.route("/products/<int:product_id>/variants/<int:variant_id>")
 class VariantById(MethodView):
     @blp.auth_required(Role.ADMIN)
-    @blp.arguments(VariantUpdateSchema)
+    @blp.arguments(VariantUpdateSchema, required=False)
     @blp.errors(404, 409)
     @blp.response(200, VariantSchema)
     def patch(self, data: VariantUpdate, product_id: int, variant_id: int) -> ProductVariant:

@@ -21,6 +21,13 @@ def _at_most_20_attributes(value: dict[str, str]) -> None:
         raise ValidationError(f"At most {MAX_ATTRIBUTES} attributes.")
 
 
+# The http(s) URLs image_url takes (a host with a top-level domain), for clients to check.
+HTTP_URL = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,6}"
+    r"(/[!-~]*)?$"
+)
+
+
 def _http_url(value: str) -> bool:
     if not value.lower().startswith(("http://", "https://")):
         raise ValidationError("Must be an http(s) URL.")
@@ -82,7 +89,7 @@ class VariantSchema(BaseSchema):
         values=fields.String(validate=validate.Length(max=100)),
         validate=_at_most_20_attributes,
         load_default=dict,
-        metadata={"maxProperties": MAX_ATTRIBUTES},
+        metadata={"maxProperties": MAX_ATTRIBUTES, "description": "names of 1 to 50 characters"},
     )
     price = Money(required=True)
     stock = fields.Integer(
@@ -98,7 +105,7 @@ class VariantUpdateSchema(VariantSchema):
         keys=fields.String(validate=validate.Length(min=1, max=50)),
         values=fields.String(validate=validate.Length(max=100)),
         validate=_at_most_20_attributes,
-        metadata={"maxProperties": MAX_ATTRIBUTES},
+        metadata={"maxProperties": MAX_ATTRIBUTES, "description": "names of 1 to 50 characters"},
     )
     price = Money()
     stock = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_STOCK))
@@ -141,7 +148,9 @@ class ProductSchema(BaseSchema):
     is_active = Flag()
     is_featured = Flag()
     image_url = fields.String(
-        allow_none=True, validate=[validate.Length(max=2048), validate.URL(), _http_url]
+        allow_none=True,
+        validate=[validate.Length(max=2048), validate.URL(), _http_url],
+        metadata={"pattern": HTTP_URL},
     )
     rating_avg = fields.Float(dump_only=True)
     rating_count = fields.Integer(dump_only=True)
@@ -191,7 +200,7 @@ PRODUCT_SORTS = (
 
 class ProductQueryArgsSchema(PageArgsSchema):
     category = id_field(strict=False, metadata={"description": "includes subcategories"})
-    min_price = Money(positive=False)
+    min_price = Money(positive=False, metadata={"description": "at most max_price"})
     max_price = Money(positive=False)
     in_stock = fields.Boolean()
     featured = fields.Boolean()

@@ -15,7 +15,12 @@ DEFAULT_DAYS = 30
 
 
 class RangeArgsSchema(BaseSchema):
-    start = fields.Date(metadata={"description": "inclusive UTC day; default: 29 days before end"})
+    start = fields.Date(
+        metadata={
+            "description": f"inclusive UTC day, not after end; the range covers at most "
+            f"{MAX_DAYS} days; default: 29 days before end"
+        }
+    )
     end = fields.Date(metadata={"description": "inclusive UTC day; default: today"})
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
 

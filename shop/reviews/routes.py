@@ -42,7 +42,7 @@ class Reviews(MethodView):
 @blp.route("/products/<int:product_id>/reviews/<int:review_id>")
 class ReviewById(MethodView):
     @blp.auth_required()
-    @blp.arguments(ReviewUpdateSchema)
+    @blp.arguments(ReviewUpdateSchema, required=False)
     @blp.errors(404)
     @blp.response(200, ReviewSchema)
     def patch(self, data: ReviewUpdate, product_id: int, review_id: int) -> Review:

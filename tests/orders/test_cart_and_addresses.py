@@ -53,6 +53,16 @@ def test_cart_refuses_more_than_in_stock(client, app, as_customer):
     )
 
 
+def test_a_cart_line_holds_at_most_what_one_order_line_may(client, app, as_customer):
+    product = make_product(app, stock=5000)
+    add = {"product_id": product.id, "quantity": 1000}
+    assert client.post(f"{API}/cart/items", headers=as_customer, json=add).status_code == 201
+    again = client.post(f"{API}/cart/items", headers=as_customer, json={**add, "quantity": 1})
+    assert again.status_code == 409
+    assert again.json["errors"] == {"quantity": ["the cart holds 1000 already"]}
+    assert client.get(f"{API}/cart", headers=as_customer).json["items"][0]["quantity"] == 1000
+
+
 def test_cart_variants(client, app, as_customer):
     product = make_product(app, stock=0)
     variant = make_variant(app, product, stock=4)

@@ -209,7 +209,8 @@ def test_ordering_the_cart_empties_it(client, app, as_customer):
     assert client.get(f"{API}/cart", headers=as_customer).json["items"] == []
     assert stock_of(app, variant_product.id) == ledger_sum(app, variant_product.id) == 4
     empty = client.post(f"{API}/orders", headers=as_customer, json={"address_id": address["id"]})
-    assert empty.status_code == 422
+    assert empty.status_code == 409
+    assert empty.json["errors"] == {"items": ["Nothing to order."]}
 
 
 def test_someone_elses_address_is_404(client, app, as_customer):

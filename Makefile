@@ -9,7 +9,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.uv/bin/uv)
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test test-main test-embedded lint format services bench clean
+.PHONY: install run test test-main test-embedded lint format services bench faults clean
 
 .uv/bin/uv:
 	$(PYTHON) -m venv .uv
@@ -67,6 +67,11 @@ bench: install
 		|| { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 	@bash .ci/services
 	$(BIN)/python bench/run.py --products $${PRODUCTS:-10000} --orders $${ORDERS:-200000}
+
+# The fault drill (README, "Faults"): its own PostgreSQL and Redis, killed and stopped under
+# traffic; one verdict line per fault. About three minutes.
+faults: install
+	$(BIN)/python bench/faults.py
 
 clean:
 	rm -rf $(VENV) .uv .pytest_cache .ruff_cache .mypy_cache

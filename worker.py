@@ -26,7 +26,8 @@ from shop.queues import (
 from shop.schedule import RelayingScheduler, sync
 
 log = logging.getLogger("shop.worker")
-MAX_BACKOFF = 30.0
+# Short: jobs waiting for a Redis that is back wait at most this long for the worker.
+MAX_BACKOFF = 2.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,13 +78,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def outlast_redis(run: Callable[[], None]) -> None:
     """Run `run` until it returns; while Redis is unreachable, start it again with backoff
-    (1 s doubling to MAX_BACKOFF), so a bare process survives a Redis restart."""
+    (1 s doubling to MAX_BACKOFF), so a bare process survives a Redis restart. A run that
+    lasted starts the backoff over: the next outage is waited out from 1 s again."""
     delay = 1.0
     while True:
+        started = time.monotonic()
         try:
             run()
             return
         except (RedisConnectionError, RedisTimeoutError) as error:
+            if time.monotonic() - started > MAX_BACKOFF:
+                delay = 1.0
             log.warning("Redis unreachable (%s); starting again in %.0f s", error, delay)
             time.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF)

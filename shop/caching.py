@@ -96,14 +96,16 @@ def bump(*namespaces: str) -> None:
     When Redis cannot be told, the namespaces are owed: this process serves no cached answer
     until it has bumped them, and an outbox message bumps them for every other process as soon
     as Redis answers again."""
-    try:
-        _bump(sorted(namespaces))
-    except Exception:
-        log.error("could not invalidate cache namespaces %s", namespaces, exc_info=True)
-        _unbumped.update(namespaces)
-        _failed()
-        with unit_of_work():
-            outbox.add(rebump, namespaces=sorted(namespaces))
+    if time.monotonic() >= _unhealthy_until:  # else known down: not one more timeout
+        try:
+            _bump(sorted(namespaces))
+            return
+        except Exception:
+            log.error("could not invalidate cache namespaces %s", namespaces, exc_info=True)
+            _failed()
+    _unbumped.update(namespaces)
+    with unit_of_work():
+        outbox.add(rebump, namespaces=sorted(namespaces))
 
 
 def rebump(namespaces: list[str]) -> None:

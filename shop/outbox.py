@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.utils import import_string
 
 from shop.db import Base, after_commit, db, unit_of_work, uow_state, utcnow
-from shop.queues import enqueue, redis_connection
+from shop.queues import enqueue, handing_over, redis_connection
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
@@ -50,7 +50,8 @@ def add(task: Callable[..., Any], **payload: Any) -> None:
     message = OutboxMessage(
         task=f"{task.__module__}.{task.__qualname__}",
         payload=payload,
-        relayed_at=utcnow() if redis_connection() is not None else None,
+        # Written as handed over when it will be (one commit); else the relay sends it.
+        relayed_at=utcnow() if handing_over() else None,
     )
     db.session.add(message)
     state = uow_state()
@@ -62,14 +63,14 @@ def add(task: Callable[..., Any], **payload: Any) -> None:
 
 
 def _dispatch(messages: list[OutboxMessage]) -> None:
-    ids = [m.id for m in messages]
     if redis_connection() is None:
-        for message_id in ids:
+        for message_id in [m.id for m in messages]:
             try:
                 process(message_id)
             except Exception:
                 log.exception("outbox message %s failed; it stays for a retry", message_id)
         return
+    ids = [m.id for m in messages if m.relayed_at is not None]  # the rest wait for the relay
     for index, message_id in enumerate(ids):
         try:
             enqueue(process, message_id, job_id=_job_id(message_id))

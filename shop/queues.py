@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, Retry, SimpleWorker, Worker, get_current_job
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.scripts import release_lock
@@ -19,6 +21,11 @@ from shop.db import db
 
 DEFAULT_QUEUE = "default"
 MAINTENANCE_INTERVAL = 30
+# A Redis that refused a hand-over is not asked again by this process for this long: jobs
+# wait for the outbox relay instead, so a hung Redis costs a process one short timeout, not
+# one per request.
+RETRY_AFTER = 5.0
+_down_until = 0.0
 
 
 def redis_connection() -> Redis | None:
@@ -36,14 +43,24 @@ def init_redis(app: Flask) -> None:
         )
 
 
+def handing_over() -> bool:
+    """Whether jobs go to RQ now: not on the embedded default, nor while Redis is down."""
+    return redis_connection() is not None and time.monotonic() >= _down_until
+
+
 def enqueue(func: Callable[..., Any], *args: Any, job_id: str | None = None) -> None:
+    global _down_until
     connection = redis_connection()
     if connection is None:
         raise RuntimeError("enqueue needs REDIS_URL; the outbox runs jobs inline without it")
     intervals = current_app.config["JOB_RETRY_INTERVALS"]
-    Queue(DEFAULT_QUEUE, connection=connection).enqueue(
-        func, *args, job_id=job_id, retry=Retry(max=len(intervals), interval=intervals)
-    )
+    try:
+        Queue(DEFAULT_QUEUE, connection=connection).enqueue(
+            func, *args, job_id=job_id, retry=Retry(max=len(intervals), interval=intervals)
+        )
+    except (RedisError, OSError):
+        _down_until = time.monotonic() + RETRY_AFTER
+        raise
 
 
 class _AppContextMixin:

@@ -12,6 +12,7 @@ from shop.security import Role
 from tests.factories import headers_for, make_product, make_user
 
 API = "/api/v1"
+SHIP_TO = {"line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
 
 
 def app_on(other_app, redis):
@@ -45,6 +46,33 @@ def test_a_hung_redis_costs_reads_one_short_timeout_and_readiness_says_so(other_
         redis.resume()
     time.sleep(0.1)
     assert client.get("/health/ready").status_code == 200
+
+
+def test_a_hung_redis_costs_orders_one_short_timeout_and_they_are_emailed_after(
+    other_app, private_redis, mailbox
+):
+    redis = private_redis()
+    app = app_on(other_app, redis)
+    client = app.test_client()
+    product = make_product(app, stock=100)
+    buyer = headers_for(app, make_user(app))
+    order = {"items": [{"product_id": product.id, "quantity": 1}], "shipping_address": SHIP_TO}
+    redis.pause()
+    try:
+        first, took = timed(lambda: client.post(f"{API}/orders", headers=buyer, json=order))
+        assert first.status_code == 201 and took < 2.0  # the hand-over's and the bump's timeout
+        for _ in range(3):  # Redis is known down: neither is tried again for a while
+            placed, took = timed(lambda: client.post(f"{API}/orders", headers=buyer, json=order))
+            assert placed.status_code == 201 and took < 0.3, took
+    finally:
+        redis.resume()
+    with app.app_context():
+        assert outbox.relay() >= 4  # every confirmation waited for the relay; none was lost
+        connection = redis.client()
+        queue = Queue(DEFAULT_QUEUE, connection=connection)
+        AppSimpleWorker([queue], connection=connection, app=app).work(burst=True)
+    subjects = [message["Subject"] for message in mailbox.messages]
+    assert sum(subject.endswith(" received") for subject in subjects) == 4
 
 
 def restarted_after_a_write_it_missed(other_app, private_redis):

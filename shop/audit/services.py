@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from flask import has_request_context, request
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from shop.audit.models import SYSTEM_ACTOR, Action, AuditLog, Target
 from shop.db import Page, db, get_or_404, paginate
@@ -32,20 +32,22 @@ def record(
     changes: dict[str, Any] | None = None,
     actor_email: str | None = None,
 ) -> None:
-    """Add an audit entry to the current unit of work; `actor=None` means the system."""
-    entry = AuditLog(
-        actor_id=actor.id if actor else None,
-        actor_email=actor.email if actor else (actor_email or SYSTEM_ACTOR),
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        changes=changes,
-    )
+    """Add an audit entry to the current unit of work; `actor=None` means the system.
+
+    A Core INSERT: nothing reads the entry back, so the ORM's bookkeeping would be waste."""
+    entry: dict[str, Any] = {
+        "actor_id": actor.id if actor else None,
+        "actor_email": actor.email if actor else (actor_email or SYSTEM_ACTOR),
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "changes": changes,
+    }
     if has_request_context():
-        entry.ip = request.remote_addr
-        entry.user_agent = (request.user_agent.string or "")[:512] or None
-        entry.request_id = request_id()
-    db.session.add(entry)
+        entry["ip"] = request.remote_addr
+        entry["user_agent"] = (request.user_agent.string or "")[:512] or None
+        entry["request_id"] = request_id()
+    db.session.execute(insert(AuditLog), [entry])
 
 
 def snapshot(obj: object, names: tuple[str, ...]) -> dict[str, Any]:

@@ -117,14 +117,15 @@ def sellable(product_id: int, variant_id: int | None) -> Sellable:
 
 def for_sale(lines: list[tuple[int, int | None, int]]) -> list[tuple[Sellable, int]]:
     """What each (product_id, variant_id, quantity) line of an order sells, read in one
-    statement; a 422 names (by its index) every line that is not for sale."""
+    statement (products joined with their variants; the category is not needed to sell); a
+    422 names (by its index) every line that is not for sale."""
     products = {
         p.id: p
         for p in db.session.scalars(
             select(Product)
             .where(Product.id.in_({p for p, _, _ in lines}), Product.is_active.is_(True))
-            .options(raiseload(Product.category))  # not needed to sell
-        )
+            .options(raiseload(Product.category), joinedload(Product.variants))
+        ).unique()
     }
     resolved, errors = [], {}
     for index, (product_id, variant_id, quantity) in enumerate(lines):

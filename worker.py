@@ -78,17 +78,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def outlast_redis(run: Callable[[], None]) -> None:
     """Run `run` until it returns; while Redis is unreachable, start it again with backoff
-    (1 s doubling to MAX_BACKOFF), so a bare process survives a Redis restart. A run that
-    lasted starts the backoff over: the next outage is waited out from 1 s again."""
+    (1 s doubling to MAX_BACKOFF), so a bare process survives a Redis restart."""
     delay = 1.0
     while True:
-        started = time.monotonic()
         try:
             run()
             return
         except (RedisConnectionError, RedisTimeoutError) as error:
-            if time.monotonic() - started > MAX_BACKOFF:
-                delay = 1.0
             log.warning("Redis unreachable (%s); starting again in %.0f s", error, delay)
             time.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF)

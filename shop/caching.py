@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 # a hung Redis costs a process one short timeout, not one per request.
 RETRY_AFTER = 5.0
 _unhealthy_until = 0.0
+# Bumps are skipped (owed at once) only this soon after a bump failed, not after a failed read:
+# a Redis that answers again is told at once, so other processes read nothing stale.
+_bumps_failed_until = 0.0
 # Namespaces this process could not bump after a write. Until it has, it serves no cached
 # answer: a Redis back from its own persistence holds what they invalidated. (Other processes
 # are covered by an outbox message that bumps them once Redis answers: see bump.)
@@ -96,13 +99,15 @@ def bump(*namespaces: str) -> None:
     When Redis cannot be told, the namespaces are owed: this process serves no cached answer
     until it has bumped them, and an outbox message bumps them for every other process as soon
     as Redis answers again."""
-    if time.monotonic() >= _unhealthy_until:  # else known down: not one more timeout
+    global _bumps_failed_until
+    if time.monotonic() >= _bumps_failed_until:  # else a bump just failed: not one more timeout
         try:
             _bump(sorted(namespaces))
             return
         except Exception:
             log.error("could not invalidate cache namespaces %s", namespaces, exc_info=True)
             _failed()
+            _bumps_failed_until = _unhealthy_until
     _unbumped.update(namespaces)
     with unit_of_work():
         outbox.add(rebump, namespaces=sorted(namespaces))

@@ -72,6 +72,9 @@ def _dispatch(messages: list[OutboxMessage]) -> None:
         return
     ids = [m.id for m in messages if m.relayed_at is not None]  # the rest wait for the relay
     for index, message_id in enumerate(ids):
+        if not handing_over():  # Redis failed since (another hand-over or bump): the relay
+            _unmark(ids[index:])
+            return
         try:
             enqueue(process, message_id, job_id=_job_id(message_id))
         except Exception:

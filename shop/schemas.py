@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -159,9 +160,10 @@ class Money(fields.Decimal):
 
     def __init__(self, *, positive: bool = True, **kwargs: Any) -> None:
         self.minimum = CENT if positive else Decimal(0)
+        self.pattern = POSITIVE_MONEY if positive else MONEY
         metadata = {
             "type": "string",
-            "pattern": POSITIVE_MONEY if positive else MONEY,
+            "pattern": self.pattern,
             "example": "19.99",
             **kwargs.pop("metadata", {}),
         }
@@ -170,12 +172,16 @@ class Money(fields.Decimal):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Decimal:
         if not isinstance(value, str):  # a JSON number is a float to most clients
             raise ma.ValidationError('Must be a decimal string such as "19.99".')
+        # Exactly the documented pattern (no exponent, spaces, leading zeros or other digits);
+        # an amount below the minimum ("0", "-5") gets the minimum's message.
+        form = 'Must be a decimal such as "19.99": at most 10 digits, then two places.'
+        if not re.fullmatch(r"-?" + MONEY[1:], value):
+            raise ma.ValidationError(form)
         number = super()._deserialize(value, attr, data, **kwargs)
-        # The magnitude first: quantizing 1e170 to cents is itself an error.
-        if abs(number) > MAX_MONEY or number != number.quantize(CENT):
-            raise ma.ValidationError("At most two decimal places and 10 digits before them.")
         if number < self.minimum:
             raise ma.ValidationError(f"Must be at least {self.minimum}.")
+        if not re.fullmatch(self.pattern, value):
+            raise ma.ValidationError(form)
         return number.quantize(CENT)
 
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:

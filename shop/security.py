@@ -17,8 +17,9 @@ _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 PASSWORD_MIN_LENGTH = 8
 # Longer passwords are refused (422) so that hashing cost stays bounded.
 PASSWORD_MAX_LENGTH = 128
-# A password must hold something other than digits (searched, as JSON Schema patterns are).
-NOT_ALL_DIGITS = r"\D"
+# A password must hold something other than the digits 0-9 (searched, as JSON Schema patterns
+# are; `\D` would mean other digits too in Python, not in JSON Schema).
+NOT_ALL_DIGITS = "[^0-9]"
 
 
 class Role(enum.StrEnum):

@@ -115,6 +115,7 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     Redis.from_url(TEST_REDIS_URL).flushdb()
     # A test that broke its own Redis leaves this process's cache state as it would be.
     caching._unhealthy_until = 0.0
+    caching._bumps_failed_until = 0.0
     queues._down_until = 0.0
     caching._unbumped.clear()
 

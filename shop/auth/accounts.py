@@ -44,7 +44,7 @@ def check_password_policy(password: str, email: str, field: str = "password") ->
     problems = []
     if len(password) < PASSWORD_MIN_LENGTH:
         problems.append(f"Must be at least {PASSWORD_MIN_LENGTH} characters.")
-    if not re.search(NOT_ALL_DIGITS, password):
+    if password and not re.search(NOT_ALL_DIGITS, password):
         problems.append("Must not be all digits.")
     if password.strip().lower() == email.strip().lower():
         problems.append("Must not be the email address.")

@@ -17,7 +17,7 @@ from shop.audit.models import AuditLog
 from shop.db import db
 from shop.queues import DEFAULT_QUEUE
 from shop.schedule import JOBS, run_job
-from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,15 +62,6 @@ def started(*args: str, redis_url: str, session: bool = False) -> subprocess.Pop
     )
 
 
-def within(seconds: float, check) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_a_worker_outlasts_a_redis_outage_and_runs_what_comes_after(app, private_redis):
     redis = private_redis()
     worker = started(redis_url=redis.url)
@@ -86,7 +77,7 @@ def test_a_worker_outlasts_a_redis_outage_and_runs_what_comes_after(app, private
             with app.app_context():
                 return db.session.scalar(select(AuditLog.id).where(AuditLog.action == "job.run"))
 
-        assert within(30, audited), "the worker did not run the job after Redis came back"
+        assert wait_for(audited, 30), "the worker did not run the job after Redis came back"
     finally:
         worker.terminate()
         worker.communicate(timeout=15)
@@ -101,12 +92,12 @@ def test_the_scheduler_outlasts_a_redis_outage_and_registers_its_schedule_again(
         return client.zcard("rq:scheduler:scheduled_jobs") == len(JOBS)
 
     try:
-        assert within(20, registered)
+        assert wait_for(registered, 20)
         redis.kill()
         time.sleep(3)
         assert scheduler.poll() is None, scheduler.stderr.read()
         redis.start()  # empty: no persistence
-        assert within(30, registered), "the schedule was not registered again"
+        assert wait_for(registered, 30), "the schedule was not registered again"
     finally:
         scheduler.terminate()
         scheduler.communicate(timeout=15)
@@ -119,7 +110,7 @@ def test_delayed_retries_resume_at_once_after_the_worker_is_killed(private_redis
     worker = started(redis_url=redis.url, session=True)
     try:
         job = queue.enqueue(operator.truediv, 1, 0, retry=Retry(max=3, interval=2))
-        assert within(20, lambda: job.id in ScheduledJobRegistry(queue=queue))  # failed once
+        assert wait_for(lambda: job.id in ScheduledJobRegistry(queue=queue), 20)  # failed once
         os.killpg(worker.pid, signal.SIGKILL)  # the worker and its scheduler, without warning
         worker.communicate(timeout=15)
         worker = started(redis_url=redis.url, session=True)
@@ -127,7 +118,7 @@ def test_delayed_retries_resume_at_once_after_the_worker_is_killed(private_redis
         def given_up():
             return job.id in FailedJobRegistry(queue=queue)
 
-        assert within(30, given_up), "the delayed retries did not resume"
+        assert wait_for(given_up, 30), "the delayed retries did not resume"
         job.refresh()
         assert job.retries_left == 0
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -63,25 +65,36 @@ def snapshot(obj: object, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: plain(getattr(obj, name)) for name in names}
 
 
-def record_changes(
+class _Target(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+@contextmanager
+def changes_recorded(
     action: Action,
     *,
     actor: Actor | None,
     target_type: Target,
-    target_id: int,
-    before: dict[str, Any],
-    after: dict[str, Any],
-) -> dict[str, Any]:
-    """Record what an update changed, `{field: {"before": old, "after": new}}`, if anything
-    did; returns the changes (empty: nothing was recorded)."""
-    changes = {
-        key: {"before": before.get(key), "after": value}
-        for key, value in after.items()
-        if before.get(key) != value
-    }
+    target: _Target,
+    fields: tuple[str, ...],
+) -> Iterator[dict[str, Any]]:
+    """Record what the block changed of `target`'s `fields`, `{field: {"before": old,
+    "after": new}}`, if anything; the dict it yields holds those changes afterwards (empty:
+    nothing changed, nothing was recorded)."""
+    before = snapshot(target, fields)
+    changes: dict[str, Any] = {}
+    yield changes
+    after = snapshot(target, fields)
+    changes.update(
+        {
+            key: {"before": before.get(key), "after": value}
+            for key, value in after.items()
+            if before.get(key) != value
+        }
+    )
     if changes:
-        record(action, actor=actor, target_type=target_type, target_id=target_id, changes=changes)
-    return changes
+        record(action, actor=actor, target_type=target_type, target_id=target.id, changes=changes)
 
 
 def list_entries(

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from shop import bus, mail, outbox
 from shop.audit.models import Action, Target
-from shop.audit.services import record, record_changes, snapshot
+from shop.audit.services import changes_recorded, record
 from shop.auth.events import UserRegistered, UserRoleChanged
 from shop.auth.models import TokenPurpose, User, UserToken
 from shop.auth.schemas import ProfileUpdate, Registration, UserAdminUpdate
@@ -213,18 +213,18 @@ def login(email: str, password: str) -> Login:
 
 
 def update_profile(user: User, data: ProfileUpdate) -> User:
-    with unit_of_work():
-        before = snapshot(user, PROFILE_FIELDS)
-        for field, value in data.items():
-            setattr(user, field, value)
-        record_changes(
+    with (
+        unit_of_work(),
+        changes_recorded(
             Action.USER_UPDATED,
             actor=user,
             target_type=Target.USER,
-            target_id=user.id,
-            before=before,
-            after=snapshot(user, PROFILE_FIELDS),
-        )
+            target=user,
+            fields=PROFILE_FIELDS,
+        ),
+    ):
+        for field, value in data.items():
+            setattr(user, field, value)
     return user
 
 
@@ -337,17 +337,15 @@ def admin_update_user(actor: User, user_id: int, data: UserAdminUpdate) -> User:
         ):
             raise Conflict("Admins cannot demote or deactivate themselves.")
         previous_role = user.role
-        before = snapshot(user, ADMIN_FIELDS)
-        for field, value in data.items():
-            setattr(user, field, value)
-        changes = record_changes(
+        with changes_recorded(
             Action.USER_UPDATED,
             actor=actor,
             target_type=Target.USER,
-            target_id=user.id,
-            before=before,
-            after=snapshot(user, ADMIN_FIELDS),
-        )
+            target=user,
+            fields=ADMIN_FIELDS,
+        ) as changes:
+            for field, value in data.items():
+                setattr(user, field, value)
         if changes.get("is_active", {}).get("after") is False:
             revoke_all(user)
         if "role" in changes:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload, raiseload
 
 from shop import bus
 from shop.audit.models import Action, Target
-from shop.audit.services import record, record_changes, snapshot
+from shop.audit.services import changes_recorded, record, snapshot
 from shop.auth.models import User
 from shop.caching import invalidate
 from shop.db import Page, db, is_postgres, unit_of_work
@@ -232,16 +232,14 @@ def update_product(actor: User, product_id: int, data: ProductUpdate) -> Product
     with unit_of_work():
         # Locked, so that "stock becomes N" is exact even among concurrent edits.
         product = get_product(product_id, include_inactive=True, for_update=True)
-        before = snapshot(product, PRODUCT_FIELDS)
-        _write(actor, product, dict(data), created=False)
-        record_changes(
+        with changes_recorded(
             Action.PRODUCT_UPDATED,
             actor=actor,
             target_type=Target.PRODUCT,
-            target_id=product.id,
-            before=before,
-            after=snapshot(product, PRODUCT_FIELDS),
-        )
+            target=product,
+            fields=PRODUCT_FIELDS,
+        ):
+            _write(actor, product, dict(data), created=False)
     return product
 
 
@@ -309,16 +307,14 @@ def update_variant(
 ) -> ProductVariant:
     with unit_of_work():
         variant = _get_variant(product_id, variant_id)
-        before = snapshot(variant, VARIANT_FIELDS)
-        _write(actor, variant, dict(data), created=False)
-        record_changes(
+        with changes_recorded(
             Action.VARIANT_UPDATED,
             actor=actor,
             target_type=Target.VARIANT,
-            target_id=variant.id,
-            before=before,
-            after=snapshot(variant, VARIANT_FIELDS),
-        )
+            target=variant,
+            fields=VARIANT_FIELDS,
+        ):
+            _write(actor, variant, dict(data), created=False)
     return variant
 
 

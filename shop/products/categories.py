@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from shop.audit.models import Action, Target
-from shop.audit.services import record, record_changes, snapshot
+from shop.audit.services import changes_recorded, record, snapshot
 from shop.auth.models import User
 from shop.caching import invalidate
 from shop.db import Page, db, get_or_404, is_postgres, paginate, unit_of_work
@@ -110,18 +110,16 @@ def update_category(actor: User, category_id: int, data: CategoryUpdate) -> Cate
             )
         if "slug" in data and data["slug"] != category.slug:
             claim_slug(Category, data["slug"], category.id)
-        before = snapshot(category, CATEGORY_FIELDS)
-        for name, value in data.items():
-            setattr(category, name, value)
-        db.session.flush()
-        record_changes(
+        with changes_recorded(
             Action.CATEGORY_UPDATED,
             actor=actor,
             target_type=Target.CATEGORY,
-            target_id=category.id,
-            before=before,
-            after=snapshot(category, CATEGORY_FIELDS),
-        )
+            target=category,
+            fields=CATEGORY_FIELDS,
+        ):
+            for name, value in data.items():
+                setattr(category, name, value)
+            db.session.flush()
         invalidate(CATALOG, CATALOG_MATCHES)
     return category
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from shop.auth.models import User
-from shop.db import db, get_or_404, unit_of_work
+from shop.db import db, get_or_404, insert_ignoring_conflicts, unit_of_work
 from shop.errors import Conflict
 from shop.orders.models import CartItem
 from shop.orders.schemas import MAX_LINE_QUANTITY, CartLineCreate
@@ -57,35 +57,53 @@ def get_cart(user: User) -> dict[str, Any]:
 
 
 def add_to_cart(user: User, data: CartLineCreate) -> dict[str, Any]:
+    """Add to the user's line of this item, or start it. Two first adds of one line at once
+    both count: the second INSERT waits on the line's unique index for the first's commit,
+    skips, and adds to the line the first made."""
     with unit_of_work():
         item = sellable(data["product_id"], data.get("variant_id"))
-        line = db.session.scalar(
-            select(CartItem)
-            .where(
-                CartItem.user_id == user.id,
-                CartItem.product_id == item.product.id,
-                func.coalesce(CartItem.variant_id, 0) == (item.variant_id or 0),
-            )
-            .with_for_update()
-        )
-        quantity = data["quantity"] + (line.quantity if line else 0)
-        if quantity > MAX_LINE_QUANTITY:
-            raise Conflict(
-                f"At most {MAX_LINE_QUANTITY} of an item per line.",
-                errors={"quantity": [f"the cart holds {quantity - data['quantity']} already"]},
-            )
-        _check_available(item, quantity)
+        line = _locked_line(user, item)
         if line is None:
-            line = CartItem(
-                user_id=user.id,
-                product_id=item.product.id,
-                variant_id=item.variant_id,
-                quantity=quantity,
+            _check_addable(item, 0, data["quantity"])
+            line = db.session.scalar(
+                insert_ignoring_conflicts(CartItem)
+                .values(
+                    user_id=user.id,
+                    product_id=item.product.id,
+                    variant_id=item.variant_id,
+                    quantity=data["quantity"],
+                )
+                .returning(CartItem)
             )
-            db.session.add(line)
-        line.quantity = quantity
+            if line is not None:
+                return _line(line, item)
+            line = _locked_line(user, item)  # a concurrent first add made it: add to it
+            assert line is not None
+        _check_addable(item, line.quantity, data["quantity"])
+        line.quantity += data["quantity"]
         db.session.flush()
     return _line(line, item)
+
+
+def _locked_line(user: User, item: Sellable) -> CartItem | None:
+    return db.session.scalar(
+        select(CartItem)
+        .where(
+            CartItem.user_id == user.id,
+            CartItem.product_id == item.product.id,
+            func.coalesce(CartItem.variant_id, 0) == (item.variant_id or 0),
+        )
+        .with_for_update()
+    )
+
+
+def _check_addable(item: Sellable, held: int, added: int) -> None:
+    if held + added > MAX_LINE_QUANTITY:
+        raise Conflict(
+            f"At most {MAX_LINE_QUANTITY} of an item per line.",
+            errors={"quantity": [f"the cart holds {held} already"]},
+        )
+    _check_available(item, held + added)
 
 
 def _own_line(user: User, line_id: int) -> CartItem:

@@ -1,5 +1,7 @@
 """Cart lines and addresses: each user sees only their own (another's is a 404)."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
@@ -203,3 +205,22 @@ def test_addresses_are_private(client, app, as_customer):
     assert client.delete(url, headers=intruder).status_code == 404
     assert client.get(f"{API}/addresses", headers=intruder).json["items"] == []
     assert client.get(f"{API}/addresses").status_code == 401
+
+
+def test_simultaneous_first_adds_of_a_line_all_count(app, customer):
+    # `make bench` found it: two adds racing to create the same line met the line's unique
+    # index, and one was a 409 "conflicts with existing data" for a valid request.
+    product = make_product(app, stock=100)
+    headers = headers_for(app, customer)
+    barrier = threading.Barrier(8)
+
+    def add(_):
+        barrier.wait()
+        body = {"product_id": product.id, "quantity": 1}
+        return app.test_client().post(f"{API}/cart/items", headers=headers, json=body).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(add, range(8)))
+    assert statuses == [201] * 8
+    cart = app.test_client().get(f"{API}/cart", headers=headers).json
+    assert [line["quantity"] for line in cart["items"]] == [8]

@@ -12,11 +12,30 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, Insert, MetaData, Numeric, Select, func, select
+from sqlalchemy import (
+    DateTime,
+    Insert,
+    MetaData,
+    Numeric,
+    Select,
+    Table,
+    func,
+    insert,
+    inspect,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    make_transient_to_detached,
+    mapped_column,
+    registry,
+)
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
 
 from shop.errors import NotFound
@@ -89,6 +108,38 @@ def insert_ignoring_conflicts(model: type[Base]) -> Insert:
 
 
 M = TypeVar("M", bound=Base)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for Core statements where the ORM adds nothing."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def insert_loaded(objects: list[M]) -> None:
+    """Write new objects of one model in one INSERT ... RETURNING and put them in the session
+    as if loaded, with what the database generated (ids, defaults, timestamps).
+
+    For rows written once and not changed in the same unit of work (an order, its lines,
+    ledger and outbox rows): the ORM's flush (planning, per-object bookkeeping) costs more
+    than the statement. Relationships are not written: give them to the objects afterwards
+    with `set_committed_value`, once their rows are inserted the same way.
+    """
+    model = type(objects[0])
+    mapper = inspect(model)
+    given = [a for a in mapper.column_attrs if a.key in objects[0].__dict__]
+    generated = [a for a in mapper.column_attrs if a.key not in objects[0].__dict__]
+    rows = [{a.columns[0].key: o.__dict__[a.key] for a in given} for o in objects]
+    statement = insert(table_of(model)).returning(
+        *(a.columns[0] for a in generated), sort_by_parameter_order=True
+    )
+    session = db.session
+    for obj, row in zip(objects, session.execute(statement, rows), strict=True):
+        for attribute, value in zip(generated, row, strict=True):
+            set_committed_value(obj, attribute.key, value)
+        make_transient_to_detached(obj)
+        session.add(obj)
 
 
 def _label(model: type[Base]) -> str:

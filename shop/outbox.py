@@ -22,7 +22,7 @@ from sqlalchemy import JSON, String, Text, func, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.utils import import_string
 
-from shop.db import Base, after_commit, db, unit_of_work, uow_state, utcnow
+from shop.db import Base, after_commit, insert_loaded, unit_of_work, uow_state, utcnow
 from shop.queues import enqueue, handing_over, redis_connection
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,10 @@ def add(task: Callable[..., Any], **payload: Any) -> None:
         payload=payload,
         # Written as handed over when it will be (one commit); else the relay sends it.
         relayed_at=utcnow() if handing_over() else None,
+        attempts=0,
+        last_error=None,
     )
-    db.session.add(message)
+    insert_loaded([message])
     state = uow_state()
     if "outbox" not in state:
         messages: list[OutboxMessage] = []

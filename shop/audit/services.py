@@ -11,7 +11,7 @@ from flask import has_request_context, request
 from sqlalchemy import insert, select
 
 from shop.audit.models import SYSTEM_ACTOR, Action, AuditLog, Target
-from shop.db import Page, db, get_or_404, paginate
+from shop.db import Page, db, get_or_404, paginate, table_of
 from shop.errors import request_id
 
 
@@ -36,7 +36,8 @@ def record(
 ) -> None:
     """Add an audit entry to the current unit of work; `actor=None` means the system.
 
-    A Core INSERT: nothing reads the entry back, so the ORM's bookkeeping would be waste."""
+    A Core INSERT on the table: nothing reads the entry back, so the ORM's bookkeeping (and
+    a RETURNING of its id) would be waste."""
     entry: dict[str, Any] = {
         "actor_id": actor.id if actor else None,
         "actor_email": actor.email if actor else (actor_email or SYSTEM_ACTOR),
@@ -49,7 +50,7 @@ def record(
         entry["ip"] = request.remote_addr
         entry["user_agent"] = (request.user_agent.string or "")[:512] or None
         entry["request_id"] = request_id()
-    db.session.execute(insert(AuditLog), [entry])
+    db.session.execute(insert(table_of(AuditLog)), [entry])
 
 
 def snapshot(obj: object, names: tuple[str, ...]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from shop.db import db, get_or_404, insert_ignoring_conflicts, unit_of_work
 from shop.errors import Conflict
 from shop.orders.models import CartItem
 from shop.orders.schemas import MAX_LINE_QUANTITY, CartLineCreate
-from shop.products.catalog import Sellable, sellable
+from shop.products.catalog import SELLABLE_COLUMNS, Sellable, sellable
 from shop.products.models import Product, ProductVariant
 
 
@@ -38,13 +38,13 @@ def _line(line: CartItem, item: Sellable) -> dict[str, Any]:
 
 def cart_lines(user: User) -> list[dict[str, Any]]:
     rows = db.session.execute(
-        select(CartItem, Product, ProductVariant)
+        select(CartItem, *SELLABLE_COLUMNS)
         .join(Product, Product.id == CartItem.product_id)
         .outerjoin(ProductVariant, ProductVariant.id == CartItem.variant_id)
         .where(CartItem.user_id == user.id)
         .order_by(CartItem.id)
     ).all()
-    return [_line(line, Sellable(product, variant)) for line, product, variant in rows]
+    return [_line(row.CartItem, Sellable.of(row)) for row in rows]
 
 
 def get_cart(user: User) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def add_to_cart(user: User, data: CartLineCreate) -> dict[str, Any]:
                 insert_ignoring_conflicts(CartItem)
                 .values(
                     user_id=user.id,
-                    product_id=item.product.id,
+                    product_id=item.product_id,
                     variant_id=item.variant_id,
                     quantity=data["quantity"],
                 )
@@ -90,7 +90,7 @@ def _locked_line(user: User, item: Sellable) -> CartItem | None:
         select(CartItem)
         .where(
             CartItem.user_id == user.id,
-            CartItem.product_id == item.product.id,
+            CartItem.product_id == item.product_id,
             func.coalesce(CartItem.variant_id, 0) == (item.variant_id or 0),
         )
         .with_for_update()

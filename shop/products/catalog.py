@@ -7,16 +7,16 @@ from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, raiseload
+from sqlalchemy.orm import joinedload
 
 from shop import bus
 from shop.audit.models import Action, Target
 from shop.audit.services import changes_recorded, record, snapshot
 from shop.auth.models import User
 from shop.caching import invalidate
-from shop.db import Page, db, is_postgres, unit_of_work
+from shop.db import Page, db, is_postgres, table_of, unit_of_work
 from shop.errors import Conflict, NotFound, Unprocessable
 from shop.products.cache import CATALOG, CATALOG_MATCHES
 from shop.products.categories import check_category
@@ -47,32 +47,48 @@ def display_name(product_name: str, variant_name: str | None) -> str:
     return f"{product_name} ({variant_name})" if variant_name else product_name
 
 
+_products, _variants = table_of(Product), table_of(ProductVariant)
+# What a line needs of a product and of one of its variants (None where it has none): read
+# with Core, since nothing here is changed (the ORM's loading costs more than the query).
+SELLABLE_COLUMNS = (
+    _products.c.id.label("product_id"),
+    _products.c.sku,
+    _products.c.name,
+    _products.c.price,
+    _products.c.stock,
+    _variants.c.id.label("variant_id"),
+    _variants.c.sku.label("variant_sku"),
+    _variants.c.name.label("variant_name"),
+    _variants.c.price.label("variant_price"),
+    _variants.c.stock.label("variant_stock"),
+    _variants.c.is_active.label("variant_active"),
+)
+
+
 @dataclass(frozen=True)
 class Sellable:
     """A product, or one variant of it, as a cart or an order line shows it."""
 
-    product: Product
-    variant: ProductVariant | None
+    product_id: int
+    variant_id: int | None
+    sku: str
+    name: str
+    price: Decimal
+    stock: int
 
-    @property
-    def variant_id(self) -> int | None:
-        return self.variant.id if self.variant else None
-
-    @property
-    def sku(self) -> str:
-        return self.variant.sku if self.variant else self.product.sku
-
-    @property
-    def name(self) -> str:
-        return display_name(self.product.name, self.variant.name if self.variant else None)
-
-    @property
-    def price(self) -> Decimal:
-        return self.variant.price if self.variant else self.product.price
-
-    @property
-    def stock(self) -> int:
-        return self.variant.stock if self.variant else self.product.stock
+    @classmethod
+    def of(cls, row: Row[Any]) -> Sellable:
+        """From a row of SELLABLE_COLUMNS: the variant's, where the row has one."""
+        if row.variant_id is None:
+            return cls(row.product_id, None, row.sku, row.name, row.price, row.stock)
+        return cls(
+            row.product_id,
+            row.variant_id,
+            row.variant_sku,
+            display_name(row.name, row.variant_name),
+            row.variant_price,
+            row.variant_stock,
+        )
 
 
 # --- reads ----------------------------------------------------------------------------------
@@ -102,47 +118,60 @@ def list_variants(product_id: int, *, include_inactive: bool, page: int, page_si
     return Page.of(variants, page, page_size)
 
 
+def _offers(product_ids: set[int]) -> dict[int, list[Row[Any]]]:
+    """The active products among `product_ids`, each with a row per variant (active or not;
+    one row, variant None, for a product without variants), in one statement."""
+    rows = db.session.execute(
+        select(*SELLABLE_COLUMNS)
+        .select_from(_products.outerjoin(_variants, _variants.c.product_id == _products.c.id))
+        .where(_products.c.id.in_(product_ids), _products.c.is_active.is_(True))
+    )
+    offers: dict[int, list[Row[Any]]] = {}
+    for row in rows:
+        offers.setdefault(row.product_id, []).append(row)
+    return offers
+
+
+def _variant_row(rows: list[Row[Any]], variant_id: int) -> Row[Any] | None:
+    return next((r for r in rows if r.variant_id == variant_id and r.variant_active), None)
+
+
 def sellable(product_id: int, variant_id: int | None) -> Sellable:
     """The active product (and variant) a cart line may hold; 404 or 422 otherwise."""
-    product = get_product(product_id)
+    rows = _offers({product_id}).get(product_id)
+    if rows is None:
+        raise NotFound(f"Product {product_id} does not exist.")
     if variant_id is None:
-        if product.variants:
+        if rows[0].variant_id is not None:
             raise Unprocessable("Choose a variant.", errors={"variant_id": ["Required."]})
-        return Sellable(product, None)
-    variant = next((v for v in product.variants if v.id == variant_id and v.is_active), None)
-    if variant is None:
+        return Sellable.of(rows[0])
+    row = _variant_row(rows, variant_id)
+    if row is None:
         raise NotFound(f"Product {product_id} has no variant {variant_id}.")
-    return Sellable(product, variant)
+    return Sellable.of(row)
 
 
 def for_sale(lines: list[tuple[int, int | None, int]]) -> list[tuple[Sellable, int]]:
     """What each (product_id, variant_id, quantity) line of an order sells, read in one
-    statement (products joined with their variants; the category is not needed to sell); a
-    422 names (by its index) every line that is not for sale."""
-    products = {
-        p.id: p
-        for p in db.session.scalars(
-            select(Product)
-            .where(Product.id.in_({p for p, _, _ in lines}), Product.is_active.is_(True))
-            .options(raiseload(Product.category), joinedload(Product.variants))
-        ).unique()
-    }
+    statement; a 422 names (by its index) every line that is not for sale."""
+    offers = _offers({p for p, _, _ in lines})
     resolved, errors = [], {}
     for index, (product_id, variant_id, quantity) in enumerate(lines):
-        product = products.get(product_id)
-        variant = None
-        if product is None:
+        rows = offers.get(product_id)
+        row = None
+        if rows is None:
             errors[str(index)] = {"product_id": [f"No product {product_id} for sale."]}
-        elif variant_id is None and product.variants:
-            errors[str(index)] = {"variant_id": ["Required: the product sells by variant."]}
-        elif variant_id is not None:
-            variant = next(
-                (v for v in product.variants if v.id == variant_id and v.is_active), None
-            )
-            if variant is None:
+        elif variant_id is None:
+            if rows[0].variant_id is not None:
+                errors[str(index)] = {"variant_id": ["Required: the product sells by variant."]}
+            else:
+                row = rows[0]
+        else:
+            row = _variant_row(rows, variant_id)
+            if row is None:
                 errors[str(index)] = {"variant_id": [f"No variant {variant_id} for sale."]}
-        if product is not None and str(index) not in errors:
-            resolved.append((Sellable(product, variant), quantity))
+        if row is not None:
+            resolved.append((Sellable.of(row), quantity))
     if errors:
         raise Unprocessable("Some lines cannot be ordered.", errors={"items": errors})
     return resolved

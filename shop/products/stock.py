@@ -3,14 +3,16 @@ goes through `change_stock`, which writes the ledger row in the same transaction
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from shop import bus
 from shop.auth.models import User
 from shop.caching import invalidate
-from shop.db import db, get_or_404
+from shop.db import db, get_or_404, insert_loaded, table_of
 from shop.errors import Conflict, NotFound, Unprocessable
 from shop.products.cache import CATALOG, CATALOG_MATCHES
 from shop.products.events import StockChanged
@@ -35,33 +37,40 @@ def change_stock(
     StockChanged.
     """
     session = db.session
-    product_rule = Product.stock + delta >= 0
+    # Core statements on the tables: the ORM's synchronisation of the session (it cannot
+    # evaluate `variants.any()`, so it would fetch) costs more than the UPDATE; the one row
+    # a session may hold is given its new stock below.
+    products, variants = table_of(Product), table_of(ProductVariant)
+    product_rule = products.c.stock + delta >= 0
     if variant_id is None:
         # A product with variants sells, and counts its stock, by variant.
-        product_rule &= ~Product.variants.any()
+        product_rule &= ~exists().where(variants.c.product_id == products.c.id)
     updated = session.execute(
-        update(Product)
-        .where(Product.id == product_id, product_rule)
-        .values(stock=Product.stock + delta)
-        .returning(Product.stock, Product.low_stock_threshold)
+        update(products)
+        .where(products.c.id == product_id, product_rule)
+        .values(stock=products.c.stock + delta)
+        .returning(products.c.stock, products.c.updated_at, products.c.low_stock_threshold)
     ).first()
     if updated is None:
         _explain_refusal(product_id, variant_id, delta)
-    stock_after, threshold = updated
+    stock_after, updated_at, threshold = updated
+    _held(Product, product_id, stock=stock_after, updated_at=updated_at)
     in_stock_changed = (stock_after > 0) != (stock_after - delta > 0)
     if variant_id is not None:
-        stock_after = session.execute(
-            update(ProductVariant)
+        changed = session.execute(
+            update(variants)
             .where(
-                ProductVariant.id == variant_id,
-                ProductVariant.product_id == product_id,
-                ProductVariant.stock + delta >= 0,
+                variants.c.id == variant_id,
+                variants.c.product_id == product_id,
+                variants.c.stock + delta >= 0,
             )
-            .values(stock=ProductVariant.stock + delta)
-            .returning(ProductVariant.stock)
-        ).scalar_one_or_none()
-        if stock_after is None:
+            .values(stock=variants.c.stock + delta)
+            .returning(variants.c.stock, variants.c.updated_at)
+        ).first()
+        if changed is None:
             _explain_refusal(product_id, variant_id, delta)
+        stock_after, updated_at = changed
+        _held(ProductVariant, variant_id, stock=stock_after, updated_at=updated_at)
     entry = StockMovement(
         product_id=product_id,
         variant_id=variant_id,
@@ -72,7 +81,7 @@ def change_stock(
         note=note,
         created_by=actor.id if actor else None,
     )
-    session.add(entry)
+    insert_loaded([entry])
     event = StockChanged(
         product_id=product_id,
         variant_id=variant_id,
@@ -88,6 +97,14 @@ def change_stock(
         invalidate(CATALOG_MATCHES)
     bus.publish(event)
     return entry
+
+
+def _held(model: type[Product | ProductVariant], id: int, **values: Any) -> None:
+    """Give the updated row's values to the object the session holds for it, if any."""
+    held = db.session.identity_map.get(identity_key(model, id))
+    if held is not None:
+        for name, value in values.items():
+            set_committed_value(held, name, value)
 
 
 def _explain_refusal(product_id: int, variant_id: int | None, delta: int) -> NoReturn:

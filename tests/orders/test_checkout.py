@@ -78,6 +78,47 @@ def test_order_totals_snapshot_ledger_audit_and_email(
     assert body["number"] in email["Subject"]
 
 
+def test_a_checkout_is_one_statement_per_table_and_two_per_line(
+    client, app, as_customer, count_queries
+):
+    """The SQL of a checkout, which make bench's ceiling replays: the user, what is for sale
+    (variants joined), one INSERT each for the order, its lines, its history, the audit entry
+    and the email's outbox row, then per line the conditional UPDATE and its ledger row."""
+    pen, pad = make_product(app, stock=100), make_product(app, stock=100)
+    tee = make_product(app, stock=0)
+    large = make_variant(app, tee, stock=40)  # all far above their low-stock thresholds
+    body = {
+        "items": [
+            {"product_id": pen.id, "quantity": 1},
+            {"product_id": pad.id, "quantity": 2},
+            {"product_id": tee.id, "variant_id": large.id, "quantity": 1},
+        ],
+        "shipping_address": SHIP_TO,
+    }
+    with count_queries() as counter:
+        response = client.post(f"{API}/orders", headers=as_customer, json=body)
+    assert response.status_code == 201
+    shapes = [" ".join(s.split()[:3]) for s in counter.statements]
+    assert shapes == [
+        "SELECT users.id, users.email,",
+        "SELECT products.id AS",
+        "INSERT INTO orders",
+        "INSERT INTO order_items",
+        "INSERT INTO order_status_history",
+        "INSERT INTO audit_logs",
+        "INSERT INTO outbox_messages",
+        *["UPDATE products SET", "INSERT INTO inventory_transactions"] * 2,
+        "UPDATE products SET",
+        "UPDATE product_variants SET",
+        "INSERT INTO inventory_transactions",
+    ]
+    assert [i["sku"] for i in response.json["items"]] == [pen.sku, pad.sku, large.sku]
+    # The answer is built from what was inserted: it is what a later read finds.
+    again = client.get(f"{API}/orders/{response.json['id']}", headers=as_customer)
+    assert again.json == response.json
+    assert stock_of(app, tee.id) == ledger_sum(app, tee.id) == 39
+
+
 def test_free_shipping_over_the_threshold(client, app, as_customer):
     product = make_product(app, price=Decimal("50.00"))
     body = order(client, as_customer, (product, 1)).json

@@ -1,5 +1,6 @@
 """The daily aggregates: which days are clean, a day marked dirty by an order change, a day
-recomputed, and the UTC-day arithmetic the reports share."""
+recomputed (with each product's totals over every day), and the UTC-day arithmetic the
+reports share."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Date,
+    Select,
     and_,
     delete,
     distinct,
@@ -19,11 +21,27 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union_all,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from shop.db import db, insert_ignoring_conflicts, is_postgres, unit_of_work, utcnow
+from shop.db import (
+    UTCDateTime,
+    db,
+    insert_ignoring_conflicts,
+    is_postgres,
+    unit_of_work,
+    utcnow,
+)
 from shop.orders.models import SALE_STATUSES, Order, OrderItem
-from shop.reports.models import DailyProductSales, DailySales, DailyStatusCounts, DirtyDay
+from shop.reports.models import (
+    DailyProductSales,
+    DailySales,
+    DailyStatusCounts,
+    DirtyDay,
+    ProductSalesTotals,
+)
 
 SALES = [s.value for s in SALE_STATUSES]
 
@@ -110,16 +128,51 @@ def _day_lock(day: date) -> int:
     return 7_000_000_000 + day.toordinal()
 
 
+# Days recomputed at once (two backfills) would otherwise lock the same totals rows in
+# different orders and deadlock; taken after the day's lock, always.
+TOTALS_LOCK = 7_100_000_000
+
+
+def _move_totals(day: date, sold: Select[Any]) -> None:
+    """Add to each product's totals the change of its figures on `day`: what `sold` finds
+    now less its daily row, about to be replaced. Written only where they differ (a day
+    recomputed as it was writes nothing); a product's first sale creates its row."""
+    new = sold.subquery()
+    change = union_all(
+        select(new.c.product_id, new.c.units_sold, new.c.revenue),
+        select(
+            DailyProductSales.product_id, -DailyProductSales.units_sold, -DailyProductSales.revenue
+        ).where(DailyProductSales.day == day),
+    ).subquery()
+    units, revenue = func.sum(change.c.units_sold), func.sum(change.c.revenue)
+    upsert = (pg_insert if is_postgres() else sqlite_insert)(ProductSalesTotals)
+    db.session.execute(
+        upsert.from_select(
+            ["product_id", "units_sold", "revenue"],
+            select(change.c.product_id, units, revenue)
+            .group_by(change.c.product_id)
+            .having(or_(units != 0, revenue != 0)),
+        ).on_conflict_do_update(
+            index_elements=[ProductSalesTotals.product_id],
+            set_={
+                "units_sold": ProductSalesTotals.units_sold + upsert.excluded.units_sold,
+                "revenue": ProductSalesTotals.revenue + upsert.excluded.revenue,
+            },
+        )
+    )
+
+
 def aggregate_day(day: date) -> dict[str, Any]:
-    """Recompute one closed day's aggregates; the same rows however often, or however many
-    at once, it runs."""
+    """Recompute one closed day's aggregates, and move the products' totals by the change;
+    the same rows however often, or however many at once, it runs."""
     if day >= today():
         raise ValueError("only closed (past) days are aggregated")
     first, last = bounds(day, day)
     with unit_of_work() as session:
         if is_postgres():
             session.execute(select(func.pg_advisory_xact_lock(_day_lock(day))))
-        started = session.scalar(select(func.now()))
+        # Typed: SQLite's now() comes back naive, and marked_at compares only with UTC times.
+        started = session.scalar(select(func.now(type_=UTCDateTime())))
         in_day = and_(Order.status.in_(SALES), Order.created_at >= first, Order.created_at < last)
         orders, revenue = session.execute(
             select(func.count(Order.id), func.coalesce(func.sum(Order.total), 0)).where(in_day)
@@ -129,6 +182,19 @@ def aggregate_day(day: date) -> dict[str, Any]:
             .join(Order, Order.id == OrderItem.order_id)
             .where(in_day)
         )
+        sold = (
+            select(
+                OrderItem.product_id,
+                func.sum(OrderItem.quantity).label("units_sold"),
+                func.sum(OrderItem.line_total).label("revenue"),
+            )
+            .join(Order, Order.id == OrderItem.order_id)
+            .where(in_day)
+            .group_by(OrderItem.product_id)
+        )
+        if is_postgres():
+            session.execute(select(func.pg_advisory_xact_lock(TOTALS_LOCK)))
+        _move_totals(day, sold)
         session.execute(delete(DailySales).where(DailySales.day == day))
         session.execute(delete(DailyProductSales).where(DailyProductSales.day == day))
         session.execute(delete(DailyStatusCounts).where(DailyStatusCounts.day == day))
@@ -144,17 +210,8 @@ def aggregate_day(day: date) -> dict[str, Any]:
                                revenue=Decimal(revenue)))  # fmt: skip
         session.execute(
             insert(DailyProductSales).from_select(
-                ["day", "product_id", "units_sold", "revenue", "orders"],
-                select(
-                    literal(day, Date()),
-                    OrderItem.product_id,
-                    func.sum(OrderItem.quantity),
-                    func.sum(OrderItem.line_total),
-                    func.count(distinct(OrderItem.order_id)),
-                )
-                .join(Order, Order.id == OrderItem.order_id)
-                .where(in_day)
-                .group_by(OrderItem.product_id),
+                ["product_id", "units_sold", "revenue", "orders", "day"],
+                sold.add_columns(func.count(distinct(OrderItem.order_id)), literal(day, Date())),
             )
         )
         session.execute(delete(DirtyDay).where(DirtyDay.day == day, DirtyDay.marked_at <= started))

@@ -1,11 +1,12 @@
-"""Daily sales aggregates, written by the `daily-sales` job, and the days to recompute."""
+"""Daily sales aggregates, written by the `daily-sales` job, each product's sum of them, and
+the days to recompute."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, String, func
+from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop.db import Base
@@ -35,6 +36,34 @@ class DailyProductSales(Base):
     units_sold: Mapped[int]
     revenue: Mapped[Decimal] = mapped_column(REVENUE)
     orders: Mapped[int]
+
+
+class ProductSalesTotals(Base):
+    """A product's daily rows summed over every day ever aggregated (kept in step by
+    `aggregate_day`): no range's figures over aggregated days can exceed them, which lets top
+    products skip every product whose totals (and live sales) fall short of the range's best."""
+
+    __tablename__ = "report_product_sales_totals"
+
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Wider than a day's columns: these add up every day there ever was.
+    units_sold: Mapped[int] = mapped_column(BigInteger)
+    revenue: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+
+
+# Top products reads the best totals first and then those at or above a threshold.
+Index(
+    "ix_report_product_sales_totals_units_sold",
+    ProductSalesTotals.units_sold.desc(),
+    ProductSalesTotals.product_id,
+)
+Index(
+    "ix_report_product_sales_totals_revenue",
+    ProductSalesTotals.revenue.desc(),
+    ProductSalesTotals.product_id,
+)
 
 
 class DirtyDay(Base):

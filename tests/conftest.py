@@ -202,22 +202,23 @@ class QueryCounter:
         return len(self.statements)
 
 
+@contextmanager
+def statements_of(app: Flask) -> Iterator[QueryCounter]:
+    """`with statements_of(app) as counter:` counts the SQL statements `app` sends meanwhile."""
+    counter = QueryCounter()
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", counter)
+    try:
+        yield counter
+    finally:
+        event.remove(engine, "before_cursor_execute", counter)
+
+
 @pytest.fixture
 def count_queries(app: Flask) -> Any:
     """`with count_queries() as counter:` counts the SQL statements sent meanwhile."""
-
-    @contextmanager
-    def counting() -> Iterator[QueryCounter]:
-        counter = QueryCounter()
-        with app.app_context():
-            engine = db.engine
-        event.listen(engine, "before_cursor_execute", counter)
-        try:
-            yield counter
-        finally:
-            event.remove(engine, "before_cursor_execute", counter)
-
-    return counting
+    return lambda: statements_of(app)
 
 
 def wait_for(predicate: Any, timeout: float = 5.0) -> bool:

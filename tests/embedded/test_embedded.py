@@ -11,32 +11,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from flask_migrate import upgrade
 
-from shop import create_app
 from shop.security import Role
 from tests.conftest import text_of
 from tests.factories import headers_for, make_user
 
 pytestmark = pytest.mark.embedded
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-@pytest.fixture
-def embedded_app(tmp_path, smtp, monkeypatch):
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    controller, _ = smtp
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'shop.db'}",
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": controller.port,
-        }
-    )
-    with app.app_context():
-        upgrade()
-    return app
 
 
 def test_embedded_defaults(embedded_app):

@@ -4,21 +4,16 @@ the orders, before and after a late change."""
 
 import random
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from flask_migrate import upgrade
-from sqlalchemy import event, select
+from sqlalchemy import select
 
-from shop import create_app
 from shop.db import db
 from shop.orders.models import Order
 from shop.reports.aggregates import aggregate_day, today
 from shop.reports.jobs import daily_sales_job
 from shop.security import Role
-from tests.conftest import QueryCounter
 from tests.factories import headers_for, make_product, make_user
 from tests.reports.test_top_products import (
     PRICES,
@@ -34,36 +29,8 @@ from tests.reports.test_top_products import (
 pytestmark = pytest.mark.embedded
 
 
-@pytest.fixture
-def sqlite_app(tmp_path, smtp, monkeypatch):
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    controller, _ = smtp
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'shop.db'}",
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": controller.port,
-        }
-    )
-    with app.app_context():
-        upgrade()
-    return app
-
-
-def test_top_products_and_their_totals_on_sqlite(sqlite_app):
-    app = sqlite_app
-
-    @contextmanager
-    def statements() -> Iterator[QueryCounter]:
-        counter = QueryCounter()
-        with app.app_context():
-            engine = db.engine
-        event.listen(engine, "before_cursor_execute", counter)
-        try:
-            yield counter
-        finally:
-            event.remove(engine, "before_cursor_execute", counter)
+def test_top_products_and_their_totals_on_sqlite(embedded_app):
+    app = embedded_app
 
     rng = random.Random(2)
     products = [make_product(app, price=rng.choice(PRICES), stock=1000) for _ in range(30)]
@@ -88,7 +55,7 @@ def test_top_products_and_their_totals_on_sqlite(sqlite_app):
             (today() - timedelta(days=20), today() - timedelta(days=1)),  # no live day
         ):
             for by in ("revenue", "quantity"):
-                answer, sent = top(app, statements, first, last, by, 3)
+                answer, sent = top(app, first, last, by, 3)
                 assert answer == expected(app, first, last, by, 3)
                 ways[ranked_way(sent)] += 1
         with app.app_context():

@@ -22,6 +22,7 @@ from shop.reports import services
 from shop.reports.aggregates import SALES, aggregate_day, today
 from shop.reports.jobs import daily_sales_job
 from shop.reports.models import DailyProductSales, ProductSalesTotals
+from tests.conftest import statements_of
 from tests.factories import make_product, make_user
 
 API = "/api/v1"
@@ -115,10 +116,10 @@ def ranked_way(statements: list[str]) -> str:
 
 
 def top(
-    app: Flask, engine_statements: Any, first: date, last: date, by: str, limit: int
+    app: Flask, first: date, last: date, by: str, limit: int
 ) -> tuple[list[tuple[Any, ...]], list[str]]:
     """top_products' answer as (product_id, quantity, revenue), and the statements it sent."""
-    with engine_statements() as counter, app.app_context():
+    with statements_of(app) as counter, app.app_context():
         rows = services.top_products(first, last, by=by, limit=limit)["rows"]
     answer = [(r["product_id"], r["quantity"], f"{r['revenue']:.2f}") for r in rows]
     return answer, counter.statements
@@ -162,7 +163,7 @@ def ranges() -> list[tuple[date, date]]:
     ]
 
 
-def check_every_range(app: Flask, count_queries: Any, monkeypatch: Any, ways: Counter[str]) -> None:
+def check_every_range(app: Flask, monkeypatch: Any, ways: Counter[str]) -> None:
     """Every range, metric and limit, with the cap as it is (60 products are never too many
     candidates) and at 20 (short ranges, dirty days and today have more)."""
     lines = sale_lines(app)
@@ -171,25 +172,25 @@ def check_every_range(app: Flask, count_queries: Any, monkeypatch: Any, ways: Co
         for first, last in ranges():
             for by in ("revenue", "quantity"):
                 for limit in (1, 3, 10):
-                    answer, sent = top(app, count_queries, first, last, by, limit)
+                    answer, sent = top(app, first, last, by, limit)
                     assert answer == expected_of(lines, first, last, by, limit), (first, last)
                     ways[ranked_way(sent)] += 1
 
 
 @pytest.mark.parametrize("skew", [0.0, 1.2], ids=["uniform", "skewed"])
 def test_top_products_equal_a_direct_aggregation_through_the_job_and_late_changes(
-    app, client, as_staff, count_queries, monkeypatch, skew
+    app, client, as_staff, monkeypatch, skew
 ):
     rng = random.Random(11)
     products = [make_product(app, price=rng.choice(PRICES), stock=100_000) for _ in range(60)]
     ids = history(app, rng, products, days=90, per_day=8, skew=skew)
     ways: Counter[str] = Counter()
-    check_every_range(app, count_queries, monkeypatch, ways)  # nothing aggregated: every day live
+    check_every_range(app, monkeypatch, ways)  # nothing aggregated: every day live
 
     with app.app_context():
         daily_sales_job()
     assert_totals_are_sums(app)
-    check_every_range(app, count_queries, monkeypatch, ways)
+    check_every_range(app, monkeypatch, ways)
 
     # Late changes to old orders: refunds and cancellations lower a day, late payments raise it.
     with app.app_context():
@@ -208,12 +209,12 @@ def test_top_products_equal_a_direct_aggregation_through_the_job_and_late_change
             f"{API}/orders/{order_id}/status", headers=as_staff, json={"status": status}
         )
         assert response.status_code == 200, response.json
-    check_every_range(app, count_queries, monkeypatch, ways)  # the changed days read live
+    check_every_range(app, monkeypatch, ways)  # the changed days read live
 
     with app.app_context():
         assert daily_sales_job()["days"] >= 1  # the dirty days recomputed
     assert_totals_are_sums(app)
-    check_every_range(app, count_queries, monkeypatch, ways)
+    check_every_range(app, monkeypatch, ways)
 
     # A day recomputed as it was leaves the totals as they were, not even rewritten (a row
     # rewritten in PostgreSQL gets a new xmin).
@@ -227,7 +228,7 @@ def test_top_products_equal_a_direct_aggregation_through_the_job_and_late_change
     assert ways["candidates"] >= 100 and ways["every product"] >= 100, ways
 
 
-def test_a_product_tying_the_threshold_is_a_candidate(app, count_queries, monkeypatch):
+def test_a_product_tying_the_threshold_is_a_candidate(app, monkeypatch):
     """Seeds are the best totals (here one per row); A ties the threshold the seeds set
     without being one, and wins the tie by its id."""
     monkeypatch.setattr(services, "SEEDS_PER_ROW", 1)
@@ -243,7 +244,7 @@ def test_a_product_tying_the_threshold_is_a_candidate(app, count_queries, monkey
         daily_sales_job()
     first, last = now - timedelta(days=9), now - timedelta(days=1)
     for by in ("quantity", "revenue"):
-        answer, sent = top(app, count_queries, first, last, by, 2)
+        answer, sent = top(app, first, last, by, 2)
         assert (
             answer == expected(app, first, last, by, 2) == [(b.id, 10, "10.00"), (a.id, 5, "5.00")]
         )
@@ -251,7 +252,7 @@ def test_a_product_tying_the_threshold_is_a_candidate(app, count_queries, monkey
 
 
 def test_products_sold_on_live_days_are_candidates_when_they_can_reach_the_top(
-    app, client, as_staff, count_queries, monkeypatch
+    app, client, as_staff, monkeypatch
 ):
     """Today's sales and a dirty day's are in no totals yet: a product whose totals plus those
     sales reach the threshold is a candidate, the others sold on those days are not."""
@@ -265,7 +266,7 @@ def test_products_sold_on_live_days_are_candidates_when_they_can_reach_the_top(
     with app.app_context():
         daily_sales_job()
     first = now - timedelta(days=9)
-    assert ranked_way(top(app, count_queries, first, now, "quantity", 3)[1]) == "candidates"
+    assert ranked_way(top(app, first, now, "quantity", 3)[1]) == "candidates"
     record_orders(app, [(at(now, 0), "paid", [(fresh, 50)])])
     assert client.patch(f"{API}/orders/{waiting}/status", headers=as_staff,
                         json={"status": "paid"}).status_code == 200  # fmt: skip
@@ -274,31 +275,29 @@ def test_products_sold_on_live_days_are_candidates_when_they_can_reach_the_top(
     for cap, way in ((6, "candidates"), (5, "every product")):
         monkeypatch.setattr(services, "MAX_CANDIDATES", cap)
         for by in ("quantity", "revenue"):
-            answer, sent = top(app, count_queries, first, now, by, 3)
+            answer, sent = top(app, first, now, by, 3)
             assert answer == expected(app, first, now, by, 3)
             assert [row[0] for row in answer[:2]] == [late.id, fresh.id]
             assert ranked_way(sent) == way
 
 
-def test_every_product_is_ranked_when_candidates_are_too_many_or_seeds_too_few(
-    app, count_queries, monkeypatch
-):
+def test_every_product_is_ranked_when_candidates_are_too_many_or_seeds_too_few(app, monkeypatch):
     rng = random.Random(5)
     products = [make_product(app, price=rng.choice(PRICES), stock=1000) for _ in range(30)]
     history(app, rng, products, days=30, per_day=6, skew=0.0)
     with app.app_context():
         daily_sales_job()
     first, last = today() - timedelta(days=30), today() - timedelta(days=1)
-    answer, sent = top(app, count_queries, first, last, "revenue", 5)
+    answer, sent = top(app, first, last, "revenue", 5)
     assert answer == expected(app, first, last, "revenue", 5)
     assert len(sent) == 3 and ranked_way(sent) == "candidates"  # days, seeds, candidates
     monkeypatch.setattr(services, "MAX_CANDIDATES", 4)  # fewer than the rows asked for
-    answer, sent = top(app, count_queries, first, last, "revenue", 5)
+    answer, sent = top(app, first, last, "revenue", 5)
     assert answer == expected(app, first, last, "revenue", 5)
     # ... the candidates' statement ranked none of them, and every product was ranked.
     assert len(sent) == 4 and TOTALS in sent[2] and ranked_way(sent) == "every product"
     # More rows asked than the seeds have sold: ranked directly after the seeds.
-    answer, sent = top(app, count_queries, today(), today(), "quantity", 30)
+    answer, sent = top(app, today(), today(), "quantity", 30)
     assert answer == expected(app, today(), today(), "quantity", 30)
     assert len(sent) == 3 and ranked_way(sent) == "every product"
 

@@ -91,7 +91,7 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "JSON_SORT_KEYS": False,
         # Database
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {},  # idle connections are pinged: db.PING_AFTER_IDLE
         # What a 503 (database unavailable) tells the client to wait before retrying.
         "RETRY_AFTER_SECONDS": _env_int("RETRY_AFTER_SECONDS", 5),
         # OpenAPI

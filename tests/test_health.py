@@ -1,4 +1,13 @@
-"""Liveness and readiness."""
+"""Liveness and readiness, and the database's connections going away."""
+
+import sys
+import time
+
+import psycopg2
+from sqlalchemy import func, select
+
+from shop.db import db
+from tests.conftest import TEST_DATABASE_URL
 
 
 def test_health(client):
@@ -45,3 +54,46 @@ def test_the_root_points_at_the_api_and_its_documentation(client):
         "/redoc",
         "/openapi.json",
     }
+
+
+def _kill_the_pooled_connection(app):
+    """End, from outside, the server process behind the connection `app`'s pool holds (as a
+    restart or a failover does), and wait until it is gone."""
+    with app.app_context():
+        pid = db.session.scalar(select(func.pg_backend_pid()))
+        db.session.commit()
+    outside = psycopg2.connect(TEST_DATABASE_URL)
+    outside.autocommit = True
+    try:
+        with outside.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            for _ in range(100):
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
+                if cursor.fetchone()[0] == 0:
+                    return
+                time.sleep(0.05)
+    finally:
+        outside.close()
+    raise AssertionError(f"backend {pid} still there")
+
+
+def test_a_connection_gone_while_idle_is_replaced_before_it_is_used(other_app, monkeypatch):
+    served = other_app(CACHE_RESPONSES=False)
+    client = served.test_client()
+    assert client.get("/api/v1/products").status_code == 200
+    _kill_the_pooled_connection(served)
+    # Idle long enough to be pinged:
+    monkeypatch.setattr(sys.modules["shop.db"], "PING_AFTER_IDLE", 0.0)
+    assert client.get("/api/v1/products").status_code == 200
+
+
+def test_a_connection_gone_in_steady_use_costs_one_503(other_app):
+    """Used a moment ago, it is not pinged (no round trip per request): its request is a 503
+    to retry, and the pool starts over."""
+    served = other_app(CACHE_RESPONSES=False)
+    client = served.test_client()
+    assert client.get("/api/v1/products").status_code == 200
+    _kill_the_pooled_connection(served)
+    failed = client.get("/api/v1/products")
+    assert failed.status_code == 503 and int(failed.headers["Retry-After"]) > 0
+    assert client.get("/api/v1/products").status_code == 200

@@ -150,7 +150,8 @@ def table_of(model: type[Base]) -> Table:
 
 def insert_loaded(objects: list[M]) -> None:
     """Write new objects of one model in one INSERT ... RETURNING and put them in the session
-    as if loaded, with what the database generated (ids, defaults, timestamps).
+    as if loaded, with what the database generated (ids, defaults, timestamps): the columns
+    the first object was not given come back by RETURNING (every object is given the same).
 
     For rows written once and not changed in the same unit of work (an order, its lines,
     ledger and outbox rows): the ORM's flush (planning, per-object bookkeeping) costs more

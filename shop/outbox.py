@@ -52,8 +52,6 @@ def add(task: Callable[..., Any], **payload: Any) -> None:
         payload=payload,
         # Written as handed over when it will be (one commit); else the relay sends it.
         relayed_at=utcnow() if handing_over() else None,
-        attempts=0,
-        last_error=None,
     )
     insert_loaded([message])
     state = uow_state()

@@ -134,13 +134,7 @@ def _create_order(user: User, data: OrderCreate, lines: list[tuple[Sellable, int
     )
     insert_loaded([order])
     history = [
-        OrderStatusChange(
-            order_id=order.id,
-            from_status=None,
-            to_status=OrderStatus.PENDING,
-            changed_by=user.id,
-            note=None,
-        )
+        OrderStatusChange(order_id=order.id, to_status=OrderStatus.PENDING, changed_by=user.id)
     ]
     for item in items:
         item.order_id = order.id

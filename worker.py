@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         # Its own client: a worker blocks on Redis for long (the web's gives up in a second).
         connection = Redis.from_url(app.config["REDIS_URL"])
-        # A forked work horse must not share the parent's database connections.
+        # A forked child (RQ runs its scheduler of delayed retries in one) must not share
+        # this process's database connections.
         engine = db.engine
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
         if args.scheduler:

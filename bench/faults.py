@@ -140,32 +140,41 @@ class RedisServer:
 
 
 class Inbox:
-    """The SMTP sink: when each order's confirmation arrived."""
+    """The SMTP sink: when each order's confirmation arrived, per Message-ID (a job retried
+    after the server took its message sends it again with the same Message-ID: one email to
+    a receiver, counted apart as sent again)."""
 
     def __init__(self) -> None:
-        self.received: list[tuple[float, str]] = []
+        self.received: list[tuple[float, str, str]] = []
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        subject = next(
-            (
-                line[len("Subject: ") :]
-                for line in envelope.content.decode(errors="replace").splitlines()
-                if line.startswith("Subject: ")
-            ),
-            "",
-        )
+        headers = {}
+        for line in envelope.content.decode(errors="replace").splitlines():
+            if not line:
+                break
+            name, _, value = line.partition(": ")
+            headers[name] = value
         with self.lock:
-            self.received.append((time.monotonic(), subject))
+            self.received.append(
+                (time.monotonic(), headers.get("Subject", ""), headers.get("Message-ID", ""))
+            )
         return "250 OK"
 
-    def confirmations(self) -> dict[str, list[float]]:
-        found: dict[str, list[float]] = {}
+    def confirmations(self) -> dict[str, dict[str, float]]:
+        """Order number -> each distinct Message-ID of its confirmation -> first arrival."""
+        found: dict[str, dict[str, float]] = {}
         with self.lock:
-            for at, subject in self.received:
+            for at, subject, message_id in self.received:
                 if subject.startswith("Order ") and subject.endswith(" received"):
-                    found.setdefault(subject.split()[1], []).append(at)
+                    found.setdefault(subject.split()[1], {}).setdefault(message_id, at)
         return found
+
+    def sent_again(self) -> int:
+        """Confirmations received more than once with one Message-ID."""
+        with self.lock:
+            ids = [m for _, subject, m in self.received if subject.startswith("Order ")]
+        return len(ids) - len(set(ids))
 
 
 class Traffic:
@@ -483,8 +492,8 @@ class Drill:
         missing = [n for n in numbers if n not in sent]
         if missing:
             return False, f"{len(missing)} of {len(numbers)} orders of the fault not emailed"
-        first = max(0.0, min(min(sent[n]) for n in numbers) - back)
-        last = max(0.0, max(max(sent[n]) for n in numbers) - back)
+        first = max(0.0, min(min(sent[n].values()) for n in numbers) - back)
+        last = max(0.0, max(max(sent[n].values()) for n in numbers) - back)
         return first <= FIRST_EMAIL_BUDGET and last <= budget, (
             f"its {len(numbers)} orders emailed from {first:.1f} s to {last:.1f} s after it "
             f"ended (budget {FIRST_EMAIL_BUDGET:.0f} s and {budget:.0f} s)"
@@ -505,12 +514,13 @@ class Drill:
         lost = len(set(answered) - stored)
         unanswered = len(stored - set(answered))  # committed, its client never told: a duplicate
         missing = sum(1 for n in answered.values() if n not in sent)
-        doubled = sum(1 for n in answered.values() if len(sent.get(n, [])) > 1)
+        doubled = sum(1 for n in answered.values() if len(sent.get(n, {})) > 1)
         passed = lost == unanswered == missing == doubled == 0
         return passed, (
             f"{len(answered)} orders answered 201, {len(stored)} stored; lost {lost}, "
             f"duplicated {unanswered}; emailed once {len(answered) - missing - doubled}, "
-            f"not emailed {missing}, emailed twice {doubled}"
+            f"not emailed {missing}, emailed twice {doubled} (sent again with the same "
+            f"Message-ID: {self.inbox.sent_again()})"
         )
 
 

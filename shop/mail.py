@@ -1,6 +1,9 @@
 """Email: rendered from templates when queued (plain text, and HTML where a template exists),
-sent over SMTP by a job. Without MAIL_SERVER a message is printed to the log in full and kept
-in `instance/mail/` (the last KEPT; `flask mail outbox` shows them)."""
+sent over SMTP by a job. Its Message-ID is chosen when it is queued, so a job retried after
+the SMTP server took the message (the database went away before the job could record it)
+sends the same message again, which receivers recognise as one. Without MAIL_SERVER a
+message is printed to the log in full and kept in `instance/mail/` (the last KEPT; `flask mail
+outbox` shows them)."""
 
 from __future__ import annotations
 
@@ -41,7 +44,12 @@ def queue_email(to: list[str] | str, template: str, **context: Any) -> None:
     except TemplateNotFound:
         html = None
     outbox.add(
-        send_email, to=recipients, subject=subject.strip(), body=body.lstrip("\n"), html=html
+        send_email,
+        to=recipients,
+        subject=subject.strip(),
+        body=body.lstrip("\n"),
+        html=html,
+        message_id=make_msgid(domain="shop"),
     )
 
 
@@ -50,14 +58,20 @@ def _encoding(text: str) -> str:
     return "7bit" if text.isascii() else "quoted-printable"
 
 
-def send_email(to: list[str], subject: str, body: str, html: str | None = None) -> None:
+def send_email(
+    to: list[str],
+    subject: str,
+    body: str,
+    html: str | None = None,
+    message_id: str | None = None,  # None: queued before Message-IDs were chosen at queue time
+) -> None:
     config = current_app.config
     message = EmailMessage()
     message["From"] = formataddr((config["STORE_NAME"], config["MAIL_DEFAULT_SENDER"]))
     message["To"] = ", ".join(to)
     message["Subject"] = subject
     message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = make_msgid(domain="shop")
+    message["Message-ID"] = message_id or make_msgid(domain="shop")
     message.set_content(body, cte=_encoding(body))
     if html is not None:
         message.add_alternative(html, subtype="html", cte=_encoding(html))

@@ -24,7 +24,7 @@ from bench.data import recreate
 from shop import caching, create_app, queues
 from shop.db import db
 from shop.extensions import cache
-from shop.queues import DEFAULT_QUEUE, AppSimpleWorker
+from shop.queues import DEFAULT_QUEUE, AppWorker
 from shop.security import Role
 from tests.factories import headers_for, make_user
 from tests.private_redis import PrivateRedis
@@ -183,7 +183,7 @@ def run_jobs(app: Flask) -> Any:
         connection = Redis.from_url(TEST_REDIS_URL)
         queue = Queue(DEFAULT_QUEUE, connection=connection)
         before = queue.finished_job_registry.count + queue.failed_job_registry.count
-        worker = AppSimpleWorker([queue], connection=connection, app=app)
+        worker = AppWorker([queue], connection=connection, app=app)
         worker.work(burst=True, with_scheduler=False)
         return queue.finished_job_registry.count + queue.failed_job_registry.count - before
 

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from rq import Queue
 from sqlalchemy import func, select, update
 
@@ -85,6 +86,32 @@ def test_failing_message_is_kept_with_its_error_for_a_retry(app, other_app):
             raise AssertionError("sending to a closed port should fail")
     [row] = outbox_rows(app)
     assert row.attempts == 1 and "Connection refused" in (row.last_error or "")
+
+
+def test_an_email_sent_again_after_its_job_failed_keeps_its_message_id(app, mailbox, monkeypatch):
+    """The SMTP server took the message, then the job failed before it could delete it (the
+    database went away): the retry sends the same message, one Message-ID for receivers."""
+    with app.app_context(), unit_of_work():
+        queue_email("g@example.com", "password_changed", user={"email": "g@example.com"})
+    with app.app_context():
+        message_id = db.session.scalar(select(OutboxMessage.id))
+        real_import_string = outbox.import_string
+
+        def sent_then_failed(task):
+            def run(**payload):
+                real_import_string(task)(**payload)
+                raise ConnectionError("the database went away")
+
+            return run
+
+        monkeypatch.setattr(outbox, "import_string", sent_then_failed)
+        with pytest.raises(ConnectionError):
+            outbox.process(message_id)
+        monkeypatch.setattr(outbox, "import_string", real_import_string)
+        outbox.process(message_id)
+    first, again = mailbox.to("g@example.com")
+    assert first["Message-ID"] == again["Message-ID"] and first["Message-ID"].endswith("@shop>")
+    assert outbox_rows(app) == []
 
 
 def test_relay_skips_messages_already_handed_over(app):

@@ -7,7 +7,7 @@ from decimal import Decimal
 from rq import Queue
 
 from shop import caching, outbox
-from shop.queues import DEFAULT_QUEUE, AppSimpleWorker
+from shop.queues import DEFAULT_QUEUE, AppWorker
 from shop.security import Role
 from tests.factories import headers_for, make_product, make_user
 
@@ -70,7 +70,7 @@ def test_a_hung_redis_costs_orders_one_short_timeout_and_they_are_emailed_after(
         assert outbox.relay() >= 4  # every confirmation waited for the relay; none was lost
         connection = redis.client()
         queue = Queue(DEFAULT_QUEUE, connection=connection)
-        AppSimpleWorker([queue], connection=connection, app=app).work(burst=True)
+        AppWorker([queue], connection=connection, app=app).work(burst=True)
     subjects = [message["Subject"] for message in mailbox.messages]
     assert sum(subject.endswith(" received") for subject in subjects) == 4
 
@@ -128,5 +128,5 @@ def test_every_other_process_reads_no_stale_answer_once_the_outbox_bumps(
         assert outbox.relay() == 1  # the failed bump, kept as an outbox message
         connection = redis.client()
         queue = Queue(DEFAULT_QUEUE, connection=connection)
-        AppSimpleWorker([queue], connection=connection, app=app).work(burst=True)
+        AppWorker([queue], connection=connection, app=app).work(burst=True)
     assert app.test_client().get(path).json["price"] == "12.00"

@@ -28,6 +28,8 @@ from shop.cli import register_commands
 from shop.config import load_config
 from shop.db import db
 from shop.errors import problem
+from shop.events.routes import blp as events_api
+from shop.events.subscribers import SUBSCRIBERS as EVENTS_SUBSCRIBERS
 from shop.extensions import cache, cors, jwt, limiter, migrate
 from shop.inventory.routes import blp as inventory_api
 from shop.inventory.routes import notifications_blp as notifications_api
@@ -57,7 +59,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     register_extensions(app)
-    bus.init_app(app, (*INVENTORY_SUBSCRIBERS, *REPORTS_SUBSCRIBERS))
+    bus.init_app(app, (*INVENTORY_SUBSCRIBERS, *REPORTS_SUBSCRIBERS, *EVENTS_SUBSCRIBERS))
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
@@ -129,6 +131,7 @@ def register_blueprints(app: Flask) -> None:
         notifications_api,
         orders_api,
         reports_api,
+        events_api,
     ):
         api.register_blueprint(blueprint)
 

@@ -58,6 +58,8 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "PENDING_ORDER_REMINDER_HOURS": _env_int("PENDING_ORDER_REMINDER_HOURS", 24),
         "PENDING_ORDER_EXPIRY_HOURS": _env_int("PENDING_ORDER_EXPIRY_HOURS", 72),
         "IDEMPOTENCY_KEY_TTL": timedelta(hours=_env_int("IDEMPOTENCY_KEY_HOURS", 24)),
+        # Events are kept this long for the feed and WebSocket replay (at least 24).
+        "EVENT_RETENTION_HOURS": max(24, _env_int("EVENT_RETENTION_HOURS", 72)),
         "PAYMENT_WEBHOOK_SECRET": env("PAYMENT_WEBHOOK_SECRET", ""),
         "CORS_ORIGINS": env("CORS_ORIGINS", "*"),
         "PUBLIC_URL": env("PUBLIC_URL", "http://127.0.0.1:5000"),

@@ -71,6 +71,12 @@ JOBS: tuple[PeriodicJob, ...] = (
         "Delete Idempotency-Keys older than their 24 hours.",
     ),
     PeriodicJob(
+        "prune-events",
+        "shop.events.log.prune_events",
+        "25 * * * *",
+        "Delete events older than EVENT_RETENTION_HOURS (72 by default).",
+    ),
+    PeriodicJob(
         "purge-expired-tokens",
         "shop.auth.tokens.purge_expired_tokens",
         "17 3 * * *",

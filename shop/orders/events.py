@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Self
 
 from shop.bus import Event
-from shop.orders.models import Order
+from shop.orders.models import Order, Payment, PaymentOutcome
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,33 @@ class OrderStatusChanged(Event, name="order.status_changed"):
 @dataclass(frozen=True)
 class OrderCancelled(OrderStatusChanged, name="order.cancelled"):
     """A status change to cancelled (its stock has returned)."""
+
+
+@dataclass(frozen=True)
+class PaymentRecorded(Event, name="payment.recorded"):
+    """A payment of an order was recorded (by staff or the provider's webhook), in this unit
+    of work; `succeeded` tells how it went, the order's figures are after it."""
+
+    payment_id: int
+    order_id: int
+    number: str
+    user_id: int
+    amount: Decimal
+    succeeded: bool
+    amount_paid: Decimal
+    payment_status: str
+    status: str
+
+    @classmethod
+    def of(cls, order: Order, payment: Payment) -> Self:
+        return cls(
+            payment_id=payment.id,
+            order_id=order.id,
+            number=order.number,
+            user_id=order.user_id,
+            amount=payment.amount,
+            succeeded=payment.status == PaymentOutcome.SUCCEEDED,
+            amount_paid=order.amount_paid or Decimal("0.00"),
+            payment_status=order.payment_status,
+            status=order.status,
+        )

@@ -9,12 +9,13 @@ from decimal import Decimal
 
 from flask import current_app
 
-from shop import mail
+from shop import bus, mail
 from shop.audit.models import Action, Target
 from shop.audit.services import record
 from shop.auth.models import User
 from shop.db import db, insert_ignoring_conflicts, unit_of_work
 from shop.errors import Conflict, NotFound, Unauthorized
+from shop.orders.events import PaymentRecorded
 from shop.orders.models import (
     Order,
     OrderStatus,
@@ -50,6 +51,7 @@ def _apply_payment(actor: User | None, order: Order, payment: Payment) -> None:
             "amount_paid": str(order.amount_paid),
         },
     )
+    bus.publish(PaymentRecorded.of(order, payment))
     if order.payment_status == PaymentStatus.PAID and order.status == OrderStatus.PENDING:
         transition(actor, order, OrderStatus.PAID, note="paid in full")
 
@@ -70,6 +72,7 @@ def _keep_for_refund(order: Order, payment: Payment) -> None:
         },
     )
     mail.queue_email(current_app.config["ADMIN_EMAILS"], "refund_due", order=order, payment=payment)
+    bus.publish(PaymentRecorded.of(order, payment))
 
 
 def record_payment(actor: User, order_id: int, data: PaymentCreate) -> Payment:
@@ -91,8 +94,8 @@ def record_payment(actor: User, order_id: int, data: PaymentCreate) -> Payment:
             recorded_by=actor.id,
         )
         db.session.add(payment)
-        _apply_payment(actor, order, payment)
         db.session.flush()
+        _apply_payment(actor, order, payment)
     return payment
 
 
@@ -133,9 +136,9 @@ def handle_payment_event(data: PaymentEvent) -> WebhookResult:
         )
         if payment_id is None:
             return {"result": WebhookOutcome.DUPLICATE, "payment_id": None}
+        payment = db.session.get(Payment, payment_id)
+        assert payment is not None
         if data["status"] == PaymentOutcome.SUCCEEDED:
-            payment = db.session.get(Payment, payment_id)
-            assert payment is not None
             if order.status in (OrderStatus.CANCELLED, OrderStatus.REFUNDED):
                 _keep_for_refund(order, payment)
             else:
@@ -143,4 +146,6 @@ def handle_payment_event(data: PaymentEvent) -> WebhookResult:
                 if data["amount"] != due:
                     raise Conflict(f"The amount does not match the {due} due.")
                 _apply_payment(None, order, payment)
+        else:
+            bus.publish(PaymentRecorded.of(order, payment))
     return {"result": WebhookOutcome.RECORDED, "payment_id": payment_id}

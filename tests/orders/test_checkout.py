@@ -82,8 +82,9 @@ def test_a_checkout_is_one_statement_per_table_and_two_per_line(
     client, app, as_customer, count_queries
 ):
     """The SQL of a checkout, which make bench's ceiling replays: the user, what is for sale
-    (variants joined), one INSERT each for the order, its lines, its history, the audit entry
-    and the email's outbox row, then per line the conditional UPDATE and its ledger row."""
+    (variants joined), one INSERT each for the order, its lines, its history, the audit entry,
+    the email's outbox row and the order.created event, then per line the conditional UPDATE
+    and its ledger row."""
     pen, pad = make_product(app, stock=100), make_product(app, stock=100)
     tee = make_product(app, stock=0)
     large = make_variant(app, tee, stock=40)  # all far above their low-stock thresholds
@@ -107,6 +108,7 @@ def test_a_checkout_is_one_statement_per_table_and_two_per_line(
         "INSERT INTO order_status_history",
         "INSERT INTO audit_logs",
         "INSERT INTO outbox_messages",
+        "INSERT INTO events",
         *["UPDATE products SET", "INSERT INTO inventory_transactions"] * 2,
         "UPDATE products SET",
         "UPDATE product_variants SET",

@@ -1,0 +1,125 @@
+"""Writing events (inside the change's unit of work) and reading them in feed order.
+
+The trap of an event log: ids from a sequence are taken before commit, so a transaction with
+a smaller id can commit after one with a larger id, and a reader that has passed the larger one
+("after X") would never see the smaller. Here an event's position is (txid, id): the writing
+transaction's id first (PostgreSQL's 64-bit xid8), then its sequence number. A reader at
+"after X" sees only events of transactions below the oldest one still in flight (the `xmin`
+of its own snapshot): each of those has ended, so no event can ever appear at a position the
+reader has passed. The price is that a long write transaction holds the feed back (never
+loses anything) until it ends. On SQLite writers commit one at a time: txid is 0 and the id
+alone is commit order.
+
+The public id is the position as 32 digits (EventRecord.position).
+"""
+
+from __future__ import annotations
+
+import typing
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    CursorResult,
+    Text,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+)
+from sqlalchemy import tuple_ as row
+
+from shop.auth.models import User
+from shop.db import Page, db, is_postgres, paginate, table_of, unit_of_work, utcnow
+from shop.events.models import EventRecord
+from shop.security import Role
+
+# The types of API.md; refunds, shipments and returns are written once fulfilment exists.
+TYPES = (
+    "order.created",
+    "order.status_changed",
+    "order.cancelled",
+    "payment.succeeded",
+    "payment.failed",
+    "refund.created",
+    "shipment.updated",
+    "return.updated",
+    "inventory.low_stock",
+    "product.back_in_stock",
+)
+PRUNE_BATCH = 10_000
+
+
+def _xid(value: Any) -> ColumnElement[int]:
+    return cast(cast(value, Text), BigInteger)
+
+
+def record(type_: str, data: dict[str, Any], *, user_id: int | None) -> None:
+    """Write an event into the current unit of work (it commits, or vanishes, with it).
+    `user_id`: the customer it belongs to (None: staff only)."""
+    txid = _xid(func.pg_current_xact_id()) if is_postgres() else 0
+    db.session.execute(
+        insert(table_of(EventRecord)).values(txid=txid, type=type_, user_id=user_id, data=data)
+    )
+
+
+def _at(public_id: str) -> ColumnElement[Any]:
+    txid, id_ = EventRecord.parse_position(public_id)
+    return row(literal(txid), literal(id_))
+
+
+def _ended() -> ColumnElement[bool]:
+    """Events of transactions that have all ended (see the module's docstring)."""
+    if not is_postgres():
+        return true()
+    return EventRecord.txid < _xid(func.pg_snapshot_xmin(func.pg_current_snapshot()))
+
+
+def _seen_by(user: User) -> ColumnElement[bool]:
+    """Staff and admins see every event; a customer those of their own orders."""
+    return true() if user.has_role(Role.STAFF) else EventRecord.user_id == user.id
+
+
+def feed(
+    user: User, *, page: int, page_size: int, after: str | None = None, type: str | None = None
+) -> Page:
+    """The events `user` may see: newest first, or with `after` those after it, oldest first."""
+    stmt = select(EventRecord).where(_seen_by(user))
+    if type is not None:
+        stmt = stmt.where(EventRecord.type == type)
+    if after is None:
+        stmt = stmt.order_by(EventRecord.txid.desc(), EventRecord.id.desc())
+    else:
+        stmt = (
+            stmt.where(row(EventRecord.txid, EventRecord.id) > _at(after))
+            .where(_ended())
+            .order_by(EventRecord.txid, EventRecord.id)
+        )
+    return paginate(stmt, page, page_size)
+
+
+def prune_events() -> dict[str, int]:
+    """The periodic job: delete events older than EVENT_RETENTION_HOURS, a batch at a time."""
+    cutoff = utcnow() - timedelta(hours=current_app.config["EVENT_RETENTION_HOURS"])
+    deleted = 0
+    while True:
+        with unit_of_work() as session:
+            batch = (
+                select(EventRecord.id)
+                .where(EventRecord.created_at < cutoff)
+                .order_by(EventRecord.created_at)
+                .limit(PRUNE_BATCH)
+            )
+            result = session.execute(
+                delete(EventRecord).where(EventRecord.id.in_(batch.scalar_subquery()))
+            )
+        count = typing.cast(CursorResult[Any], result).rowcount
+        deleted += count
+        if count < PRUNE_BATCH:
+            return {"deleted": deleted}

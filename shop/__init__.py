@@ -29,6 +29,7 @@ from shop.config import load_config
 from shop.db import db
 from shop.errors import problem
 from shop.events.routes import blp as events_api
+from shop.events.routes import webhooks_blp as webhooks_api
 from shop.events.subscribers import SUBSCRIBERS as EVENTS_SUBSCRIBERS
 from shop.extensions import cache, cors, jwt, limiter, migrate
 from shop.inventory.routes import blp as inventory_api
@@ -132,6 +133,7 @@ def register_blueprints(app: Flask) -> None:
         orders_api,
         reports_api,
         events_api,
+        webhooks_api,
     ):
         api.register_blueprint(blueprint)
 

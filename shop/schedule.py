@@ -19,6 +19,7 @@ from shop import outbox
 from shop.audit.models import Action, Target
 from shop.audit.services import record
 from shop.db import unit_of_work, utcnow
+from shop.events import delivery
 from shop.queues import DEFAULT_QUEUE
 
 log = logging.getLogger(__name__)
@@ -148,8 +149,9 @@ def next_run(job: PeriodicJob, after: datetime) -> datetime:
 
 
 class InlineScheduler(threading.Thread):
-    """Runs the periodic jobs in a thread of a single process: the embedded default's stand-in
-    for rq-scheduler (with Redis, `worker.py --scheduler` does this, for every process)."""
+    """Runs the periodic jobs, and every tick the webhooks' fan-out, in a thread of a single
+    process: the embedded default's stand-in for rq-scheduler (with Redis, `worker.py
+    --scheduler` does this, for every process)."""
 
     def __init__(self, app: Flask, jobs: tuple[PeriodicJob, ...] = JOBS, tick: float = 5) -> None:
         super().__init__(name="shop-inline-scheduler", daemon=True)
@@ -160,6 +162,11 @@ class InlineScheduler(threading.Thread):
 
     def run(self) -> None:
         while not self.stopping.wait(self.tick):
+            with self.app.app_context():
+                try:
+                    delivery.tick()
+                except Exception:
+                    log.exception("webhook fan-out failed; will retry next tick")
             now = utcnow()
             for job in self.jobs:
                 if self.due[job.name] <= now:
@@ -175,7 +182,7 @@ class InlineScheduler(threading.Thread):
 
 class RelayingScheduler(Scheduler):
     """rq-scheduler whose every tick also re-registers a schedule Redis lost (a restart from
-    nothing, a flush) and relays the outbox to RQ."""
+    nothing, a flush), relays the outbox to RQ, and fans new events out to webhooks."""
 
     def enqueue_jobs(self) -> Any:
         try:
@@ -189,4 +196,8 @@ class RelayingScheduler(Scheduler):
             outbox.relay()
         except Exception:
             log.exception("outbox relay failed; will retry next tick")
+        try:
+            delivery.tick()
+        except Exception:
+            log.exception("webhook fan-out failed; will retry next tick")
         return jobs

@@ -55,6 +55,14 @@ class Action(enum.StrEnum):
     # reviews
     REVIEW_CREATED = "review.created"
     REVIEW_DELETED = "review.deleted"
+    # webhooks
+    WEBHOOK_CREATED = "webhook.created"
+    WEBHOOK_UPDATED = "webhook.updated"
+    WEBHOOK_DELETED = "webhook.deleted"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"
+    WEBHOOK_PINGED = "webhook.pinged"
+    WEBHOOK_REDELIVERED = "webhook.redelivered"
+    WEBHOOK_DEACTIVATED = "webhook.deactivated"
     # jobs
     JOB_RUN = "job.run"
 
@@ -70,6 +78,7 @@ class Target(enum.StrEnum):
     NOTIFICATION = "notification"
     ORDER = "order"
     REVIEW = "review"
+    WEBHOOK = "webhook"
     JOB = "job"
 
 

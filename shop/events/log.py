@@ -16,6 +16,7 @@ The public id is the position as 32 digits (EventRecord.position).
 from __future__ import annotations
 
 import typing
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     CursorResult,
+    Select,
     Text,
     cast,
     delete,
@@ -69,11 +71,6 @@ def record(type_: str, data: dict[str, Any], *, user_id: int | None) -> None:
     )
 
 
-def _at(public_id: str) -> ColumnElement[Any]:
-    txid, id_ = EventRecord.parse_position(public_id)
-    return row(literal(txid), literal(id_))
-
-
 def _ended() -> ColumnElement[bool]:
     """Events of transactions that have all ended (see the module's docstring)."""
     if not is_postgres():
@@ -86,6 +83,16 @@ def _seen_by(user: User) -> ColumnElement[bool]:
     return true() if user.has_role(Role.STAFF) else EventRecord.user_id == user.id
 
 
+def _read_on(stmt: Select[tuple[EventRecord]], txid: int, id_: int) -> Select[tuple[EventRecord]]:
+    """`stmt` narrowed to the events after (txid, id_) that can no longer be overtaken,
+    oldest first."""
+    return (
+        stmt.where(row(EventRecord.txid, EventRecord.id) > row(literal(txid), literal(id_)))
+        .where(_ended())
+        .order_by(EventRecord.txid, EventRecord.id)
+    )
+
+
 def feed(
     user: User, *, page: int, page_size: int, after: str | None = None, type: str | None = None
 ) -> Page:
@@ -96,12 +103,13 @@ def feed(
     if after is None:
         stmt = stmt.order_by(EventRecord.txid.desc(), EventRecord.id.desc())
     else:
-        stmt = (
-            stmt.where(row(EventRecord.txid, EventRecord.id) > _at(after))
-            .where(_ended())
-            .order_by(EventRecord.txid, EventRecord.id)
-        )
+        stmt = _read_on(stmt, *EventRecord.parse_position(after))
     return paginate(stmt, page, page_size)
+
+
+def since(txid: int, id_: int, limit: int) -> Sequence[EventRecord]:
+    """Every event after (txid, id_), whoever it belongs to, oldest first (for the fan-out)."""
+    return db.session.scalars(_read_on(select(EventRecord), txid, id_).limit(limit)).all()
 
 
 def prune_events() -> dict[str, int]:

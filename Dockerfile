@@ -14,12 +14,12 @@ ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --system --uid 10001 --home-dir /app shop
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
-COPY --chown=shop:shop wsgi.py worker.py gunicorn.conf.py ./
+COPY --chown=shop:shop wsgi.py worker.py realtime.py gunicorn.conf.py ./
 COPY --chown=shop:shop shop ./shop
 COPY --chown=shop:shop migrations ./migrations
 RUN mkdir -p /app/instance && chown shop:shop /app/instance
 USER shop
-EXPOSE 8000
+EXPOSE 8000 5001
 HEALTHCHECK --interval=30s --timeout=3s \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health')"
 # Workers: about 2 x cores + 1; override with GUNICORN_CMD_ARGS.

@@ -60,6 +60,8 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "IDEMPOTENCY_KEY_TTL": timedelta(hours=_env_int("IDEMPOTENCY_KEY_HOURS", 24)),
         # Events are kept this long for the feed and WebSocket replay (at least 24).
         "EVENT_RETENTION_HOURS": max(24, _env_int("EVENT_RETENTION_HOURS", 72)),
+        # The WebSocket service (python realtime.py) listens here.
+        "REALTIME_BIND": env("REALTIME_BIND", "127.0.0.1:5001"),
         # Webhooks: receivers on private, loopback or link-local addresses are refused unless
         # this is set (a receiver on the same network, tests); attempts per delivery.
         "WEBHOOK_ALLOW_PRIVATE": _env_bool("WEBHOOK_ALLOW_PRIVATE", False),

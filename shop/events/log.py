@@ -15,6 +15,7 @@ The public id is the position as 32 digits (EventRecord.position).
 
 from __future__ import annotations
 
+import logging
 import typing
 from collections.abc import Sequence
 from datetime import timedelta
@@ -38,8 +39,19 @@ from sqlalchemy import (
 from sqlalchemy import tuple_ as row
 
 from shop.auth.models import User
-from shop.db import Page, db, is_postgres, paginate, table_of, unit_of_work, utcnow
+from shop.db import (
+    Page,
+    after_commit,
+    db,
+    is_postgres,
+    paginate,
+    table_of,
+    unit_of_work,
+    uow_state,
+    utcnow,
+)
 from shop.events.models import EventRecord
+from shop.queues import handing_over, redis_connection
 from shop.security import Role
 
 # The types of API.md; refunds, shipments and returns are written once fulfilment exists.
@@ -56,6 +68,8 @@ TYPES = (
     "product.back_in_stock",
 )
 PRUNE_BATCH = 10_000
+WAKE_CHANNEL = "shop:events"  # Redis pub/sub: "new events committed, read on"
+log = logging.getLogger(__name__)
 
 
 def _xid(value: Any) -> ColumnElement[int]:
@@ -64,11 +78,27 @@ def _xid(value: Any) -> ColumnElement[int]:
 
 def record(type_: str, data: dict[str, Any], *, user_id: int | None) -> None:
     """Write an event into the current unit of work (it commits, or vanishes, with it).
-    `user_id`: the customer it belongs to (None: staff only)."""
+    `user_id`: the customer it belongs to (None: staff only). After the commit the realtime
+    processes are told to read on (WAKE_CHANNEL)."""
     txid = _xid(func.pg_current_xact_id()) if is_postgres() else 0
     db.session.execute(
         insert(table_of(EventRecord)).values(txid=txid, type=type_, user_id=user_id, data=data)
     )
+    state = uow_state()
+    if "events" not in state:
+        state["events"] = True
+        after_commit(_wake_readers)
+
+
+def _wake_readers() -> None:
+    """Best effort: a realtime process that misses it reads on at its next poll anyway."""
+    connection = redis_connection()
+    if connection is None or not handing_over():
+        return
+    try:
+        connection.publish(WAKE_CHANNEL, b"")
+    except Exception:
+        log.warning("could not wake the realtime processes; they poll", exc_info=True)
 
 
 def _ended() -> ColumnElement[bool]:
@@ -107,9 +137,31 @@ def feed(
     return paginate(stmt, page, page_size)
 
 
-def since(txid: int, id_: int, limit: int) -> Sequence[EventRecord]:
-    """Every event after (txid, id_), whoever it belongs to, oldest first (for the fan-out)."""
-    return db.session.scalars(_read_on(select(EventRecord), txid, id_).limit(limit)).all()
+def since(
+    txid: int,
+    id_: int,
+    limit: int,
+    *,
+    user: User | None = None,
+    upto: tuple[int, int] | None = None,
+) -> Sequence[EventRecord]:
+    """The events after (txid, id_) that can no longer be overtaken, oldest first: all of
+    them (the fan-outs), or those `user` may see, at most up to the position `upto`."""
+    stmt = select(EventRecord) if user is None else select(EventRecord).where(_seen_by(user))
+    if upto is not None:
+        stmt = stmt.where(row(EventRecord.txid, EventRecord.id) <= row(*map(literal, upto)))
+    return db.session.scalars(_read_on(stmt, txid, id_).limit(limit)).all()
+
+
+def newest() -> tuple[int, int]:
+    """The position of the newest event that can no longer be overtaken ((0, 0): none)."""
+    found = db.session.execute(
+        select(EventRecord.txid, EventRecord.id)
+        .where(_ended())
+        .order_by(EventRecord.txid.desc(), EventRecord.id.desc())
+        .limit(1)
+    ).first()
+    return (found[0], found[1]) if found else (0, 0)
 
 
 def prune_events() -> dict[str, int]:

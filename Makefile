@@ -9,7 +9,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.uv/bin/uv)
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test test-main test-embedded lint format services bench faults clean
+.PHONY: install run test test-main test-embedded lint format services bench bench-realtime faults clean
 
 .uv/bin/uv:
 	$(PYTHON) -m venv .uv
@@ -68,6 +68,12 @@ bench: install
 		|| { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 	@bash .ci/services
 	$(BIN)/python bench/run.py --products $${PRODUCTS:-10000} --orders $${ORDERS:-200000}
+	$(BIN)/python bench/realtime.py
+
+# One realtime process holding 5,000 connections while events commit at 50/s (README, Events).
+bench-realtime: install
+	@bash .ci/services
+	$(BIN)/python bench/realtime.py
 
 # The fault drill (README, "Faults"): its own PostgreSQL and Redis, killed and stopped under
 # traffic; one verdict line per fault. About three minutes.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import signal
 import sys
 
@@ -18,7 +19,15 @@ log = logging.getLogger("shop.realtime")
 PING_EVERY = 20.0  # seconds: keeps idle connections open through proxies
 
 
+def _allow_many_connections() -> None:
+    """Each connection is a file descriptor: raise the soft limit (often 1,024) to the hard."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 async def main() -> int:
+    _allow_many_connections()
     app = create_app()
     host, _, port = app.config["REALTIME_BIND"].rpartition(":")
     hub = Hub(app)

@@ -19,6 +19,7 @@ from rq.scripts import release_lock
 
 from shop.db import db
 
+log = logging.getLogger(__name__)
 DEFAULT_QUEUE = "default"
 MAINTENANCE_INTERVAL = 30
 # A Redis that refused a hand-over is not asked again by this process for this long: jobs
@@ -61,6 +62,20 @@ def enqueue(func: Callable[..., Any], *args: Any, job_id: str | None = None) -> 
     except (RedisError, OSError):
         _down_until = time.monotonic() + RETRY_AFTER
         raise
+
+
+def publish(channel: str) -> None:
+    """Best effort: a pub/sub wake-up on `channel`, unless Redis is away (then, and when this
+    fails, it is skipped: its listeners read on at their next poll anyway)."""
+    global _down_until
+    connection = redis_connection()
+    if connection is None or not handing_over():
+        return
+    try:
+        connection.publish(channel, b"")
+    except (RedisError, OSError):
+        _down_until = time.monotonic() + RETRY_AFTER
+        log.warning("could not publish on %s; its listeners poll", channel)
 
 
 class AppWorker(SimpleWorker):

@@ -15,7 +15,6 @@ The public id is the position as 32 digits (EventRecord.position).
 
 from __future__ import annotations
 
-import logging
 import typing
 from collections.abc import Sequence
 from datetime import timedelta
@@ -51,7 +50,7 @@ from shop.db import (
     utcnow,
 )
 from shop.events.models import EventRecord
-from shop.queues import handing_over, redis_connection
+from shop.queues import publish
 from shop.security import Role
 
 # The types of API.md; refunds, shipments and returns are written once fulfilment exists.
@@ -69,7 +68,6 @@ TYPES = (
 )
 PRUNE_BATCH = 10_000
 WAKE_CHANNEL = "shop:events"  # Redis pub/sub: "new events committed, read on"
-log = logging.getLogger(__name__)
 
 
 def _xid(value: Any) -> ColumnElement[int]:
@@ -87,18 +85,7 @@ def record(type_: str, data: dict[str, Any], *, user_id: int | None) -> None:
     state = uow_state()
     if "events" not in state:
         state["events"] = True
-        after_commit(_wake_readers)
-
-
-def _wake_readers() -> None:
-    """Best effort: a realtime process that misses it reads on at its next poll anyway."""
-    connection = redis_connection()
-    if connection is None or not handing_over():
-        return
-    try:
-        connection.publish(WAKE_CHANNEL, b"")
-    except Exception:
-        log.warning("could not wake the realtime processes; they poll", exc_info=True)
+        after_commit(lambda: publish(WAKE_CHANNEL))
 
 
 def _ended() -> ColumnElement[bool]:

@@ -24,7 +24,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 from flask_jwt_extended import create_access_token
 from flask_migrate import upgrade
 from websockets.asyncio.client import connect
@@ -32,6 +31,7 @@ from websockets.asyncio.client import connect
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.data import recreate  # noqa: E402
 from shop import create_app  # noqa: E402
 from shop.db import db, unit_of_work  # noqa: E402
 from shop.events.log import record  # noqa: E402
@@ -53,12 +53,7 @@ def rss_mb(pid: int) -> float:
 
 
 def prepare(args: argparse.Namespace) -> tuple[Any, list[tuple[int, str]], list[str]]:
-    admin = psycopg2.connect(args.database.rsplit("/", 1)[0] + "/postgres")
-    admin.autocommit = True
-    name = args.database.rsplit("/", 1)[1]
-    admin.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    admin.close()
+    recreate(args.database)
     config = {
         "SQLALCHEMY_DATABASE_URI": args.database,
         "REDIS_URL": args.redis,

@@ -18,7 +18,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import psycopg2
 from flask_migrate import upgrade
 from redis import Redis
 from sqlalchemy import func, select
@@ -26,6 +25,7 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.data import recreate  # noqa: E402
 from shop import create_app  # noqa: E402
 from shop.db import db, unit_of_work  # noqa: E402
 from shop.events.delivery import tick  # noqa: E402
@@ -57,12 +57,7 @@ def main() -> int:
     )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
     args = parser.parse_args()
-    admin = psycopg2.connect(args.database.rsplit("/", 1)[0] + "/postgres")
-    admin.autocommit = True
-    name = args.database.rsplit("/", 1)[1]
-    admin.cursor().execute(f"DROP DATABASE IF EXISTS {name}")
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    admin.close()
+    recreate(args.database)
     Redis.from_url(args.redis).flushdb()
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()

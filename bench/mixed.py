@@ -52,8 +52,9 @@ MIX = (
     # Now and then a cart is emptied: a line holds at most 1,000 units (more is a 409).
     Kind("cart-empty", "cart writes", 1, "DELETE", "/api/v1/cart", None, "customer"),
     Kind("checkout", "checkouts", 5, "POST", "/api/v1/orders", "order", "customer"),
-    Kind("me", "account reads", 3, "GET", "/api/v1/auth/me", None, "customer"),
+    Kind("me", "account reads", 2, "GET", "/api/v1/auth/me", None, "customer"),
     Kind("own-orders", "account reads", 2, "GET", "/api/v1/orders", None, "customer"),
+    Kind("own-events", "account reads", 1, "GET", "/api/v1/events", None, "customer"),
     Kind("report", "staff and reports", 3, "GET", "{report}", None, "admin"),
     Kind("staff-orders", "staff and reports", 2, "GET", "/api/v1/orders?status={status}", None,
          "admin"),

@@ -35,6 +35,8 @@ from shop.extensions import cache, cors, jwt, limiter, migrate
 from shop.inventory.routes import blp as inventory_api
 from shop.inventory.routes import notifications_blp as notifications_api
 from shop.inventory.subscribers import SUBSCRIBERS as INVENTORY_SUBSCRIBERS
+from shop.merchandising.routes import blp as wishlist_api
+from shop.merchandising.subscribers import SUBSCRIBERS as MERCHANDISING_SUBSCRIBERS
 from shop.observability import blp as health
 from shop.observability import configure_logging, register_request_hooks
 from shop.orders.routes import blp as orders_api
@@ -60,7 +62,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     register_extensions(app)
-    bus.init_app(app, (*INVENTORY_SUBSCRIBERS, *REPORTS_SUBSCRIBERS, *EVENTS_SUBSCRIBERS))
+    bus.init_app(
+        app,
+        (
+            *INVENTORY_SUBSCRIBERS,
+            *REPORTS_SUBSCRIBERS,
+            *EVENTS_SUBSCRIBERS,
+            *MERCHANDISING_SUBSCRIBERS,
+        ),
+    )
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
@@ -130,6 +140,7 @@ def register_blueprints(app: Flask) -> None:
         reviews_api,
         inventory_api,
         notifications_api,
+        wishlist_api,
         orders_api,
         reports_api,
         events_api,

@@ -132,6 +132,18 @@ class Products(MethodView):
         return product, _location(f"products/{product.id}")
 
 
+@blp.route("/products/featured")
+class FeaturedProducts(MethodView):
+    @blp.auth_optional
+    @cached
+    @blp.arguments(ProductQueryArgsSchema, location="query")
+    @blp.errors(403)
+    @blp.response(200, page_of(ProductSchema))
+    def get(self, args: dict[str, Any]) -> Page:
+        """List the featured products: the same filters, sorting and envelope as /products"""
+        return search.list_products(**{**_admin_view(args), "featured": True})
+
+
 @blp.route("/products/suggestions")
 class Suggestions(MethodView):
     @cached_response(CATALOG, lambda: "public")

@@ -215,6 +215,25 @@ def test_filters(client, app):
     assert ids(f"category={books.id}") == {mid.id}
 
 
+def test_featured_products_have_their_own_list(client, app, as_admin):
+    plain = make_product(app, name="Plain", price=Decimal("5.00"))
+    shown = [
+        make_product(app, name=f"Shown {i}", price=Decimal(f"{i + 1}.00"), is_featured=True)
+        for i in range(3)
+    ]
+    featured = client.get(f"{API}/products/featured?sort=-price&page_size=2").json
+    assert [p["name"] for p in featured["items"]] == ["Shown 2", "Shown 1"]
+    assert featured["total"] == 3 and featured["links"]["next"] is not None
+    assert client.get(f"{API}/products/featured?max_price=1.00").json["total"] == 1
+    # An edit takes a product out of the (cached) list at once.
+    client.patch(f"{API}/products/{shown[0].id}", headers=as_admin, json={"is_featured": False})
+    client.patch(f"{API}/products/{plain.id}", headers=as_admin, json={"is_featured": True})
+    names = {p["name"] for p in client.get(f"{API}/products/featured").json["items"]}
+    assert names == {"Plain", "Shown 1", "Shown 2"}
+    assert client.get(f"{API}/products/featured?include_inactive=true").status_code == 403
+    assert client.get(f"{API}/products/featured?colour=red").status_code == 422
+
+
 @pytest.mark.parametrize(
     ("sort", "expected"),
     [

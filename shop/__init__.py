@@ -42,6 +42,7 @@ from shop.observability import configure_logging, register_request_hooks
 from shop.orders.routes import blp as orders_api
 from shop.products.routes import blp as products_api
 from shop.queues import init_redis
+from shop.reports.routes import best_sellers_blp as best_sellers_api
 from shop.reports.routes import blp as reports_api
 from shop.reports.subscribers import SUBSCRIBERS as REPORTS_SUBSCRIBERS
 from shop.reviews.routes import blp as reviews_api
@@ -143,6 +144,7 @@ def register_blueprints(app: Flask) -> None:
         wishlist_api,
         orders_api,
         reports_api,
+        best_sellers_api,
         events_api,
         webhooks_api,
     ):

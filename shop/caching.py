@@ -128,27 +128,28 @@ def invalidate(*namespaces: str) -> None:
     state["invalidate"].update(namespaces)
 
 
-def _read(namespace: str, key: str) -> tuple[int, Any]:
-    """The namespace's version and the value cached at `key` for it, in one round trip.
+def _read(namespaces: tuple[str, ...], key: str) -> tuple[Any, Any]:
+    """The namespaces' versions and the value cached at `key` for them, in one round trip.
 
-    An entry holds (version, value) under a key without the version, so one MGET reads both.
-    Version -1 means no cache (NullCache, or unreachable): read through, store nothing.
+    An entry holds (versions, value) under a key without the versions, so one MGET reads
+    all. Version -1 means no cache (NullCache, or unreachable): read through, store nothing.
     """
     if not _usable():
         return -1, None
     try:
-        version, entry = cache.get_many(f"v:{namespace}", key)
-        if version is None:
-            version, entry = _version(namespace), None
+        *found, entry = cache.get_many(*(f"v:{namespace}" for namespace in namespaces), key)
+        if any(version is None for version in found):
+            found, entry = [_version(namespace) for namespace in namespaces], None
     except Exception:
         _failed()
         return -1, None
-    if version is None or version == -1:
+    if any(version is None or version == -1 for version in found):
         return -1, None
-    return version, entry[1] if entry is not None and entry[0] == version else None
+    versions = tuple(found)
+    return versions, entry[1] if entry is not None and entry[0] == versions else None
 
 
-def _write(key: str, version: int, value: Any, timeout: int) -> None:
+def _write(key: str, version: Any, value: Any, timeout: int) -> None:
     if version == -1 or time.monotonic() < _unhealthy_until:
         return
     try:
@@ -159,15 +160,18 @@ def _write(key: str, version: int, value: Any, timeout: int) -> None:
 
 def cached_value(namespace: str, key: str, compute: Callable[[], Any], timeout: int = 300) -> Any:
     """`compute()`, cached under `key` until `namespace` is next invalidated."""
-    version, value = _read(namespace, f"{namespace}:{key}")
+    version, value = _read((namespace,), f"{namespace}:{key}")
     if value is None:
         value = compute()
         _write(f"{namespace}:{key}", version, value, timeout)
     return value
 
 
-def cached_response(namespace: str, scope: Callable[[], str], timeout: int = 300) -> Any:
-    """Cache a GET view's 200 answers under path, query string and `scope` (who may see what).
+def cached_response(
+    namespace: str, scope: Callable[[], str], timeout: int = 300, *, also: tuple[str, ...] = ()
+) -> Any:
+    """Cache a GET view's 200 answers under path, query string and `scope` (who may see what),
+    until `namespace` (or any namespace of `also`) is next invalidated.
 
     `CACHE_RESPONSES = False` turns this layer off (debugging, benchmarks); `cached_value`
     entries such as list totals stay cached.
@@ -181,7 +185,7 @@ def cached_response(namespace: str, scope: Callable[[], str], timeout: int = 300
             query = "&".join(f"{k}={v}" for k, v in sorted(request.args.items(multi=True)))
             # An entry is the body and the Link header of a list's page.
             key = f"resp:{namespace}:{scope()}:{request.path}?{query}"
-            version, entry = _read(namespace, key)
+            version, entry = _read((namespace, *also), key)
             if entry is not None:
                 body, link = entry
                 cached = Response(body, status=200, mimetype="application/json")

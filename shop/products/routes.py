@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, jsonify, stream_with_context
 from flask.views import MethodView
 from flask_jwt_extended import current_user
 
@@ -12,7 +12,7 @@ from shop.api import LOCATION, Blueprint, is_admin, visibility_scope
 from shop.caching import cached_response
 from shop.db import Page
 from shop.errors import Forbidden
-from shop.products import catalog, categories, search
+from shop.products import catalog, categories, search, transfer
 from shop.products.cache import CATALOG
 from shop.products.models import Category, Product, ProductVariant
 from shop.products.schemas import (
@@ -21,6 +21,7 @@ from shop.products.schemas import (
     CategorySchema,
     CategoryUpdate,
     CategoryUpdateSchema,
+    ExportArgsSchema,
     ProductCreate,
     ProductQueryArgsSchema,
     ProductSchema,
@@ -130,6 +131,27 @@ class Products(MethodView):
         """Create a product; its initial stock is recorded in the ledger"""
         product = catalog.create_product(current_user, data)
         return product, _location(f"products/{product.id}")
+
+
+@blp.route("/products/export")
+class ProductExport(MethodView):
+    @blp.auth_required(Role.STAFF)
+    @blp.arguments(ExportArgsSchema, location="query")
+    @blp.response(
+        200,
+        {"type": "string"},
+        content_type="text/csv",
+        description="sku, product_sku (a variant's product), name, category path, price, "
+        "compare_at_price, stock, low_stock_threshold, is_active, is_featured",
+    )
+    def get(self, args: dict[str, Any]) -> Response:
+        """Every product and variant as CSV, streamed (a cell that would run as a spreadsheet
+        formula starts with a quote)"""
+        return Response(
+            stream_with_context(transfer.export_csv()),
+            mimetype="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="products.csv"'},
+        )
 
 
 @blp.route("/products/featured")

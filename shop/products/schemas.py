@@ -220,6 +220,10 @@ class ProductQueryArgsSchema(PageArgsSchema):
             raise ValidationError("relevance needs q.", "sort")
 
 
+class ExportArgsSchema(BaseSchema):
+    format = fields.String(load_default="csv", validate=validate.OneOf(["csv"]))
+
+
 class SuggestionArgsSchema(BaseSchema):
     q = fields.String(required=True, validate=validate.Length(min=1, max=100))
 

@@ -77,7 +77,8 @@ _SORTS: dict[str, tuple[Any, ...]] = {
 }
 
 
-def _category_and_descendants(category_id: int) -> Any:
+def category_and_descendants(category_id: int) -> Any:
+    """The ids of a category and of every category under it (a recursive CTE)."""
     tree = select(Category.id).where(Category.id == category_id).cte("tree", recursive=True)
     tree = tree.union_all(select(Category.id).where(Category.parent_id == tree.c.id))
     return select(tree.c.id)
@@ -100,7 +101,7 @@ def list_products(
     if not include_inactive:
         stmt = stmt.where(Product.is_active.is_(True))
     if category is not None:
-        stmt = stmt.where(Product.category_id.in_(_category_and_descendants(category)))
+        stmt = stmt.where(Product.category_id.in_(category_and_descendants(category)))
     if min_price is not None:
         stmt = stmt.where(Product.price >= min_price)
     if max_price is not None:

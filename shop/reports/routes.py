@@ -1,4 +1,5 @@
-"""Reports API (staff and admins): dashboard, sales, top products, statuses, per product."""
+"""Reports API (staff and admins): dashboard, sales, top products, statuses, per product; and
+the storefront's best sellers (anyone)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ from flask.views import MethodView
 
 from shop.api import Blueprint
 from shop.caching import cached_response
+from shop.db import Page
+from shop.products.cache import CATALOG
 from shop.reports import services
 from shop.reports.cache import REPORTS
 from shop.reports.schemas import (
+    BestSellersArgsSchema,
+    BestSellerSchema,
     DashboardSchema,
     OrderStatusReportSchema,
     ProductReportSchema,
@@ -23,6 +28,7 @@ from shop.reports.schemas import (
     TopProductsArgsSchema,
     TopProductsSchema,
 )
+from shop.schemas import page_of
 from shop.security import Role
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports", description="Reports")
@@ -112,3 +118,20 @@ class ProductReport(MethodView):
     def get(self, args: dict[str, Any], product_id: int) -> dict[str, Any]:
         """One product's units sold, revenue and orders per day"""
         return services.product_report(product_id, args["start"], args["end"])
+
+
+best_sellers_blp = Blueprint(
+    "best_sellers", __name__, url_prefix="/api/v1/products", description="Best sellers"
+)
+
+
+@best_sellers_blp.route("/best-sellers")
+class BestSellers(MethodView):
+    # Current after any product edit (the catalog's namespace) and any order change (the
+    # reports': an order paid or cancelled moves the figures without moving stock).
+    @cached_response(CATALOG, lambda: "public", timeout=60, also=(REPORTS,))
+    @best_sellers_blp.arguments(BestSellersArgsSchema, location="query")
+    @best_sellers_blp.response(200, page_of(BestSellerSchema))
+    def get(self, args: dict[str, Any]) -> Page:
+        """The best sellers: active products ranked by units sold in the last `days` days"""
+        return services.best_sellers(**args)

@@ -7,8 +7,9 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate
 
+from shop.products.schemas import ProductSchema
 from shop.reports.aggregates import today
-from shop.schemas import AnswerSchema, BaseSchema, Money
+from shop.schemas import AnswerSchema, BaseSchema, Money, id_field
 
 MAX_DAYS = 3 * 366
 DEFAULT_DAYS = 30
@@ -126,3 +127,18 @@ class DashboardSchema(AnswerSchema):
     average_order_value = Money(positive=False)
     customers = fields.Nested(CustomerFigures)
     low_stock_count = fields.Integer()
+
+
+class BestSellersArgsSchema(BaseSchema):
+    days = fields.Integer(
+        load_default=30,
+        validate=validate.Range(min=1, max=365),
+        metadata={"description": "the window, today included"},
+    )
+    category = id_field(strict=False, metadata={"description": "includes subcategories"})
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+
+
+class BestSellerSchema(AnswerSchema):
+    product = fields.Nested(ProductSchema)
+    units_sold = fields.Integer(metadata={"description": "in the window"})

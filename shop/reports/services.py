@@ -12,10 +12,11 @@ from typing import Any
 from sqlalchemy import CTE, Select, distinct, func, select, union_all
 
 from shop.auth.models import User
-from shop.db import db, get_or_404
+from shop.db import Page, db, get_or_404
 from shop.inventory.low_stock import count_low_stock
 from shop.orders.models import Order, OrderItem, OrderStatus
 from shop.products.models import Product
+from shop.products.search import category_and_descendants
 from shop.reports.aggregates import (
     SALES,
     as_date,
@@ -293,6 +294,27 @@ def top_products(first: date, last: date, *, by: str, limit: int) -> dict[str, A
     if rows is None:
         rows = _ranked(clean, live, by, limit)
     return {"start": first, "end": last, "by": by, "rows": rows}
+
+
+def best_sellers(*, days: int, limit: int, category: int | None = None) -> Page:
+    """The storefront's best sellers: active products (of `category` and its subcategories)
+    ranked by units sold in the last `days` days, today included, ties by product id."""
+    last = today()
+    first = last - timedelta(days=days - 1)
+    clean = clean_days(first, last)
+    live = [d for d in each_day(first, last) if d not in clean]
+    shown = select(Product.id.label("product_id")).where(Product.is_active.is_(True))
+    if category is not None:
+        shown = shown.where(Product.category_id.in_(category_and_descendants(category)))
+    rows = _ranked(clean, live, "quantity", limit, among=shown.cte("shown"))
+    products = {
+        p.id: p
+        for p in db.session.scalars(
+            select(Product).where(Product.id.in_([r["product_id"] for r in rows]))
+        )
+    }
+    items = [{"product": products[r["product_id"]], "units_sold": r["quantity"]} for r in rows]
+    return Page(items=items, page=1, page_size=limit, total=len(items))
 
 
 def order_status_counts(first: date, last: date) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from shop.products.schemas import (
     CategoryUpdateSchema,
     ExportArgsSchema,
     ProductCreate,
+    ProductListSchema,
     ProductQueryArgsSchema,
     ProductSchema,
     ProductUpdate,
@@ -118,9 +119,9 @@ class Products(MethodView):
     @cached
     @blp.arguments(ProductQueryArgsSchema, location="query")
     @blp.errors(403)
-    @blp.response(200, page_of(ProductSchema))
+    @blp.response(200, ProductListSchema)
     def get(self, args: dict[str, Any]) -> Page:
-        """List products: filters, full-text search (q) and sorting"""
+        """List products: filters, full-text search (q), sorting and facets"""
         return search.list_products(**_admin_view(args))
 
     @blp.auth_required(Role.ADMIN)
@@ -160,9 +161,10 @@ class FeaturedProducts(MethodView):
     @cached
     @blp.arguments(ProductQueryArgsSchema, location="query")
     @blp.errors(403)
-    @blp.response(200, page_of(ProductSchema))
+    @blp.response(200, ProductListSchema)
     def get(self, args: dict[str, Any]) -> Page:
-        """List the featured products: the same filters, sorting and envelope as /products"""
+        """List the featured products: the same filters, sorting, facets and envelope as
+        /products"""
         return search.list_products(**{**_admin_view(args), "featured": True})
 
 

@@ -6,8 +6,19 @@ from decimal import Decimal
 from typing import Any, NotRequired, Required, TypedDict
 
 from marshmallow import ValidationError, fields, validate, validates_schema
+from webargs.fields import DelimitedList
 
-from shop.schemas import AnswerSchema, BaseSchema, Flag, Money, PageArgsSchema, Timestamp, id_field
+from shop.products.search import FACETS
+from shop.schemas import (
+    AnswerSchema,
+    BaseSchema,
+    Flag,
+    Money,
+    PageArgsSchema,
+    Timestamp,
+    id_field,
+    page_of,
+)
 
 SLUG = validate.Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Lowercase words joined by '-'.")
 SKU = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", error="Letters, digits, '.', '_', '-'.")
@@ -210,6 +221,10 @@ class ProductQueryArgsSchema(PageArgsSchema):
         metadata={"description": "default: relevance with q, else -created_at"},
     )
     include_inactive = fields.Boolean(load_default=False, metadata={"description": "admin"})
+    facets = DelimitedList(
+        fields.String(validate=validate.OneOf(FACETS)),
+        metadata={"description": "category,price: how the matches spread (answer's facets)"},
+    )
 
     @validates_schema
     def _check(self, data: dict[str, Any], **_: Any) -> None:
@@ -222,6 +237,29 @@ class ProductQueryArgsSchema(PageArgsSchema):
 
 class ExportArgsSchema(BaseSchema):
     format = fields.String(load_default="csv", validate=validate.OneOf(["csv"]))
+
+
+class CategoryFacetSchema(AnswerSchema):
+    id = fields.Integer()
+    name = fields.String()
+    count = fields.Integer()
+
+
+class PriceFacetSchema(AnswerSchema):
+    min = Money(positive=False)
+    max = Money(positive=False, allow_none=True, metadata={"description": "null: no limit"})
+    count = fields.Integer()
+
+
+class FacetsSchema(BaseSchema):
+    category = fields.List(fields.Nested(CategoryFacetSchema))
+    price = fields.List(fields.Nested(PriceFacetSchema))
+
+
+class ProductListSchema(page_of(ProductSchema)):  # type: ignore[misc]
+    facets = fields.Nested(
+        FacetsSchema, metadata={"description": "those asked for with facets=; else empty"}
+    )
 
 
 class SuggestionArgsSchema(BaseSchema):

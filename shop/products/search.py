@@ -4,6 +4,7 @@ a LIKE fallback (SQLite), and autocomplete suggestions."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -96,7 +97,10 @@ def list_products(
     featured: bool | None = None,
     q: str | None = None,
     sort: str | None = None,
+    facets: list[str] | None = None,
 ) -> Page:
+    """A page of products; with `facets`, also how all the matches spread over them, each
+    facet one query, cached like the total."""
     stmt = select(Product)
     if not include_inactive:
         stmt = stmt.where(Product.is_active.is_(True))
@@ -116,15 +120,69 @@ def list_products(
     key = f"{(include_inactive, category, min_price, max_price, in_stock, featured, q)}"
     if q:
         stmt, rank = _search(stmt, q)
-        if sort in (None, "relevance"):
-            return _ranked_page(stmt, rank, key, page, page_size)
-    total = partial(cached_value, CATALOG_MATCHES, f"count:{key}", partial(count_rows, stmt))
-    return paginate(
-        stmt.order_by(*_SORTS[sort or "-created_at"], Product.id.desc()),
-        page,
-        page_size,
-        total=total,
+    if q and sort in (None, "relevance"):
+        found = _ranked_page(stmt, rank, key, page, page_size)
+    else:
+        total = partial(cached_value, CATALOG_MATCHES, f"count:{key}", partial(count_rows, stmt))
+        found = paginate(
+            stmt.order_by(*_SORTS[sort or "-created_at"], Product.id.desc()),
+            page,
+            page_size,
+            total=total,
+        )
+    return ProductPage(**vars(found), facets={
+        name: cached_value(CATALOG_MATCHES, f"facet:{name}:{key}", partial(_FACETS[name], stmt))
+        for name in facets or ()
+    })  # fmt: skip
+
+
+# The price facet's buckets: [edge, next edge), the last one open.
+PRICE_EDGES = tuple(
+    Decimal(e) for e in ("0.00", "10.00", "25.00", "50.00", "100.00", "250.00", "500.00", "1000.00")
+)
+
+
+@dataclass
+class ProductPage(Page):
+    """A page of products and the facets asked for (none: empty)."""
+
+    facets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def _category_facet(stmt: Select[Any]) -> list[dict[str, Any]]:
+    """How many matches each category holds (its own products), most first: one query."""
+    matches = stmt.with_only_columns(Product.category_id.label("category_id")).subquery()
+    rows = db.session.execute(
+        select(Category.id, Category.name, func.count().label("count"))
+        .join(matches, matches.c.category_id == Category.id)
+        .group_by(Category.id, Category.name)
+        .order_by(func.count().desc(), Category.id)
     )
+    return [{"id": r.id, "name": r.name, "count": r.count} for r in rows]
+
+
+def _price_facet(stmt: Select[Any]) -> list[dict[str, Any]]:
+    """How many matches fall in each PRICE_EDGES bucket (empty ones left out): one query."""
+    bucket = case(
+        *((Product.price < edge, index) for index, edge in enumerate(PRICE_EDGES[1:])),
+        else_=len(PRICE_EDGES) - 1,
+    ).label("bucket")
+    matches = stmt.with_only_columns(bucket).subquery()
+    rows = db.session.execute(
+        select(matches.c.bucket, func.count().label("count"))
+        .group_by(matches.c.bucket)
+        .order_by(matches.c.bucket)
+    )
+    edges = [*PRICE_EDGES, None]
+    return [
+        {"min": str(edges[r.bucket]), "max": None if edges[r.bucket + 1] is None
+         else str(edges[r.bucket + 1]), "count": r.count}
+        for r in rows
+    ]  # fmt: skip
+
+
+_FACETS = {"category": _category_facet, "price": _price_facet}
+FACETS = tuple(_FACETS)
 
 
 def _ranked_page(

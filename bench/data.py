@@ -8,17 +8,43 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
+from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from shop import create_app
 from shop.db import db
 from shop.seed import _generate_customers, _generate_products
+
+SECRET = "bench-secret-0123456789-abcdefghijklmnopqrstuv"
+
+
+def fresh_app(database: str, redis: str, **settings: str) -> tuple[Flask, dict[str, str]]:
+    """A shop app on a new, migrated `database`, and the environment that starts a process
+    beside it (realtime.py, worker.py) with the same settings (`settings` as env values)."""
+    recreate(database)
+    env = {
+        "DATABASE_URL": database,
+        "REDIS_URL": redis,
+        "CACHE_REDIS_URL": redis,
+        "SECRET_KEY": SECRET,
+        "JWT_SECRET_KEY": SECRET,
+        "LOG_LEVEL": "WARNING",
+        **settings,
+    }
+    with patch.dict(os.environ, env):
+        app = create_app()
+    with app.app_context():
+        upgrade()
+    return app, {**os.environ, **env}
 
 
 def recreate(url: str) -> None:

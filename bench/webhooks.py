@@ -10,7 +10,6 @@ the hand-over to the last delivery recorded as succeeded.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import threading
@@ -18,22 +17,18 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from flask_migrate import upgrade
 from redis import Redis
 from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.data import recreate  # noqa: E402
-from shop import create_app  # noqa: E402
+from bench.data import fresh_app  # noqa: E402
 from shop.db import db, unit_of_work  # noqa: E402
 from shop.events.delivery import tick  # noqa: E402
 from shop.events.log import record  # noqa: E402
 from shop.events.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint  # noqa: E402
 from shop.events.webhooks import new_secret  # noqa: E402
-
-SECRET = "bench-webhooks-secret-0123456789-abcdefghijkl"
 
 
 class Ok(BaseHTTPRequestHandler):
@@ -57,22 +52,11 @@ def main() -> int:
     )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
     args = parser.parse_args()
-    recreate(args.database)
+    app, env = fresh_app(args.database, args.redis, WEBHOOK_ALLOW_PRIVATE="true")
     Redis.from_url(args.redis).flushdb()
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    config = {
-        "SQLALCHEMY_DATABASE_URI": args.database,
-        "REDIS_URL": args.redis,
-        "CACHE_REDIS_URL": args.redis,
-        "SECRET_KEY": SECRET,
-        "JWT_SECRET_KEY": SECRET,
-        "LOG_LEVEL": "WARNING",
-        "WEBHOOK_ALLOW_PRIVATE": True,
-    }
-    app = create_app(config)
     with app.app_context():
-        upgrade()
         with unit_of_work() as session:
             url = f"http://127.0.0.1:{receiver.server_address[1]}/hooks"
             session.add(WebhookEndpoint(url=url, events=["*"], secret=new_secret()))
@@ -84,15 +68,6 @@ def main() -> int:
         fanned = 0
         while fanned < args.events:
             fanned += tick()["fanned_out"]
-    env = {
-        **os.environ,
-        "DATABASE_URL": args.database,
-        "REDIS_URL": args.redis,
-        "SECRET_KEY": SECRET,
-        "JWT_SECRET_KEY": SECRET,
-        "LOG_LEVEL": "WARNING",
-        "WEBHOOK_ALLOW_PRIVATE": "true",
-    }
     worker = subprocess.run(
         [sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env, capture_output=True
     )

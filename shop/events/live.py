@@ -101,6 +101,7 @@ class Hub:
         self.forgotten: Position = (0, 0)  # the newest position that fell out of `recent`
         self.position: Position = (0, 0)
         self.woken = asyncio.Event()
+        self.ready = asyncio.Event()  # the pump knows where the log ends
         self._closing: set[asyncio.Task[None]] = set()
 
     # --- the database, in threads (each read in an app context of its own) ---------------
@@ -129,7 +130,14 @@ class Hub:
     # --- the pump ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        self.position = self.forgotten = await asyncio.to_thread(self._newest)
+        while True:  # PostgreSQL may not answer yet: connections wait for the pump, not fail
+            try:
+                self.position = self.forgotten = await asyncio.to_thread(self._newest)
+                self.ready.set()
+                break
+            except Exception:
+                log.warning("cannot read the event log yet; trying again", exc_info=True)
+                await asyncio.sleep(POLL)
         listener = asyncio.create_task(self._listen())
         try:
             await self._pump()
@@ -192,10 +200,6 @@ class Hub:
             if len(events) < BATCH:
                 return total
 
-    @property
-    def connections(self) -> int:
-        return len(self.staff) + sum(len(c) for c in self.customers.values())
-
     def _join(self, client: Client) -> None:
         if client.sees_all:
             self.staff.add(client)
@@ -223,6 +227,7 @@ class Hub:
         if authenticated is None:
             return
         (user, expires_at), last_event_id = authenticated
+        await self.ready.wait()  # without a last id, a client starts where the log ends
         client = Client(
             connection,
             user_id=user.id,

@@ -99,7 +99,7 @@ def load(app, orders: int, *, products: int = 2000, customers: int = 20_000, see
                     subtotal += line_total
                     item_rows.write(
                         f"{item_id}\t{order_id}\t{product_id}\t\\N\tGEN-{product_id}"
-                        f"\tGenerated {product_id}\t{price}\t{quantity}\t{line_total}\n"
+                        f"\tGenerated {product_id}\t{price}\t{price}\t{quantity}\t{line_total}\n"
                     )
                 shipping = 0 if subtotal >= 50 else 5
                 total = subtotal + shipping
@@ -121,7 +121,7 @@ def load(app, orders: int, *, products: int = 2000, customers: int = 20_000, see
             )
             cursor.copy_expert(
                 "COPY order_items (id, order_id, product_id, variant_id, sku, name, unit_price,"
-                " quantity, line_total) FROM STDIN",
+                " list_price, quantity, line_total) FROM STDIN",
                 item_rows,
             )
             connection.commit()

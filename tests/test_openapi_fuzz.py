@@ -7,11 +7,12 @@ data it forbids rejected; authentication not ignored. New endpoints join automat
 
 What a JSON Schema cannot say is taught to the generator here, and only that: a body's ids
 point at rows that exist (an unknown one is a documented 422), a price range's minimum does not
-exceed its maximum, a report's range is ordered and at most MAX_DAYS long (both stated in the
-parameters' descriptions), a purchase order's costs fit in money, a webhook's URL is a public
-address (a receiver's name that does not resolve, or resolves to a private address, is a
-documented 422). Logout and change-password end the credentials they are sent with,
-so each of their examples runs with a user of its own and that user's real secrets.
+exceed its maximum, relevance sorts only a text query, a report's range is ordered and at most
+MAX_DAYS long (all stated in the parameters' descriptions), a purchase order's costs fit in
+money, a webhook's URL is a public address (a receiver's name that does not resolve, or
+resolves to a private address, is a documented 422). Logout and change-password end the
+credentials they are sent with, so each of their examples runs with a user of its own and
+that user's real secrets.
 """
 
 import copy
@@ -131,6 +132,8 @@ def keep_costs_within_money(body: dict[str, Any]) -> None:
 
 
 def keep_ranges_ordered(query: dict[str, Any]) -> None:
+    if query.get("sort") == "relevance" and not query.get("q"):
+        del query["sort"]  # relevance ranks a text query (stated in its description)
     low, high = query.get("min_price"), query.get("max_price")
     if isinstance(low, str) and isinstance(high, str):
         try:

@@ -31,6 +31,7 @@ def _line(line: CartItem, item: Sellable) -> dict[str, Any]:
         "sku": item.sku,
         "name": item.name,
         "unit_price": item.price,
+        "list_price": item.list_price,
         "quantity": line.quantity,
         "line_total": item.price * line.quantity,
     }

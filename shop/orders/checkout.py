@@ -113,6 +113,7 @@ def _create_order(user: User, data: OrderCreate, lines: list[tuple[Sellable, int
             sku=item.sku,
             name=item.name,
             unit_price=item.price,
+            list_price=item.list_price,
             quantity=quantity,
             line_total=item.price * quantity,
         )

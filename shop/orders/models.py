@@ -192,7 +192,8 @@ class OrderItem(Base):
     )
     sku: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(400))
-    unit_price: Mapped[Decimal] = mapped_column(MONEY)
+    unit_price: Mapped[Decimal] = mapped_column(MONEY)  # charged
+    list_price: Mapped[Decimal] = mapped_column(MONEY)  # off sale (its compare-at price)
     quantity: Mapped[int]
     line_total: Mapped[Decimal] = mapped_column(MONEY)
 

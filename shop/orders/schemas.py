@@ -33,6 +33,9 @@ class CartLineSchema(BaseSchema):
     sku = fields.String(dump_only=True)
     name = fields.String(dump_only=True)
     unit_price = Money(dump_only=True)
+    list_price = Money(
+        dump_only=True, metadata={"description": "off sale; above unit_price: a sale"}
+    )
     quantity = quantity_field(required=True)
     line_total = Money(dump_only=True)
 
@@ -183,7 +186,8 @@ class OrderLineSchema(AnswerSchema):
     variant_id = fields.Integer(allow_none=True)
     sku = fields.String()
     name = fields.String()
-    unit_price = Money()
+    unit_price = Money(metadata={"description": "charged"})
+    list_price = Money(metadata={"description": "off sale (the compare-at price, if higher)"})
     quantity = fields.Integer()
     line_total = Money()
 

@@ -32,6 +32,7 @@ PRODUCT_FIELDS = (
     "slug",
     "description",
     "price",
+    "compare_at_price",
     "stock",
     "low_stock_threshold",
     "category_id",
@@ -39,7 +40,7 @@ PRODUCT_FIELDS = (
     "is_featured",
     "image_url",
 )
-VARIANT_FIELDS = ("sku", "name", "attributes", "price", "stock", "is_active")
+VARIANT_FIELDS = ("sku", "name", "attributes", "price", "compare_at_price", "stock", "is_active")
 
 
 def display_name(product_name: str, variant_name: str | None) -> str:
@@ -55,11 +56,13 @@ SELLABLE_COLUMNS = (
     _products.c.sku,
     _products.c.name,
     _products.c.price,
+    _products.c.compare_at_price,
     _products.c.stock,
     _variants.c.id.label("variant_id"),
     _variants.c.sku.label("variant_sku"),
     _variants.c.name.label("variant_name"),
     _variants.c.price.label("variant_price"),
+    _variants.c.compare_at_price.label("variant_compare_at_price"),
     _variants.c.stock.label("variant_stock"),
     _variants.c.is_active.label("variant_active"),
 )
@@ -75,19 +78,24 @@ class Sellable:
     name: str
     price: Decimal
     stock: int
+    list_price: Decimal  # what it sells for off sale: its compare-at price, if above `price`
 
     @classmethod
     def of(cls, row: Row[Any]) -> Sellable:
         """From a row of SELLABLE_COLUMNS: the variant's, where the row has one."""
         if row.variant_id is None:
-            return cls(row.product_id, None, row.sku, row.name, row.price, row.stock)
+            price, compare_at = row.price, row.compare_at_price
+            return cls(row.product_id, None, row.sku, row.name, price, row.stock,
+                       max(price, compare_at or price))  # fmt: skip
+        price, compare_at = row.variant_price, row.variant_compare_at_price
         return cls(
             row.product_id,
             row.variant_id,
             row.variant_sku,
             display_name(row.name, row.variant_name),
-            row.variant_price,
+            price,
             row.variant_stock,
+            max(price, compare_at or price),
         )
 
 

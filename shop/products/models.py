@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     false,
     func,
+    text,
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
@@ -50,6 +51,13 @@ class Product(TimestampMixin, Base):
         Index("ix_products_active_created", "is_active", "created_at"),
         Index("ix_products_active_rating", "is_active", "rating_avg"),
         Index("ix_products_active_popularity", "is_active", "sales_count"),
+        # ?on_sale=true: the few products on sale.
+        Index(
+            "ix_products_on_sale",
+            "id",
+            postgresql_where=text("compare_at_price > price"),
+            sqlite_where=text("compare_at_price > price"),
+        ),
         # Search (PostgreSQL): weighted full text, and trigrams for SKU fragments and typos.
         Index("ix_products_search_vector", "search_vector", postgresql_using="gin"),
         Index(
@@ -72,6 +80,8 @@ class Product(TimestampMixin, Base):
     slug: Mapped[str] = mapped_column(String(220), unique=True)
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     price: Mapped[Decimal] = mapped_column(MONEY)
+    # The list price a sale is shown against (struck through): on sale when above `price`.
+    compare_at_price: Mapped[Decimal | None] = mapped_column(MONEY)
     # With variants: the sum of theirs, kept in step by the inventory service.
     stock: Mapped[int] = mapped_column(default=0, server_default="0", index=True)
     low_stock_threshold: Mapped[int] = mapped_column(default=5, server_default="5")
@@ -105,6 +115,12 @@ class ProductVariant(TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint("price > 0", name="price_positive"),
         CheckConstraint("stock >= 0", name="stock_not_negative"),
+        Index(
+            "ix_product_variants_on_sale",
+            "product_id",
+            postgresql_where=text("compare_at_price > price"),
+            sqlite_where=text("compare_at_price > price"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -117,6 +133,8 @@ class ProductVariant(TimestampMixin, Base):
         JSON().with_variant(JSONB(), "postgresql"), default=dict
     )
     price: Mapped[Decimal] = mapped_column(MONEY)
+    # The list price a sale is shown against (struck through): on sale when above `price`.
+    compare_at_price: Mapped[Decimal | None] = mapped_column(MONEY)
     stock: Mapped[int] = mapped_column(default=0, server_default="0")
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
 

@@ -103,6 +103,10 @@ class VariantSchema(BaseSchema):
         metadata={"maxProperties": MAX_ATTRIBUTES, "description": "names of 1 to 50 characters"},
     )
     price = Money(required=True)
+    compare_at_price = Money(
+        allow_none=True,
+        metadata={"description": "the list price shown struck through: a lower price is a sale"},
+    )
     stock = fields.Integer(
         strict=True, load_default=0, validate=validate.Range(min=0, max=MAX_STOCK)
     )
@@ -119,6 +123,7 @@ class VariantUpdateSchema(VariantSchema):
         metadata={"maxProperties": MAX_ATTRIBUTES, "description": "names of 1 to 50 characters"},
     )
     price = Money()
+    compare_at_price = Money(allow_none=True)
     stock = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_STOCK))
     is_active = Flag()
 
@@ -130,6 +135,7 @@ class VariantCreate(TypedDict):
     name: str
     attributes: NotRequired[dict[str, str]]
     price: Decimal
+    compare_at_price: NotRequired[Decimal | None]
     stock: NotRequired[int]
     is_active: NotRequired[bool]
 
@@ -141,6 +147,7 @@ class VariantUpdate(TypedDict, total=False):
     name: str
     attributes: dict[str, str]
     price: Decimal
+    compare_at_price: Decimal | None
     stock: int
     is_active: bool
 
@@ -152,6 +159,10 @@ class ProductSchema(BaseSchema):
     slug = fields.String(validate=[validate.Length(max=220), SLUG])
     description = fields.String(validate=validate.Length(max=20_000))
     price = Money(required=True)
+    compare_at_price = Money(
+        allow_none=True,
+        metadata={"description": "the list price shown struck through: a lower price is a sale"},
+    )
     stock = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_STOCK))
     low_stock_threshold = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_STOCK))
     category_id = id_field(allow_none=True)
@@ -174,9 +185,11 @@ class ProductUpdateSchema(ProductSchema):
     sku = fields.String(validate=[validate.Length(min=1, max=64), SKU])
     name = fields.String(validate=validate.Length(min=1, max=200))
     price = Money()
+    compare_at_price = Money(allow_none=True)
 
 
 class _ProductFields(TypedDict, total=False):
+    compare_at_price: Decimal | None
     slug: str
     description: str
     stock: int
@@ -215,14 +228,16 @@ class ProductQueryArgsSchema(PageArgsSchema):
     max_price = Money(positive=False)
     in_stock = fields.Boolean()
     featured = fields.Boolean()
+    on_sale = fields.Boolean(metadata={"description": "priced below its compare_at_price"})
     q = fields.String(validate=validate.Length(min=1, max=200))
     sort = fields.String(
         validate=validate.OneOf(PRODUCT_SORTS),
-        metadata={"description": "default: relevance with q, else -created_at"},
+        metadata={"description": "default: relevance with q, else -created_at; relevance needs q"},
     )
     include_inactive = fields.Boolean(load_default=False, metadata={"description": "admin"})
     facets = DelimitedList(
         fields.String(validate=validate.OneOf(FACETS)),
+        validate=validate.Length(min=1),
         metadata={"description": "category,price: how the matches spread (answer's facets)"},
     )
 

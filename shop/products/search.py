@@ -9,12 +9,12 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, literal, or_, select, text
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, text
 
 from shop.caching import cached_value
 from shop.db import Page, count_rows, db, is_postgres, paginate
 from shop.products.cache import CATALOG_MATCHES
-from shop.products.models import Category, Product
+from shop.products.models import Category, Product, ProductVariant
 
 # Search results whose relevance order is cached; deeper pages are ranked per request.
 RANKED_LIMIT = 1000
@@ -95,6 +95,7 @@ def list_products(
     max_price: Decimal | None = None,
     in_stock: bool | None = None,
     featured: bool | None = None,
+    on_sale: bool | None = None,
     q: str | None = None,
     sort: str | None = None,
     facets: list[str] | None = None,
@@ -114,10 +115,12 @@ def list_products(
         stmt = stmt.where(Product.stock > 0 if in_stock else Product.stock == 0)
     if featured is not None:
         stmt = stmt.where(Product.is_featured.is_(featured))
+    if on_sale is not None:
+        stmt = stmt.where(_on_sale(on_sale))
     # Which products match, and in which relevance order, is cached until a write can change
     # it (at volume it is the costly part: a COUNT, or a ranking, over every match); the page
     # itself is always read, with live prices and stock.
-    key = f"{(include_inactive, category, min_price, max_price, in_stock, featured, q)}"
+    key = f"{(include_inactive, category, min_price, max_price, in_stock, featured, on_sale, q)}"
     if q:
         stmt, rank = _search(stmt, q)
     if q and sort in (None, "relevance"):
@@ -134,6 +137,25 @@ def list_products(
         name: cached_value(CATALOG_MATCHES, f"facet:{name}:{key}", partial(_FACETS[name], stmt))
         for name in facets or ()
     })  # fmt: skip
+
+
+def _on_sale(wanted: bool) -> ColumnElement[bool]:
+    """Priced below its compare-at price, or with a variant that is (the partial indexes'
+    own condition, so they serve it), or, not `wanted`, neither (no compare-at price is none)."""
+    variant_on_sale = (
+        select(ProductVariant.id)
+        .where(
+            ProductVariant.product_id == Product.id,
+            ProductVariant.compare_at_price > ProductVariant.price,
+        )
+        .exists()
+    )
+    if wanted:
+        return or_(Product.compare_at_price > Product.price, variant_on_sale)
+    return and_(
+        or_(Product.compare_at_price.is_(None), Product.compare_at_price <= Product.price),
+        ~variant_on_sale,
+    )
 
 
 # The price facet's buckets: [edge, next edge), the last one open.

@@ -19,7 +19,7 @@ COLUMNS = (
     "name",
     "category",  # its path from the root: "Garden > Tools"
     "price",
-    "compare_at_price",  # empty until sale prices are recorded
+    "compare_at_price",  # empty when it has none
     "stock",
     "low_stock_threshold",
     "is_active",
@@ -70,6 +70,7 @@ def export_csv() -> Iterator[str]:
             products.c.name,
             products.c.category_id,
             products.c.price,
+            products.c.compare_at_price,
             products.c.stock,
             products.c.low_stock_threshold,
             products.c.is_active,
@@ -77,6 +78,7 @@ def export_csv() -> Iterator[str]:
             variants.c.sku.label("variant_sku"),
             variants.c.name.label("variant_name"),
             variants.c.price.label("variant_price"),
+            variants.c.compare_at_price.label("variant_compare_at_price"),
             variants.c.stock.label("variant_stock"),
             variants.c.is_active.label("variant_active"),
         )
@@ -91,14 +93,15 @@ def export_csv() -> Iterator[str]:
             if row.id != last_product:
                 last_product = row.id
                 writer.writerow(
-                    [_safe(v) for v in (row.sku, "", row.name, category, row.price, "",
-                     row.stock, row.low_stock_threshold, row.is_active, row.is_featured)]
+                    [_safe(v) for v in (row.sku, "", row.name, category, row.price,
+                     row.compare_at_price, row.stock, row.low_stock_threshold, row.is_active,
+                     row.is_featured)]
                 )  # fmt: skip
             if row.variant_sku is not None:
                 writer.writerow(
                     [_safe(v) for v in (row.variant_sku, row.sku, row.variant_name, category,
-                     row.variant_price, "", row.variant_stock, row.low_stock_threshold,
-                     row.variant_active, row.is_featured)]
+                     row.variant_price, row.variant_compare_at_price, row.variant_stock,
+                     row.low_stock_threshold, row.variant_active, row.is_featured)]
                 )  # fmt: skip
         yield buffer.getvalue()
         buffer.seek(0)

@@ -53,7 +53,8 @@ def record_orders(app: Flask, orders: Iterable[tuple[datetime, str, list[Line]]]
             session.execute(
                 insert(OrderItem),
                 [{"order_id": order_id, "product_id": p.id, "sku": p.sku, "name": p.name,
-                  "unit_price": p.price, "quantity": q, "line_total": p.price * q}
+                  "unit_price": p.price, "list_price": p.price, "quantity": q,
+                  "line_total": p.price * q}
                  for p, q in lines],
             )  # fmt: skip
             ids.append(order_id)

@@ -30,7 +30,7 @@ install: $(VENV)/.synced
 run: $(VENV)/.runtime
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi seed
-	$(BIN)/python realtime.py & trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
+	LOG_JSON=$${LOG_JSON:-false} $(BIN)/python realtime.py & trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
 	LOG_JSON=$${LOG_JSON:-false} $(BIN)/flask --app wsgi serve --host $(HOST) --port $(PORT)
 
 # The main suite needs PostgreSQL and Redis; under CI=true their absence is a failure.

@@ -29,6 +29,8 @@ def _allow_many_connections() -> None:
 async def main() -> int:
     _allow_many_connections()
     app = create_app()
+    # websockets logs every connection opened and closed at INFO: thousands of lines a minute.
+    logging.getLogger("websockets").setLevel(max(logging.WARNING, logging.getLogger().level))
     host, _, port = app.config["REALTIME_BIND"].rpartition(":")
     hub = Hub(app)
     async with serve(

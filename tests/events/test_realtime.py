@@ -3,6 +3,7 @@ auth by message and by header, 4401, replay after a reconnect with no gap and no
 order, who receives what, and two realtime processes both delivering an event committed by
 a third process (this one)."""
 
+import asyncio
 import json
 import os
 import socket
@@ -18,6 +19,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from shop.db import unit_of_work
+from shop.events import live
+from shop.events.log import record
 from shop.security import Role
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.factories import bearer, make_product, make_user, tokens_for
@@ -236,3 +240,34 @@ def test_two_realtime_processes_both_deliver_an_event_committed_by_a_third(
             assert received(two, 1)[0]["data"]["number"] == placed["number"]
     finally:
         second.stop()
+
+
+def test_a_client_that_does_not_keep_up_is_closed_not_buffered_without_bound(app, monkeypatch):
+    """The pump never waits for a client: one with MAX_QUEUED messages unsent is closed with
+    4408 (it reconnects with its last id) and left out of the fan-out."""
+    monkeypatch.setattr(live, "MAX_QUEUED", 3)
+    closed: list[int] = []
+
+    class Stalled:
+        async def close(self, code, reason):
+            closed.append(code)
+
+    with app.app_context():
+        for n in range(5):
+            with unit_of_work():
+                record("order.created", {"n": n}, user_id=None)
+
+    async def pump_once():
+        hub = live.Hub(app)
+        slow = live.Client(Stalled(), user_id=1, sees_all=True, cursor=(0, 0))
+        keeping_up = live.Client(Stalled(), user_id=2, sees_all=False, cursor=(0, 0))
+        hub._join(slow)
+        hub._join(keeping_up)
+        assert await hub.read_on() == 5
+        await asyncio.sleep(0)  # the close runs
+        return hub, slow, keeping_up
+
+    hub, slow, keeping_up = asyncio.run(pump_once())
+    assert closed == [live.TOO_SLOW]
+    assert slow not in hub.staff and slow.queue.qsize() == 3
+    assert keeping_up.queue.qsize() == 0  # staff-only events: not a customer's

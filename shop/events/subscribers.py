@@ -9,7 +9,6 @@ from shop.bus import Subscriber
 from shop.events.log import record
 from shop.orders.events import OrderCancelled, OrderCreated, OrderStatusChanged, PaymentRecorded
 from shop.products.events import ItemCreated, StockChanged
-from shop.products.models import MovementType
 
 
 def _order(event: OrderCreated | OrderStatusChanged) -> dict[str, Any]:
@@ -77,14 +76,8 @@ SUBSCRIBERS: tuple[Subscriber[Any], ...] = (
     Subscriber(OrderCancelled, _order_cancelled),
     Subscriber(PaymentRecorded, _payment),
     # Once when the stock crosses into low (not on every sale below the line), and once
-    # when a sold-out row has stock again (a new one's first stock is not "back").
+    # when a sold-out row has stock again.
     Subscriber(StockChanged, _fell_low, when=lambda e: e.delta < 0 and e.crossed_threshold),
     Subscriber(ItemCreated, _created_low, when=lambda e: e.low),
-    Subscriber(
-        StockChanged,
-        _back_in_stock,
-        when=lambda e: (
-            e.delta > 0 and e.stock_after - e.delta <= 0 and e.movement != MovementType.INITIAL
-        ),
-    ),
+    Subscriber(StockChanged, _back_in_stock, when=lambda e: e.back_in_stock),
 )

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from shop.audit.models import Action, Target
-from shop.audit.services import record
+from shop.audit.services import changes_recorded, record, snapshot
 from shop.auth.models import User
 from shop.db import Page, get_or_404, paginate, unit_of_work, utcnow
 from shop.errors import Unprocessable
@@ -56,10 +56,6 @@ def get_endpoint(endpoint_id: int) -> WebhookEndpoint:
     return get_or_404(WebhookEndpoint, endpoint_id)
 
 
-def _changes(endpoint: WebhookEndpoint) -> dict[str, Any]:
-    return {name: getattr(endpoint, name) for name in ENDPOINT_FIELDS}
-
-
 def create_endpoint(actor: User, data: dict[str, Any]) -> WebhookEndpoint:
     _check_receiver(data["url"])
     with unit_of_work() as session:
@@ -71,7 +67,7 @@ def create_endpoint(actor: User, data: dict[str, Any]) -> WebhookEndpoint:
             actor=actor,
             target_type=Target.WEBHOOK,
             target_id=endpoint.id,
-            changes=_changes(endpoint),
+            changes=snapshot(endpoint, ENDPOINT_FIELDS),
         )
     return endpoint
 
@@ -81,21 +77,17 @@ def update_endpoint(actor: User, endpoint_id: int, data: dict[str, Any]) -> Webh
         _check_receiver(data["url"])
     with unit_of_work():
         endpoint = get_or_404(WebhookEndpoint, endpoint_id, for_update=True)
-        before = _changes(endpoint)
-        for name, value in data.items():
-            setattr(endpoint, name, value)
-        if data.get("is_active") and not before["is_active"]:
-            endpoint.failure_count = 0  # turned back on: a fresh count of failures
-        after = _changes(endpoint)
-        record(
+        with changes_recorded(
             Action.WEBHOOK_UPDATED,
             actor=actor,
             target_type=Target.WEBHOOK,
-            target_id=endpoint.id,
-            changes={
-                k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]
-            },
-        )
+            target=endpoint,
+            fields=ENDPOINT_FIELDS,
+        ):
+            if data.get("is_active") and not endpoint.is_active:
+                endpoint.failure_count = 0  # turned back on: a fresh count of failures
+            for name, value in data.items():
+                setattr(endpoint, name, value)
     return endpoint
 
 

@@ -13,7 +13,7 @@ from shop.db import Page, db, insert_ignoring_conflicts, paginate, unit_of_work
 from shop.merchandising.models import WishlistItem
 from shop.products.catalog import get_product
 from shop.products.events import StockChanged
-from shop.products.models import MovementType, Product
+from shop.products.models import Product
 
 EMAIL_BATCH = 500  # wishers read (and emails queued) a batch at a time
 
@@ -57,15 +57,6 @@ def remove(user: User, product_id: int) -> None:
                 WishlistItem.user_id == user.id, WishlistItem.product_id == product_id
             )
         )
-
-
-def is_back(event: StockChanged) -> bool:
-    """A sold-out product (or variant) has stock again; a new one's first stock is not back."""
-    return (
-        event.delta > 0
-        and event.stock_after - event.delta <= 0
-        and event.movement != MovementType.INITIAL
-    )
 
 
 def email_wishers(event: StockChanged) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shop.bus import Event
+from shop.products.models import MovementType
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,15 @@ class StockChanged(Event, name="stock.changed"):
     def fell_low(self) -> bool:
         """Whether stock went down and is now at or below the threshold."""
         return self.delta < 0 and self.stock_after <= self.low_stock_threshold
+
+    @property
+    def back_in_stock(self) -> bool:
+        """Whether a sold-out row has stock again (a new row's first stock is not "back")."""
+        return (
+            self.delta > 0
+            and self.stock_after - self.delta <= 0
+            and self.movement != MovementType.INITIAL
+        )
 
     @property
     def recovered(self) -> bool:

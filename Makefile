@@ -9,7 +9,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.uv/bin/uv)
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test test-main test-embedded lint format services bench bench-realtime bench-webhooks faults clean
+.PHONY: install run test test-main test-embedded lint format services bench bench-realtime bench-webhooks bench-catalog faults clean
 
 .uv/bin/uv:
 	$(PYTHON) -m venv .uv
@@ -75,6 +75,11 @@ bench: install
 bench-webhooks: install
 	@bash .ci/services
 	$(BIN)/python bench/webhooks.py
+
+# Issue 16's catalog figures: facets and the export over 1,000,000 products (PRODUCTS=).
+bench-catalog: install
+	@bash .ci/services
+	$(BIN)/python bench/catalog.py --products $${PRODUCTS:-1000000}
 
 # One realtime process holding 5,000 connections while events commit at 50/s (README, Events).
 bench-realtime: install

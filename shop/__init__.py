@@ -36,11 +36,13 @@ from shop.inventory.routes import blp as inventory_api
 from shop.inventory.routes import notifications_blp as notifications_api
 from shop.inventory.subscribers import SUBSCRIBERS as INVENTORY_SUBSCRIBERS
 from shop.merchandising.routes import blp as wishlist_api
+from shop.merchandising.routes import coupons_blp as coupons_api
 from shop.merchandising.subscribers import SUBSCRIBERS as MERCHANDISING_SUBSCRIBERS
 from shop.observability import blp as health
 from shop.observability import configure_logging, register_request_hooks
 from shop.orders.routes import blp as orders_api
 from shop.products.routes import blp as products_api
+from shop.products.routes import flash_sales_blp as flash_sales_api
 from shop.queues import init_redis
 from shop.reports.routes import best_sellers_blp as best_sellers_api
 from shop.reports.routes import blp as reports_api
@@ -141,7 +143,9 @@ def register_blueprints(app: Flask) -> None:
         reviews_api,
         inventory_api,
         notifications_api,
+        flash_sales_api,
         wishlist_api,
+        coupons_api,
         orders_api,
         reports_api,
         best_sellers_api,

@@ -1,7 +1,9 @@
 """Cached GET responses, and cached values (list totals, search rankings), under versioned
 namespaces: a write bumps its namespaces' versions after commit, so no client reads a stale
-answer after a successful write, on any process. A cache failure is a miss, never an error.
-Each domain names its own namespaces (products.cache, reports.cache)."""
+answer after a successful write, on any process. An entry may also end at a moment known when
+it is written (`until`: a flash sale starting or ending), to the microsecond, whatever the
+store's TTL granularity. A cache failure is a miss, never an error. Each domain names its own
+namespaces (products.cache, reports.cache)."""
 
 from __future__ import annotations
 
@@ -146,32 +148,53 @@ def _read(namespaces: tuple[str, ...], key: str) -> tuple[Any, Any]:
     if any(version is None or version == -1 for version in found):
         return -1, None
     versions = tuple(found)
-    return versions, entry[1] if entry is not None and entry[0] == versions else None
+    if entry is None or entry[0] != versions or (entry[2] is not None and time.time() >= entry[2]):
+        return versions, None
+    return versions, entry[1]
 
 
-def _write(key: str, version: Any, value: Any, timeout: int) -> None:
+# When an entry stops being served (seconds since the epoch), or None: only by a write.
+Until = Callable[[], float | None]
+
+
+def _write(key: str, version: Any, value: Any, timeout: int, until: Until | None = None) -> None:
     if version == -1 or time.monotonic() < _unhealthy_until:
         return
     try:
-        cache.set(key, (version, value), timeout=timeout)
+        ends = until() if until is not None else None
+        if ends is not None:
+            timeout = max(1, min(timeout, int(ends - time.time()) + 1))
+        cache.set(key, (version, value, ends), timeout=timeout)
     except Exception:
         _failed()
 
 
-def cached_value(namespace: str, key: str, compute: Callable[[], Any], timeout: int = 300) -> Any:
-    """`compute()`, cached under `key` until `namespace` is next invalidated."""
+def cached_value(
+    namespace: str,
+    key: str,
+    compute: Callable[[], Any],
+    timeout: int = 300,
+    *,
+    until: Until | None = None,
+) -> Any:
+    """`compute()`, cached under `key` until `namespace` is next invalidated (or `until()`)."""
     version, value = _read((namespace,), f"{namespace}:{key}")
     if value is None:
         value = compute()
-        _write(f"{namespace}:{key}", version, value, timeout)
+        _write(f"{namespace}:{key}", version, value, timeout, until)
     return value
 
 
 def cached_response(
-    namespace: str, scope: Callable[[], str], timeout: int = 300, *, also: tuple[str, ...] = ()
+    namespace: str,
+    scope: Callable[[], str],
+    timeout: int = 300,
+    *,
+    also: tuple[str, ...] = (),
+    until: Until | None = None,
 ) -> Any:
     """Cache a GET view's 200 answers under path, query string and `scope` (who may see what),
-    until `namespace` (or any namespace of `also`) is next invalidated.
+    until `namespace` (or any namespace of `also`) is next invalidated, or `until()`.
 
     `CACHE_RESPONSES = False` turns this layer off (debugging, benchmarks); `cached_value`
     entries such as list totals stay cached.
@@ -194,7 +217,8 @@ def cached_response(
                 return cached
             response = view(*args, **kwargs)
             if isinstance(response, Response) and response.status_code == 200:
-                _write(key, version, (response.get_data(), response.headers.get("Link")), timeout)
+                entry = (response.get_data(), response.headers.get("Link"))
+                _write(key, version, entry, timeout, until)
             return response
 
         return wrapper

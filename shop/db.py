@@ -42,7 +42,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.pool import ConnectionPoolEntry, Pool
 from sqlalchemy.types import TypeDecorator
 
-from shop.errors import NotFound
+from shop.errors import NotFound, Unprocessable
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -200,6 +200,19 @@ def get_or_404(
     if row is None or (visible is not None and not visible(row)):
         raise NotFound(f"{_label(model)} {ident} does not exist.")
     return row
+
+
+def rows_named(model: type[M], ids: list[int], field: str) -> list[M]:
+    """The rows of `model` with these ids (a body's `field` names them), ordered by id; a 422
+    naming `field` and the ids that are missing."""
+    wanted = set(ids)
+    key = inspect(model).primary_key[0]
+    rows = list(db.session.scalars(select(model).where(key.in_(wanted)).order_by(key)))
+    missing = sorted(wanted - {getattr(row, key.name) for row in rows})
+    if missing:
+        message = f"No {_label(model).lower()} with the ids {missing}."
+        raise Unprocessable(message, errors={field: [message]})
+    return rows
 
 
 @contextmanager

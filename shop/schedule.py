@@ -72,6 +72,12 @@ JOBS: tuple[PeriodicJob, ...] = (
         "Delete Idempotency-Keys older than their 24 hours.",
     ),
     PeriodicJob(
+        "announce-flash-sales",
+        "shop.products.flash_sales.announce_started",
+        "* * * * *",
+        "Tell the customers waiting for their products that a flash sale has started.",
+    ),
+    PeriodicJob(
         "prune-events",
         "shop.events.log.prune_events",
         "25 * * * *",

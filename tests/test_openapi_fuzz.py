@@ -9,10 +9,12 @@ What a JSON Schema cannot say is taught to the generator here, and only that: a 
 point at rows that exist (an unknown one is a documented 422), a price range's minimum does not
 exceed its maximum, relevance sorts only a text query, a report's range is ordered and at most
 MAX_DAYS long (all stated in the parameters' descriptions), a purchase order's costs fit in
-money, a webhook's URL is a public address (a receiver's name that does not resolve, or
-resolves to a private address, is a documented 422). Logout and change-password end the
-credentials they are sent with, so each of their examples runs with a user of its own and
-that user's real secrets.
+money, a coupon code names a coupon and a coupon's value and window fit its kind (stated in
+the schema's description), a flash sale's window is ordered and it names products or
+categories, a webhook's URL is a public address (a receiver's name that does
+not resolve, or resolves to a private address, is a documented 422). Logout and
+change-password end the credentials they are sent with, so each of their examples runs with
+a user of its own and that user's real secrets.
 """
 
 import copy
@@ -29,6 +31,7 @@ from schemathesis.checks import CHECKS as REGISTRY
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core import NotSet
 
+from shop.merchandising.coupons import create_coupon
 from shop.reports.schemas import MAX_DAYS
 from shop.schemas import MAX_MONEY
 from shop.security import Role
@@ -87,7 +90,17 @@ def world(app, client):
                 addresses[key] = made.json["id"]
         return addresses[key]
 
-    return {"category": category.id, "product": product.id, "address_of": address_of}
+    with app.app_context():
+        coupon = create_coupon(
+            None,  # type: ignore[arg-type]
+            {"code": "FUZZED", "kind": "percent", "value": Decimal("10"), "max_per_customer": None},
+        )
+    return {
+        "category": category.id,
+        "product": product.id,
+        "address_of": address_of,
+        "coupon": coupon.code,
+    }
 
 
 def is_id(value: Any) -> bool:
@@ -111,6 +124,13 @@ def refer_to_real_rows(body: Any, world: dict[str, Any], headers: dict[str, str]
     attributes = body.get("attributes")
     if isinstance(attributes, dict):  # their names' lengths (OpenAPI 3.0 has no propertyNames)
         body["attributes"] = {k: v for k, v in attributes.items() if 1 <= len(k) <= 50}
+    for name in ("coupon_code", "code"):  # the code of an existing coupon (else a 422)
+        if isinstance(body.get(name), str) and "kind" not in body:
+            body[name] = world["coupon"]
+    if isinstance(body.get("product_ids"), list):
+        body["product_ids"] = [world["product"]] if body["product_ids"] else []
+    if isinstance(body.get("category_ids"), list):
+        body["category_ids"] = [world["category"]] if body["category_ids"] else []
     if is_id(body.get("address_id")) and "Authorization" in headers:
         body["address_id"] = world["address_of"](headers)
     for value in body.values():
@@ -129,6 +149,26 @@ def keep_costs_within_money(body: dict[str, Any]) -> None:
     if sum(costs) > MAX_MONEY or any(cost > MAX_MONEY for cost in costs):
         for line in lines:
             line["unit_cost"] = "1.00"
+
+
+def keep_coupons_whole(body: dict[str, Any]) -> None:
+    """A percent coupon's value is 1 to 100, a fixed one's at least 0.01, its window ordered."""
+    if body.get("kind") == "percent":
+        body["value"] = "10.00"
+    elif body.get("kind") == "fixed":
+        body["value"] = "5.00"
+    start, end = body.get("starts_at"), body.get("ends_at")
+    if isinstance(start, str) and isinstance(end, str) and start >= end:
+        body["starts_at"], body["ends_at"] = None, None
+
+
+def keep_flash_sales_whole(body: dict[str, Any], world: dict[str, Any]) -> None:
+    """A flash sale ends after it starts and names products or categories."""
+    start, end = body.get("starts_at"), body.get("ends_at")
+    if isinstance(start, str) and isinstance(end, str) and start >= end:
+        body["starts_at"], body["ends_at"] = "2026-01-01T00:00:00Z", "2099-01-01T00:00:00Z"
+    if not body.get("product_ids") and not body.get("category_ids"):
+        body["product_ids"] = [world["product"]]
 
 
 def keep_ranges_ordered(query: dict[str, Any]) -> None:
@@ -172,6 +212,10 @@ def run(case, app, world, headers: dict[str, str]) -> None:
         refer_to_real_rows(body, world, headers)
         if isinstance(body, dict):
             keep_costs_within_money(body)
+            if case.path.startswith(f"{API}/coupons"):
+                keep_coupons_whole(body)
+            if case.path == f"{API}/flash-sales":
+                keep_flash_sales_whole(body, world)
             if case.path.startswith(f"{API}/webhooks") and isinstance(body.get("url"), str):
                 body["url"] = PUBLIC_RECEIVER  # a name may not resolve, or not to the public
         if body != case.body:

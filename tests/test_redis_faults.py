@@ -48,7 +48,7 @@ def test_a_hung_redis_costs_reads_one_short_timeout_and_readiness_says_so(other_
     assert client.get("/health/ready").status_code == 200
 
 
-def test_a_hung_redis_costs_orders_one_short_timeout_and_they_are_emailed_after(
+def test_a_hung_redis_costs_the_first_order_three_short_timeouts_and_all_are_emailed_after(
     other_app, private_redis, mailbox
 ):
     redis = private_redis()
@@ -60,7 +60,8 @@ def test_a_hung_redis_costs_orders_one_short_timeout_and_they_are_emailed_after(
     redis.pause()
     try:
         first, took = timed(lambda: client.post(f"{API}/orders", headers=buyer, json=order))
-        assert first.status_code == 201 and took < 1.2  # the bump's and one hand-over's timeout
+        # The read of the flash sales running, the bump's and one hand-over's timeout.
+        assert first.status_code == 201 and took < 1.7, took
         for _ in range(3):  # Redis is known down: neither is tried again for a while
             placed, took = timed(lambda: client.post(f"{API}/orders", headers=buyer, json=order))
             assert placed.status_code == 201 and took < 0.3, took

@@ -39,6 +39,9 @@ class Action(enum.StrEnum):
     VARIANT_CREATED = "variant.created"
     VARIANT_UPDATED = "variant.updated"
     VARIANT_DELETED = "variant.deleted"
+    FLASH_SALE_CREATED = "flash_sale.created"
+    FLASH_SALE_UPDATED = "flash_sale.updated"
+    FLASH_SALE_DELETED = "flash_sale.deleted"
     # inventory
     INVENTORY_ADJUSTED = "inventory.adjusted"
     PURCHASE_ORDER_CREATED = "purchase_order.created"
@@ -63,6 +66,10 @@ class Action(enum.StrEnum):
     WEBHOOK_PINGED = "webhook.pinged"
     WEBHOOK_REDELIVERED = "webhook.redelivered"
     WEBHOOK_DEACTIVATED = "webhook.deactivated"
+    # merchandising
+    COUPON_CREATED = "coupon.created"
+    COUPON_UPDATED = "coupon.updated"
+    COUPON_DELETED = "coupon.deleted"
     # jobs
     JOB_RUN = "job.run"
 
@@ -74,10 +81,12 @@ class Target(enum.StrEnum):
     CATEGORY = "category"
     PRODUCT = "product"
     VARIANT = "variant"
+    FLASH_SALE = "flash_sale"
     PURCHASE_ORDER = "purchase_order"
     NOTIFICATION = "notification"
     ORDER = "order"
     REVIEW = "review"
+    COUPON = "coupon"
     WEBHOOK = "webhook"
     JOB = "job"
 

@@ -59,7 +59,7 @@ def snapshot(obj: object, names: tuple[str, ...]) -> dict[str, Any]:
     def plain(value: Any) -> Any:
         return (
             str(value)
-            if value is not None and not isinstance(value, (str, int, bool, dict))
+            if value is not None and not isinstance(value, (str, int, bool, dict, list))
             else value
         )
 

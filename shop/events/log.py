@@ -65,6 +65,7 @@ TYPES = (
     "return.updated",
     "inventory.low_stock",
     "product.back_in_stock",
+    "product.on_sale",
 )
 PRUNE_BATCH = 10_000
 WAKE_CHANNEL = "shop:events"  # Redis pub/sub: "new events committed, read on"

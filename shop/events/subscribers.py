@@ -8,7 +8,7 @@ from typing import Any
 from shop.bus import Subscriber
 from shop.events.log import record
 from shop.orders.events import OrderCancelled, OrderCreated, OrderStatusChanged, PaymentRecorded
-from shop.products.events import ItemCreated, StockChanged
+from shop.products.events import ItemCreated, StockChanged, WentOnSale
 
 
 def _order(event: OrderCreated | OrderStatusChanged) -> dict[str, Any]:
@@ -70,6 +70,11 @@ def _back_in_stock(event: StockChanged) -> None:
     record("product.back_in_stock", _stock(event, event.stock_after), user_id=None)
 
 
+def _on_sale(event: WentOnSale) -> None:
+    data = {"product_id": event.product_id, "flash_sale_id": event.flash_sale_id}
+    record("product.on_sale", data, user_id=None)
+
+
 SUBSCRIBERS: tuple[Subscriber[Any], ...] = (
     Subscriber(OrderCreated, _order_created),
     Subscriber(OrderStatusChanged, _order_status_changed),
@@ -80,4 +85,5 @@ SUBSCRIBERS: tuple[Subscriber[Any], ...] = (
     Subscriber(StockChanged, _fell_low, when=lambda e: e.delta < 0 and e.crossed_threshold),
     Subscriber(ItemCreated, _created_low, when=lambda e: e.low),
     Subscriber(StockChanged, _back_in_stock, when=lambda e: e.back_in_stock),
+    Subscriber(WentOnSale, _on_sale),
 )

@@ -1,14 +1,24 @@
-"""A customer's wishlist: one row per product they keep an eye on."""
+"""A customer's wishlist; coupons (which orders redeemed one: `orders.coupon_id`)."""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, func
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    func,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from shop.db import Base
-from shop.products.models import Product
+from shop.db import MONEY, Base, TimestampMixin
+from shop.products.models import CatalogScope, Category, Product, scope_tables
 
 
 class WishlistItem(Base):
@@ -26,3 +36,51 @@ class WishlistItem(Base):
     )
     added_at: Mapped[datetime] = mapped_column(server_default=func.now())
     product: Mapped[Product] = relationship(lazy="raise")
+
+
+class CouponKind(enum.StrEnum):
+    PERCENT = "percent"  # `value` percent off the lines it applies to
+    FIXED = "fixed"  # `value` off those lines together
+    FREE_SHIPPING = "free_shipping"
+
+
+coupon_products, coupon_categories = scope_tables("coupon", "coupons")
+
+
+class Coupon(CatalogScope, TimestampMixin, Base):
+    __tablename__ = "coupons"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {tuple(k.value for k in CouponKind)}", name="kind"),
+        CheckConstraint("value >= 0", name="value_not_negative"),
+        CheckConstraint(
+            "ends_at IS NULL OR starts_at IS NULL OR ends_at > starts_at", name="window"
+        ),
+        # The limit the conditional UPDATE of a redemption keeps; this backs it.
+        CheckConstraint(
+            "max_redemptions IS NULL OR redemptions <= max_redemptions", name="within_limit"
+        ),
+        CheckConstraint("redemptions >= 0", name="redemptions_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[Decimal] = mapped_column(Numeric(12, 2))  # percent, or money for FIXED
+    min_subtotal: Mapped[Decimal] = mapped_column(MONEY, default=0, server_default="0")
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    max_redemptions: Mapped[int | None]
+    max_per_customer: Mapped[int | None] = mapped_column(default=1, server_default="1")
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Orders holding it now (a cancelled order gave its redemption back).
+    redemptions: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    products: Mapped[list[Product]] = relationship(
+        secondary=coupon_products, lazy="selectin", order_by=Product.id
+    )
+    categories: Mapped[list[Category]] = relationship(
+        secondary=coupon_categories, lazy="selectin", order_by=Category.id
+    )
+
+
+Index("uq_coupons_code", func.lower(Coupon.code), unique=True)

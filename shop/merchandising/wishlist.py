@@ -1,19 +1,20 @@
-"""The wishlist (one per customer) and the emails it sends when a product on it is back."""
+"""The wishlist (one per customer) and the emails it sends when a product on it is back in
+stock or goes on sale."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, literal, or_, select, tuple_
 from sqlalchemy.orm import contains_eager
 
 from shop import mail
 from shop.auth.models import User
-from shop.db import Page, db, insert_ignoring_conflicts, paginate, unit_of_work
+from shop.db import Page, db, insert_ignoring_conflicts, paginate, unit_of_work, utcnow
 from shop.merchandising.models import WishlistItem
 from shop.products.catalog import get_product
-from shop.products.events import StockChanged
-from shop.products.models import Product
+from shop.products.events import StockChanged, WentOnSale
+from shop.products.models import FlashSale, Product, category_and_descendants
 
 EMAIL_BATCH = 500  # wishers read (and emails queued) a batch at a time
 
@@ -65,23 +66,54 @@ def email_wishers(event: StockChanged) -> None:
     product = db.session.get(Product, event.product_id)
     if product is None or not product.is_active:
         return
-    after = 0
+    _email(WishlistItem.product_id == product.id, "back_in_stock")
+
+
+def email_sale_wishers(event: WentOnSale) -> None:
+    """The durable subscriber: one email per customer and product on their wishlist that went
+    on sale (a markdown below its compare-at price, or a flash sale that started)."""
+    if event.flash_sale_id is None:
+        product = db.session.get(Product, event.product_id)
+        if product is None or not product.is_active or product.compare_at_price is None:
+            return
+        if product.price >= product.compare_at_price:
+            return  # marked up again before this ran
+        _email(WishlistItem.product_id == product.id, "on_sale", sale=None)
+        return
+    sale = db.session.get(FlashSale, event.flash_sale_id)
+    if sale is None or not sale.starts_at <= utcnow() < sale.ends_at:
+        return
+    categories = select(literal(0))  # an IN over nothing
+    if sale.categories:
+        categories = category_and_descendants(*sale.category_ids)
+    covered = or_(
+        WishlistItem.product_id.in_(sale.product_ids), Product.category_id.in_(categories)
+    )
+    _email(covered, "on_sale", sale=sale)
+
+
+def _email(wished: ColumnElement[bool], template: str, **context: Any) -> None:
+    """One email per (active customer, active product) on a wishlist matching `wished`, read
+    and queued a batch at a time."""
+    after = (0, 0)
     while True:
-        wishers: list[Any] = list(
+        rows: list[Any] = list(
             db.session.execute(
-                select(User.id, User.email, User.first_name)
+                select(User.id, User.email, User.first_name, Product)
                 .join(WishlistItem, WishlistItem.user_id == User.id)
+                .join(Product, Product.id == WishlistItem.product_id)
                 .where(
-                    WishlistItem.product_id == product.id,
+                    wished,
                     User.is_active.is_(True),
-                    User.id > after,
+                    Product.is_active.is_(True),
+                    tuple_(User.id, Product.id) > after,
                 )
-                .order_by(User.id)
+                .order_by(User.id, Product.id)
                 .limit(EMAIL_BATCH)
             )
         )
-        for wisher in wishers:
-            mail.queue_email(wisher.email, "back_in_stock", user=wisher, product=product)
-        if len(wishers) < EMAIL_BATCH:
+        for row in rows:
+            mail.queue_email(row.email, template, user=row, product=row.Product, **context)
+        if len(rows) < EMAIL_BATCH:
             return
-        after = wishers[-1].id
+        after = (rows[-1].id, rows[-1].Product.id)

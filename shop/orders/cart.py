@@ -1,4 +1,5 @@
-"""The cart: lines at current prices, checked against stock as they are added."""
+"""The cart: lines at current prices, checked against stock as they are added, and the
+coupon it holds."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from sqlalchemy import delete, func, select
 
 from shop.auth.models import User
 from shop.db import db, get_or_404, insert_ignoring_conflicts, unit_of_work
-from shop.errors import Conflict
-from shop.orders.models import CartItem
+from shop.errors import Conflict, ShopError
+from shop.merchandising import coupons
+from shop.merchandising.coupons import Applied
+from shop.merchandising.models import Coupon
+from shop.orders import discounts
+from shop.orders.models import CartCoupon, CartItem
 from shop.orders.schemas import MAX_LINE_QUANTITY, CartLineCreate
 from shop.products.catalog import SELLABLE_COLUMNS, Sellable, sellable
 from shop.products.models import Product, ProductVariant
@@ -23,7 +28,7 @@ def _check_available(item: Sellable, quantity: int) -> None:
         )
 
 
-def _line(line: CartItem, item: Sellable) -> dict[str, Any]:
+def _line(line: CartItem, item: Sellable, discount: Decimal = Decimal("0.00")) -> dict[str, Any]:
     return {
         "id": line.id,
         "product_id": line.product_id,
@@ -33,11 +38,12 @@ def _line(line: CartItem, item: Sellable) -> dict[str, Any]:
         "unit_price": item.price,
         "list_price": item.list_price,
         "quantity": line.quantity,
-        "line_total": item.price * line.quantity,
+        "discount": discount,
+        "line_total": item.price * line.quantity - discount,
     }
 
 
-def cart_lines(user: User) -> list[dict[str, Any]]:
+def _cart_rows(user: User) -> list[tuple[CartItem, Sellable]]:
     rows = db.session.execute(
         select(CartItem, *SELLABLE_COLUMNS)
         .join(Product, Product.id == CartItem.product_id)
@@ -45,16 +51,64 @@ def cart_lines(user: User) -> list[dict[str, Any]]:
         .where(CartItem.user_id == user.id)
         .order_by(CartItem.id)
     ).all()
-    return [_line(row.CartItem, Sellable.of(row)) for row in rows]
+    return [(row.CartItem, Sellable.of(row)) for row in rows]
+
+
+def cart_coupon(user: User) -> Coupon | None:
+    return db.session.scalar(
+        select(Coupon)
+        .join(CartCoupon, CartCoupon.coupon_id == Coupon.id)
+        .where(CartCoupon.user_id == user.id)
+    )
 
 
 def get_cart(user: User) -> dict[str, Any]:
-    lines = cart_lines(user)
+    """The lines at current prices; with a coupon, what it takes off now, or why it no
+    longer applies (`coupon_error`: the cart keeps the code, checkout would refuse it)."""
+    rows = _cart_rows(user)
+    coupon = cart_coupon(user)
+    applied: Applied | None = None
+    error = None
+    if coupon is not None:
+        try:
+            applied = discounts.applied(
+                user, coupon, [(item, line.quantity) for line, item in rows]
+            )
+        except ShopError as refused:
+            error = refused.detail
+    off = applied.line_discounts if applied else [Decimal("0.00")] * len(rows)
+    lines = [_line(line, item, d) for (line, item), d in zip(rows, off, strict=True)]
+    subtotal = sum((item.price * line.quantity for line, item in rows), Decimal("0.00"))
+    discount = applied.discount if applied else Decimal("0.00")
     return {
         "items": lines,
-        "subtotal": sum((line["line_total"] for line in lines), Decimal("0.00")),
+        "subtotal": subtotal,
         "item_count": sum(line["quantity"] for line in lines),
+        "coupon_code": coupon.code if coupon else None,
+        "coupon_error": error,
+        "free_shipping": bool(applied and applied.free_shipping),
+        "discount": discount,
+        "total": subtotal - discount,
     }
+
+
+def set_coupon(user: User, code: str) -> dict[str, Any]:
+    """Put a coupon on the cart: 422 saying why it does not apply to it (409 used up)."""
+    with unit_of_work() as session:
+        coupon = coupons.find(code)
+        rows = _cart_rows(user)
+        discounts.applied(user, coupon, [(item, line.quantity) for line, item in rows])
+        # Replaced, not updated: two PUTs at once leave one coupon, never an error.
+        session.execute(delete(CartCoupon).where(CartCoupon.user_id == user.id))
+        session.execute(
+            insert_ignoring_conflicts(CartCoupon).values(user_id=user.id, coupon_id=coupon.id)
+        )
+    return get_cart(user)
+
+
+def remove_coupon(user: User) -> None:
+    with unit_of_work():
+        db.session.execute(delete(CartCoupon).where(CartCoupon.user_id == user.id))
 
 
 def add_to_cart(user: User, data: CartLineCreate) -> dict[str, Any]:
@@ -126,5 +180,7 @@ def remove_cart_item(user: User, line_id: int) -> None:
 
 
 def clear_cart(user: User) -> None:
+    """Empty it: the lines and the coupon."""
     with unit_of_work():
         db.session.execute(delete(CartItem).where(CartItem.user_id == user.id))
+        db.session.execute(delete(CartCoupon).where(CartCoupon.user_id == user.id))

@@ -16,9 +16,15 @@ from shop.audit.services import record
 from shop.auth.models import User
 from shop.db import db, insert_loaded, unit_of_work
 from shop.errors import Conflict
+from shop.merchandising import coupons
+from shop.merchandising.coupons import Applied
+from shop.merchandising.models import Coupon
+from shop.orders import discounts
 from shop.orders.addresses import own_address, shipping_copy
+from shop.orders.cart import cart_coupon
 from shop.orders.events import OrderCreated
 from shop.orders.models import (
+    CartCoupon,
     CartItem,
     Order,
     OrderItem,
@@ -53,17 +59,27 @@ def _shipping_address(user: User, data: OrderCreate) -> dict[str, Any]:
     return dict(data["shipping_address"])
 
 
-def totals(subtotal: Decimal) -> tuple[Decimal, Decimal, Decimal]:
-    """(shipping, tax, total) of a subtotal: flat shipping below the free threshold, tax
-    rounded half up."""
+def totals(
+    subtotal: Decimal, discount: Decimal, *, free_shipping: bool = False
+) -> tuple[Decimal, Decimal, Decimal]:
+    """(shipping, tax, total) of the lines after their discount: flat shipping below the free
+    threshold (or free by coupon), tax rounded half up."""
     config = current_app.config
+    goods = subtotal - discount
     shipping = (
         Decimal("0.00")
-        if subtotal >= config["FREE_SHIPPING_THRESHOLD"]
+        if free_shipping or goods >= config["FREE_SHIPPING_THRESHOLD"]
         else config["SHIPPING_FLAT_RATE"]
     )
-    tax = (subtotal * config["TAX_RATE"]).quantize(CENT, rounding=ROUND_HALF_UP)
-    return shipping.quantize(CENT), tax, (subtotal + shipping + tax).quantize(CENT)
+    tax = (goods * config["TAX_RATE"]).quantize(CENT, rounding=ROUND_HALF_UP)
+    return shipping.quantize(CENT), tax, (goods + shipping + tax).quantize(CENT)
+
+
+def _coupon(user: User, data: OrderCreate, from_cart: bool) -> Coupon | None:
+    """The coupon asked for: `coupon_code`, else the cart's when the cart is ordered."""
+    if "coupon_code" in data:
+        return coupons.find(data["coupon_code"])
+    return cart_coupon(user) if from_cart else None
 
 
 def place_order(user: User, data: OrderCreate) -> Order:
@@ -85,9 +101,12 @@ def place_order(user: User, data: OrderCreate) -> Order:
         # Errors name the client's own lines: checked as sent, then merged.
         sold = for_sale([(r["product_id"], r.get("variant_id"), r["quantity"]) for r in requested])
         lines, client_indexes = _merge_lines(sold)
-        order = _create_order(user, data, lines)
+        coupon = _coupon(user, data, from_cart)
+        applied = discounts.applied(user, coupon, lines) if coupon else None
+        order = _create_order(user, data, lines, applied)
         if from_cart:
             db.session.execute(delete(CartItem).where(CartItem.user_id == user.id))
+            db.session.execute(delete(CartCoupon).where(CartCoupon.user_id == user.id))
         record(
             Action.ORDER_CREATED,
             actor=user,
@@ -97,15 +116,21 @@ def place_order(user: User, data: OrderCreate) -> Order:
         )
         mail.queue_email(user.email, "order_created", user=user, order=order)
         bus.publish(OrderCreated.of(order))
-        # Last, so that the product rows stay locked only from here to the commit (with an
-        # Idempotency-Key, also while the answer is stored: see Blueprint.idempotent).
+        # Last, so that the coupon's and the product rows stay locked only from here to the
+        # commit (with an Idempotency-Key, also while the answer is stored: see
+        # Blueprint.idempotent); the coupon's first, as cancellation gives it back first.
+        if applied:
+            discounts.redeem(user, order)
         _take_stock(user, order, client_indexes)
     return order
 
 
-def _create_order(user: User, data: OrderCreate, lines: list[tuple[Sellable, int]]) -> Order:
+def _create_order(
+    user: User, data: OrderCreate, lines: list[tuple[Sellable, int]], applied: Applied | None
+) -> Order:
     """The order, its lines and its first history row: three INSERTs, nothing else (the
     ORM's flush of the same objects costs more than the statements)."""
+    off = applied.line_discounts if applied else [Decimal("0.00")] * len(lines)
     items = [
         OrderItem(
             product_id=item.product_id,
@@ -115,17 +140,24 @@ def _create_order(user: User, data: OrderCreate, lines: list[tuple[Sellable, int
             unit_price=item.price,
             list_price=item.list_price,
             quantity=quantity,
-            line_total=item.price * quantity,
+            discount=discount,
+            line_total=item.price * quantity - discount,
         )
-        for item, quantity in lines
+        for (item, quantity), discount in zip(lines, off, strict=True)
     ]
-    subtotal = sum((i.line_total for i in items), Decimal("0.00"))
-    shipping, tax, total = totals(subtotal)
+    subtotal = sum((item.price * quantity for item, quantity in lines), Decimal("0.00"))
+    discount = applied.discount if applied else Decimal("0.00")
+    shipping, tax, total = totals(
+        subtotal, discount, free_shipping=bool(applied and applied.free_shipping)
+    )
     order = Order(
         user_id=user.id,
         status=OrderStatus.PENDING,
         payment_status=PaymentStatus.UNPAID,
         subtotal=subtotal,
+        discount=discount,
+        coupon_id=applied.coupon.id if applied else None,
+        coupon_code=applied.coupon.code if applied else None,
         shipping_cost=shipping,
         tax=tax,
         total=total,

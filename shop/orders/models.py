@@ -104,6 +104,17 @@ Index(
 )
 
 
+class CartCoupon(Base):
+    """The coupon a user's cart holds (checked again at checkout)."""
+
+    __tablename__ = "cart_coupons"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    coupon_id: Mapped[int] = mapped_column(ForeignKey("coupons.id", ondelete="CASCADE"), index=True)
+
+
 class Address(TimestampMixin, Base):
     __tablename__ = "addresses"
 
@@ -139,6 +150,14 @@ class Order(TimestampMixin, Base):
         Index("ix_orders_status_created", "status", "created_at"),
         Index("ix_orders_created_at", "created_at"),
         # The staff's list of orders owing a refund (GET /orders?needs_refund=true).
+        # Per-customer coupon limits count a customer's orders with the coupon.
+        Index(
+            "ix_orders_coupon_user",
+            "coupon_id",
+            "user_id",
+            postgresql_where=text("coupon_id IS NOT NULL"),
+            sqlite_where=text("coupon_id IS NOT NULL"),
+        ),
         Index(
             "ix_orders_refund_due",
             "created_at",
@@ -151,7 +170,10 @@ class Order(TimestampMixin, Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING.value)
     payment_status: Mapped[str] = mapped_column(String(16), default=PaymentStatus.UNPAID.value)
-    subtotal: Mapped[Decimal] = mapped_column(MONEY)
+    subtotal: Mapped[Decimal] = mapped_column(MONEY)  # the lines before any discount
+    discount: Mapped[Decimal] = mapped_column(MONEY, default=0, server_default="0")
+    coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id", ondelete="SET NULL"))
+    coupon_code: Mapped[str | None] = mapped_column(String(64))  # kept if the coupon goes
     shipping_cost: Mapped[Decimal] = mapped_column(MONEY)
     tax: Mapped[Decimal] = mapped_column(MONEY)
     total: Mapped[Decimal] = mapped_column(MONEY)
@@ -195,7 +217,8 @@ class OrderItem(Base):
     unit_price: Mapped[Decimal] = mapped_column(MONEY)  # charged
     list_price: Mapped[Decimal] = mapped_column(MONEY)  # off sale (its compare-at price)
     quantity: Mapped[int]
-    line_total: Mapped[Decimal] = mapped_column(MONEY)
+    discount: Mapped[Decimal] = mapped_column(MONEY, default=0, server_default="0")
+    line_total: Mapped[Decimal] = mapped_column(MONEY)  # unit_price x quantity - discount
 
 
 class OrderStatusChange(Base):

@@ -19,6 +19,7 @@ from shop.orders.schemas import (
     AddressUpdate,
     AddressUpdateSchema,
     CancelSchema,
+    CartCouponSchema,
     CartLineCreate,
     CartLineSchema,
     CartLineUpdateSchema,
@@ -56,6 +57,23 @@ class Cart(MethodView):
     def delete(self) -> None:
         """Empty the cart"""
         cart.clear_cart(current_user)
+
+
+@blp.route("/cart/coupon")
+class CartCoupon(MethodView):
+    @blp.auth_required()
+    @blp.arguments(CartCouponSchema)
+    @blp.errors(404, 409)
+    @blp.response(200, CartSchema)
+    def put(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Put a coupon on the cart: 422 saying why a code does not apply, 409 used up"""
+        return cart.set_coupon(current_user, data["code"])
+
+    @blp.auth_required()
+    @blp.response(204)
+    def delete(self) -> None:
+        """Take the coupon off the cart"""
+        cart.remove_coupon(current_user)
 
 
 @blp.route("/cart/items")

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, NotRequired, TypedDict
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from shop.merchandising.schemas import coupon_code_field
 from shop.orders.models import (
     OrderStatus,
     PaymentMethod,
@@ -37,7 +38,10 @@ class CartLineSchema(BaseSchema):
         dump_only=True, metadata={"description": "off sale; above unit_price: a sale"}
     )
     quantity = quantity_field(required=True)
-    line_total = Money(dump_only=True)
+    discount = Money(positive=False, dump_only=True, metadata={"description": "the coupon's"})
+    line_total = Money(
+        positive=False, dump_only=True, metadata={"description": "after the discount"}
+    )
 
 
 class CartLineCreate(TypedDict):
@@ -54,8 +58,23 @@ class CartLineUpdateSchema(BaseSchema):
 
 class CartSchema(AnswerSchema):
     items = fields.List(fields.Nested(CartLineSchema))
-    subtotal = Money(positive=False)
+    subtotal = Money(positive=False, metadata={"description": "the lines before any discount"})
     item_count = fields.Integer()
+    coupon_code = fields.String(allow_none=True)
+    coupon_error = fields.String(
+        allow_none=True,
+        metadata={"description": "why the cart's coupon does not apply now (checkout refuses it)"},
+    )
+    discount = Money(positive=False)
+    free_shipping = fields.Boolean(metadata={"description": "by the coupon"})
+    total = Money(
+        positive=False,
+        metadata={"description": "subtotal - discount; shipping and tax come at checkout"},
+    )
+
+
+class CartCouponSchema(BaseSchema):
+    code = coupon_code_field(required=True, metadata={"description": "any case"})
 
 
 class AddressFieldsSchema(BaseSchema):
@@ -140,6 +159,9 @@ class OrderCreateSchema(BaseSchema):
     shipping_address = fields.Nested(AddressFieldsSchema)
     address_id = id_field()
     notes = fields.String(load_default="", validate=validate.Length(max=1000))
+    coupon_code = coupon_code_field(
+        metadata={"description": "any case; ordering the cart, its coupon applies without it"}
+    )
 
     # Exactly one of the two, stated with `not` (see MovementCreateSchema).
     openapi_rules: ClassVar[dict[str, Any]] = {
@@ -179,6 +201,7 @@ class OrderCreate(TypedDict):
     shipping_address: NotRequired[ShippingAddress]
     address_id: NotRequired[int]
     notes: str
+    coupon_code: NotRequired[str]
 
 
 class OrderLineSchema(AnswerSchema):
@@ -189,7 +212,8 @@ class OrderLineSchema(AnswerSchema):
     unit_price = Money(metadata={"description": "charged"})
     list_price = Money(metadata={"description": "off sale (the compare-at price, if higher)"})
     quantity = fields.Integer()
-    line_total = Money()
+    discount = Money(positive=False, metadata={"description": "the coupon's, on this line"})
+    line_total = Money(positive=False, metadata={"description": "unit_price x quantity - discount"})
 
 
 class StatusChangeSchema(AnswerSchema):
@@ -207,10 +231,12 @@ class OrderSchema(AnswerSchema):
     status = fields.String(metadata={"enum": [s.value for s in OrderStatus]})
     payment_status = fields.String(metadata={"enum": [s.value for s in PaymentStatus]})
     items = fields.List(fields.Nested(OrderLineSchema))
-    subtotal = Money(positive=False)
+    subtotal = Money(positive=False, metadata={"description": "the lines before any discount"})
+    coupon_code = fields.String(allow_none=True)
+    discount = Money(positive=False)
     shipping_cost = Money(positive=False)
     tax = Money(positive=False)
-    total = Money(positive=False)
+    total = Money(positive=False, metadata={"description": "subtotal - discount + shipping + tax"})
     amount_paid = Money(positive=False)
     refund_due = Money(
         positive=False, metadata={"description": "received after cancellation: to refund"}

@@ -6,3 +6,6 @@ CATALOG = "catalog"
 # variant and category writes, and stock crossing zero or its threshold. Other sales change
 # CATALOG (the answers show stock), not the matches.
 CATALOG_MATCHES = "catalog-matches"
+# The flash sales running and the next moment one starts or ends (products.pricing): flash-sale
+# and category writes (a category's subcategories are on sale with it).
+FLASH_SALES = "flash-sales"

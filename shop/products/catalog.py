@@ -20,8 +20,9 @@ from shop.db import Page, db, is_postgres, table_of, unit_of_work
 from shop.errors import Conflict, NotFound, Unprocessable
 from shop.products.cache import CATALOG, CATALOG_MATCHES
 from shop.products.categories import check_category
-from shop.products.events import ItemCreated
+from shop.products.events import ItemCreated, WentOnSale
 from shop.products.models import MovementType, Product, ProductVariant
+from shop.products.pricing import current
 from shop.products.schemas import ProductCreate, ProductUpdate, VariantCreate, VariantUpdate
 from shop.products.slugs import claim_slug, unique_slug
 from shop.products.stock import change_stock
@@ -58,6 +59,7 @@ SELLABLE_COLUMNS = (
     _products.c.price,
     _products.c.compare_at_price,
     _products.c.stock,
+    _products.c.category_id,
     _variants.c.id.label("variant_id"),
     _variants.c.sku.label("variant_sku"),
     _variants.c.name.label("variant_name"),
@@ -78,25 +80,26 @@ class Sellable:
     name: str
     price: Decimal
     stock: int
-    list_price: Decimal  # what it sells for off sale: its compare-at price, if above `price`
+    list_price: Decimal  # off sale: its compare-at price if above its own, else its own
+    category_id: int | None
 
     @classmethod
     def of(cls, row: Row[Any]) -> Sellable:
-        """From a row of SELLABLE_COLUMNS: the variant's, where the row has one."""
+        """From a row of SELLABLE_COLUMNS: the variant's, where the row has one, at the price
+        of the best flash sale running on it, if any."""
+        sale = current().best(row.product_id, row.category_id)
         if row.variant_id is None:
-            price, compare_at = row.price, row.compare_at_price
-            return cls(row.product_id, None, row.sku, row.name, price, row.stock,
-                       max(price, compare_at or price))  # fmt: skip
-        price, compare_at = row.variant_price, row.variant_compare_at_price
-        return cls(
-            row.product_id,
-            row.variant_id,
-            row.variant_sku,
-            display_name(row.name, row.variant_name),
-            price,
-            row.variant_stock,
-            max(price, compare_at or price),
-        )
+            sku, name, price, compare_at, stock = (
+                row.sku, row.name, row.price, row.compare_at_price, row.stock
+            )  # fmt: skip
+        else:
+            sku, name, price, compare_at, stock = (
+                row.variant_sku, display_name(row.name, row.variant_name), row.variant_price,
+                row.variant_compare_at_price, row.variant_stock,
+            )  # fmt: skip
+        charged = sale.price_of(price) if sale else price
+        return cls(row.product_id, row.variant_id, sku, name, charged, stock,
+                   max(price, compare_at or price), row.category_id)  # fmt: skip
 
 
 # --- reads ----------------------------------------------------------------------------------
@@ -269,6 +272,7 @@ def update_product(actor: User, product_id: int, data: ProductUpdate) -> Product
     with unit_of_work():
         # Locked, so that "stock becomes N" is exact even among concurrent edits.
         product = get_product(product_id, include_inactive=True, for_update=True)
+        was_on_sale = _marked_down(product)
         with changes_recorded(
             Action.PRODUCT_UPDATED,
             actor=actor,
@@ -277,7 +281,13 @@ def update_product(actor: User, product_id: int, data: ProductUpdate) -> Product
             fields=PRODUCT_FIELDS,
         ):
             _write(actor, product, dict(data), created=False)
+        if _marked_down(product) and not was_on_sale:
+            bus.publish(WentOnSale(product_id=product.id, flash_sale_id=None))
     return product
+
+
+def _marked_down(product: Product) -> bool:
+    return product.compare_at_price is not None and product.price < product.compare_at_price
 
 
 def delete_product(actor: User, product_id: int) -> None:

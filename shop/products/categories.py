@@ -10,7 +10,7 @@ from shop.auth.models import User
 from shop.caching import invalidate
 from shop.db import Page, db, get_or_404, is_postgres, paginate, unit_of_work
 from shop.errors import Conflict, Unprocessable
-from shop.products.cache import CATALOG, CATALOG_MATCHES
+from shop.products.cache import CATALOG, CATALOG_MATCHES, FLASH_SALES
 from shop.products.models import Category, Product
 from shop.products.schemas import CategoryCreate, CategoryUpdate
 from shop.products.slugs import claim_slug, unique_slug
@@ -80,7 +80,7 @@ def _record(
     actor: User | None, action: Action, category_id: int, changes: dict[str, object]
 ) -> None:
     record(action, actor=actor, target_type=Target.CATEGORY, target_id=category_id, changes=changes)
-    invalidate(CATALOG, CATALOG_MATCHES)
+    invalidate(CATALOG, CATALOG_MATCHES, FLASH_SALES)
 
 
 def create_category(actor: User | None, data: CategoryCreate) -> Category:
@@ -120,7 +120,7 @@ def update_category(actor: User, category_id: int, data: CategoryUpdate) -> Cate
             for name, value in data.items():
                 setattr(category, name, value)
             db.session.flush()
-        invalidate(CATALOG, CATALOG_MATCHES)
+        invalidate(CATALOG, CATALOG_MATCHES, FLASH_SALES)
     return category
 
 

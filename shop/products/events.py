@@ -59,3 +59,12 @@ class ItemCreated(Event, name="product.created"):
     @property
     def low(self) -> bool:
         return self.stock <= self.low_stock_threshold
+
+
+@dataclass(frozen=True)
+class WentOnSale(Event, name="product.on_sale"):
+    """A product went on sale: its price fell below its compare-at price (`product_id`), or
+    a flash sale started (`flash_sale_id`: its products and categories), once per start."""
+
+    product_id: int | None
+    flash_sale_id: int | None

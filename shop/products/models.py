@@ -1,4 +1,4 @@
-"""Catalog: the category tree, products, their variants, and the stock ledger."""
+"""Catalog: the category tree, products, their variants, the stock ledger, flash sales."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Column,
     ForeignKey,
     Index,
     Numeric,
     String,
+    Table,
     Text,
     false,
     func,
+    select,
     text,
     true,
 )
@@ -141,6 +144,13 @@ class ProductVariant(TimestampMixin, Base):
     product: Mapped[Product] = relationship(back_populates="variants")
 
 
+def category_and_descendants(*category_ids: int) -> Any:
+    """The ids of the categories and of every category under them (a recursive CTE)."""
+    tree = select(Category.id).where(Category.id.in_(category_ids)).cte("tree", recursive=True)
+    tree = tree.union_all(select(Category.id).where(Category.parent_id == tree.c.id))
+    return select(tree.c.id)
+
+
 # GET /inventory/low-stock and the low-stock sweep compare stock with the threshold.
 Index("ix_products_low_stock", Product.stock - Product.low_stock_threshold)
 # SKUs are unique whatever their case (products.catalog claims them under a lock).
@@ -193,3 +203,62 @@ class StockMovement(Base):
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
+
+
+def scope_tables(owner: str, table: str) -> tuple[Table, Table]:
+    """The products and the categories a row of `table` (a flash sale, a coupon) names:
+    `<owner>_products` and `<owner>_categories`, each keyed by `<owner>_id` and the other id."""
+
+    def pairs(target: str, column: str) -> Table:
+        return Table(
+            f"{owner}_{target}",
+            Base.metadata,
+            Column(f"{owner}_id", ForeignKey(f"{table}.id", ondelete="CASCADE"), primary_key=True),
+            Column(column, ForeignKey(f"{target}.id", ondelete="CASCADE"), primary_key=True),
+        )
+
+    return pairs("products", "product_id"), pairs("categories", "category_id")
+
+
+class CatalogScope:
+    """What a row naming products and categories answers (its `products`, `categories`)."""
+
+    products: list[Product]
+    categories: list[Category]
+
+    @property
+    def product_ids(self) -> list[int]:
+        return [p.id for p in self.products]
+
+    @property
+    def category_ids(self) -> list[int]:
+        return [c.id for c in self.categories]
+
+
+flash_sale_products, flash_sale_categories = scope_tables("flash_sale", "flash_sales")
+
+
+class FlashSale(CatalogScope, TimestampMixin, Base):
+    """A percent off the products and categories (with their subcategories) named, for a
+    window; where sales overlap, the best one counts."""
+
+    __tablename__ = "flash_sales"
+    __table_args__ = (
+        CheckConstraint("discount_percent BETWEEN 1 AND 90", name="percent"),
+        CheckConstraint("ends_at > starts_at", name="window"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime] = mapped_column(index=True)
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+    discount_percent: Mapped[int]
+    # When the customers waiting for its products were told it started (once per sale).
+    announced_at: Mapped[datetime | None]
+
+    products: Mapped[list[Product]] = relationship(
+        secondary=flash_sale_products, lazy="selectin", order_by=Product.id
+    )
+    categories: Mapped[list[Category]] = relationship(
+        secondary=flash_sale_categories, lazy="selectin", order_by=Category.id
+    )

@@ -12,9 +12,10 @@ from shop.api import LOCATION, Blueprint, is_admin, visibility_scope
 from shop.caching import cached_response
 from shop.db import Page
 from shop.errors import Forbidden
-from shop.products import catalog, categories, search, transfer
+from shop.products import catalog, categories, flash_sales, search, transfer
 from shop.products.cache import CATALOG
-from shop.products.models import Category, Product, ProductVariant
+from shop.products.models import Category, FlashSale, Product, ProductVariant
+from shop.products.pricing import next_boundary
 from shop.products.schemas import (
     CategoryCreate,
     CategoryQueryArgsSchema,
@@ -22,6 +23,8 @@ from shop.products.schemas import (
     CategoryUpdate,
     CategoryUpdateSchema,
     ExportArgsSchema,
+    FlashSaleSchema,
+    FlashSaleUpdateSchema,
     ProductCreate,
     ProductListSchema,
     ProductQueryArgsSchema,
@@ -39,7 +42,8 @@ from shop.schemas import PageArgsSchema, page_of
 from shop.security import Role
 
 blp = Blueprint("products", __name__, url_prefix="/api/v1", description="Catalog")
-cached = cached_response(CATALOG, visibility_scope)
+# Prices change when a flash sale starts or ends: cached answers end then too.
+cached = cached_response(CATALOG, visibility_scope, until=next_boundary)
 _product_schema = ProductSchema()  # built once: a marshmallow schema deep-copies its fields
 
 
@@ -246,3 +250,51 @@ class VariantById(MethodView):
     def delete(self, product_id: int, variant_id: int) -> None:
         """Delete a variant (its remaining stock leaves through the ledger)"""
         catalog.delete_variant(current_user, product_id, variant_id)
+
+
+flash_sales_blp = Blueprint(
+    "flash_sales", __name__, url_prefix="/api/v1/flash-sales", description="Flash sales"
+)
+
+
+@flash_sales_blp.route("")
+class FlashSales(MethodView):
+    @flash_sales_blp.arguments(PageArgsSchema, location="query")
+    @flash_sales_blp.response(200, page_of(FlashSaleSchema))
+    def get(self, args: dict[str, Any]) -> Page:
+        """Flash sales running and upcoming, soonest first"""
+        return flash_sales.list_flash_sales(**args)
+
+    @flash_sales_blp.auth_required(Role.ADMIN)
+    @flash_sales_blp.arguments(FlashSaleSchema)
+    @flash_sales_blp.response(201, FlashSaleSchema, headers=LOCATION)
+    def post(self, data: dict[str, Any]) -> tuple[FlashSale, dict[str, str]]:
+        """Create a flash sale: a percent off products and categories for a window (where
+        sales overlap, the biggest percent counts)"""
+        sale = flash_sales.create_flash_sale(current_user, data)
+        return sale, _location(f"flash-sales/{sale.id}")
+
+
+@flash_sales_blp.route("/<int:sale_id>")
+class FlashSaleById(MethodView):
+    @flash_sales_blp.auth_required(Role.ADMIN)
+    @flash_sales_blp.errors(404)
+    @flash_sales_blp.response(200, FlashSaleSchema)
+    def get(self, sale_id: int) -> FlashSale:
+        """Get a flash sale (ended ones too)"""
+        return flash_sales.get_flash_sale(sale_id)
+
+    @flash_sales_blp.auth_required(Role.ADMIN)
+    @flash_sales_blp.arguments(FlashSaleUpdateSchema, required=False)
+    @flash_sales_blp.errors(404)
+    @flash_sales_blp.response(200, FlashSaleSchema)
+    def patch(self, data: dict[str, Any], sale_id: int) -> FlashSale:
+        """Change a flash sale (orders placed keep the price they were charged)"""
+        return flash_sales.update_flash_sale(current_user, sale_id, data)
+
+    @flash_sales_blp.auth_required(Role.ADMIN)
+    @flash_sales_blp.errors(404)
+    @flash_sales_blp.response(204)
+    def delete(self, sale_id: int) -> None:
+        """Delete a flash sale"""
+        flash_sales.delete_flash_sale(current_user, sale_id)

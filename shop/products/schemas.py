@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, NotRequired, Required, TypedDict
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, post_dump, validate, validates_schema
 from webargs.fields import DelimitedList
 
+from shop.db import utcnow
+from shop.products.pricing import LiveSale, current
 from shop.products.search import FACETS
 from shop.schemas import (
     AnswerSchema,
@@ -91,6 +93,19 @@ class CategoryQueryArgsSchema(PageArgsSchema):
     include_inactive = fields.Boolean(load_default=False)
 
 
+class FlashSaleRefSchema(AnswerSchema):
+    id = fields.Integer()
+    name = fields.String()
+    ends_at = Timestamp()
+
+
+def _on_sale(data: dict[str, Any], price: Decimal, sale: LiveSale | None) -> dict[str, Any]:
+    """A dumped product or variant with the flash sale running on it, if any."""
+    data["sale_price"] = str(sale.price_of(price)) if sale else None
+    data["flash_sale"] = FlashSaleRefSchema().dump(sale) if sale else None
+    return data
+
+
 class VariantSchema(BaseSchema):
     id = fields.Integer(dump_only=True)
     sku = fields.String(required=True, validate=[validate.Length(min=1, max=64), SKU])
@@ -111,6 +126,18 @@ class VariantSchema(BaseSchema):
         strict=True, load_default=0, validate=validate.Range(min=0, max=MAX_STOCK)
     )
     is_active = Flag(load_default=True)
+    sale_price = Money(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "while a flash sale runs: what it sells for (else null)"},
+    )
+    flash_sale = fields.Nested(FlashSaleRefSchema, dump_only=True, allow_none=True)
+
+    @post_dump(pass_original=True)
+    def _flash_sale(self, data: dict[str, Any], variant: Any, **_: Any) -> dict[str, Any]:
+        # Its product is in the session already (the variant was read through it).
+        sale = current().best(variant.product_id, variant.product.category_id)
+        return _on_sale(data, variant.price, sale)
 
 
 class VariantUpdateSchema(VariantSchema):
@@ -177,8 +204,18 @@ class ProductSchema(BaseSchema):
     rating_avg = fields.Float(dump_only=True)
     rating_count = fields.Integer(dump_only=True)
     variants = fields.List(fields.Nested(VariantSchema), dump_only=True)
+    sale_price = Money(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "while a flash sale runs: what it sells for (else null)"},
+    )
+    flash_sale = fields.Nested(FlashSaleRefSchema, dump_only=True, allow_none=True)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
+
+    @post_dump(pass_original=True)
+    def _flash_sale(self, data: dict[str, Any], product: Any, **_: Any) -> dict[str, Any]:
+        return _on_sale(data, product.price, current().best(product.id, product.category_id))
 
 
 class ProductUpdateSchema(ProductSchema):
@@ -284,3 +321,42 @@ class SuggestionArgsSchema(BaseSchema):
 class SuggestionSchema(AnswerSchema):
     id = fields.Integer()
     name = fields.String()
+
+
+MAX_SALE_SCOPE = 1000  # products or categories one flash sale names
+
+
+def _sale_ids(**kwargs: Any) -> fields.List[Any]:
+    return fields.List(id_field(), validate=validate.Length(max=MAX_SALE_SCOPE), **kwargs)
+
+
+class FlashSaleSchema(BaseSchema):
+    id = fields.Integer(dump_only=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    starts_at = Timestamp(required=True)
+    ends_at = Timestamp(required=True, metadata={"description": "after starts_at"})
+    discount_percent = fields.Integer(
+        strict=True, required=True, validate=validate.Range(min=1, max=90)
+    )
+    product_ids = _sale_ids(load_default=list)
+    category_ids = _sale_ids(
+        load_default=list,
+        metadata={"description": "with their subcategories; give products, categories or both"},
+    )
+    is_active = fields.Method(
+        "_running", dump_only=True, metadata={"type": "boolean", "description": "running now"}
+    )
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
+
+    def _running(self, sale: Any) -> bool:
+        return bool(sale.starts_at <= utcnow() < sale.ends_at)
+
+
+class FlashSaleUpdateSchema(FlashSaleSchema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    starts_at = Timestamp()
+    ends_at = Timestamp()
+    discount_percent = fields.Integer(strict=True, validate=validate.Range(min=1, max=90))
+    product_ids = _sale_ids()
+    category_ids = _sale_ids()

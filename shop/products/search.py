@@ -11,10 +11,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, text
 
-from shop.caching import cached_value
+from shop.caching import Until, cached_value
 from shop.db import Page, count_rows, db, is_postgres, paginate
 from shop.products.cache import CATALOG_MATCHES
-from shop.products.models import Category, Product, ProductVariant
+from shop.products.models import Category, Product, ProductVariant, category_and_descendants
+from shop.products.pricing import current, next_boundary
 
 # Search results whose relevance order is cached; deeper pages are ranked per request.
 RANKED_LIMIT = 1000
@@ -78,13 +79,6 @@ _SORTS: dict[str, tuple[Any, ...]] = {
 }
 
 
-def category_and_descendants(category_id: int) -> Any:
-    """The ids of a category and of every category under it (a recursive CTE)."""
-    tree = select(Category.id).where(Category.id == category_id).cte("tree", recursive=True)
-    tree = tree.union_all(select(Category.id).where(Category.parent_id == tree.c.id))
-    return select(tree.c.id)
-
-
 def list_products(
     *,
     page: int,
@@ -121,12 +115,16 @@ def list_products(
     # it (at volume it is the costly part: a COUNT, or a ranking, over every match); the page
     # itself is always read, with live prices and stock.
     key = f"{(include_inactive, category, min_price, max_price, in_stock, featured, on_sale, q)}"
+    # Which products are on sale changes when a flash sale starts or ends.
+    until = next_boundary if on_sale is not None else None
     if q:
         stmt, rank = _search(stmt, q)
     if q and sort in (None, "relevance"):
-        found = _ranked_page(stmt, rank, key, page, page_size)
+        found = _ranked_page(stmt, rank, key, page, page_size, until)
     else:
-        total = partial(cached_value, CATALOG_MATCHES, f"count:{key}", partial(count_rows, stmt))
+        total = partial(
+            cached_value, CATALOG_MATCHES, f"count:{key}", partial(count_rows, stmt), until=until
+        )
         found = paginate(
             stmt.order_by(*_SORTS[sort or "-created_at"], Product.id.desc()),
             page,
@@ -134,14 +132,24 @@ def list_products(
             total=total,
         )
     return ProductPage(**vars(found), facets={
-        name: cached_value(CATALOG_MATCHES, f"facet:{name}:{key}", partial(_FACETS[name], stmt))
+        name: cached_value(CATALOG_MATCHES, f"facet:{name}:{key}", partial(_FACETS[name], stmt),
+                           until=until)
         for name in facets or ()
     })  # fmt: skip
 
 
 def _on_sale(wanted: bool) -> ColumnElement[bool]:
     """Priced below its compare-at price, or with a variant that is (the partial indexes'
-    own condition, so they serve it), or, not `wanted`, neither (no compare-at price is none)."""
+    own condition, so they serve it), or in a flash sale running now (the few products and
+    categories named, by primary key and the category index); not `wanted`, none of these."""
+    sales = current()
+    in_flash_sale = or_(
+        Product.id.in_(sorted(sales.product_ids())),
+        and_(  # never NULL, so that its negation keeps products without a category
+            Product.category_id.is_not(None),
+            Product.category_id.in_(sorted(sales.category_ids())),
+        ),
+    )
     variant_on_sale = (
         select(ProductVariant.id)
         .where(
@@ -151,10 +159,11 @@ def _on_sale(wanted: bool) -> ColumnElement[bool]:
         .exists()
     )
     if wanted:
-        return or_(Product.compare_at_price > Product.price, variant_on_sale)
+        return or_(Product.compare_at_price > Product.price, variant_on_sale, in_flash_sale)
     return and_(
         or_(Product.compare_at_price.is_(None), Product.compare_at_price <= Product.price),
         ~variant_on_sale,
+        ~in_flash_sale,
     )
 
 
@@ -208,7 +217,12 @@ FACETS = tuple(_FACETS)
 
 
 def _ranked_page(
-    stmt: Select[Any], rank: ColumnElement[Any], key: str, page: int, page_size: int
+    stmt: Select[Any],
+    rank: ColumnElement[Any],
+    key: str,
+    page: int,
+    page_size: int,
+    until: Until | None,
 ) -> Page:
     """A page of search results by relevance. Ranking scores every match (a common word
     matches tens of thousands of a million products), so one query ranks and counts them and
@@ -221,7 +235,7 @@ def _ranked_page(
         rows = db.session.execute(top).all()
         return (rows[0][1] if rows else 0), [row[0] for row in rows]
 
-    total, ranked = cached_value(CATALOG_MATCHES, f"ranked:{key}", rank_and_count)
+    total, ranked = cached_value(CATALOG_MATCHES, f"ranked:{key}", rank_and_count, until=until)
     start = (page - 1) * page_size
     if len(ranked) == RANKED_LIMIT and start + page_size > RANKED_LIMIT:
         return paginate(ordered, page, page_size, total=lambda: total)

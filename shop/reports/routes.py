@@ -14,6 +14,7 @@ from shop.api import Blueprint
 from shop.caching import cached_response
 from shop.db import Page
 from shop.products.cache import CATALOG
+from shop.products.pricing import next_boundary
 from shop.reports import services
 from shop.reports.cache import REPORTS
 from shop.reports.schemas import (
@@ -129,7 +130,7 @@ best_sellers_blp = Blueprint(
 class BestSellers(MethodView):
     # Current after any product edit (the catalog's namespace) and any order change (the
     # reports': an order paid or cancelled moves the figures without moving stock).
-    @cached_response(CATALOG, lambda: "public", timeout=60, also=(REPORTS,))
+    @cached_response(CATALOG, lambda: "public", timeout=60, also=(REPORTS,), until=next_boundary)
     @best_sellers_blp.arguments(BestSellersArgsSchema, location="query")
     @best_sellers_blp.response(200, page_of(BestSellerSchema))
     def get(self, args: dict[str, Any]) -> Page:

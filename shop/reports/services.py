@@ -15,8 +15,7 @@ from shop.auth.models import User
 from shop.db import Page, db, get_or_404
 from shop.inventory.low_stock import count_low_stock
 from shop.orders.models import Order, OrderItem, OrderStatus
-from shop.products.models import Product
-from shop.products.search import category_and_descendants
+from shop.products.models import Product, category_and_descendants
 from shop.reports.aggregates import (
     SALES,
     as_date,

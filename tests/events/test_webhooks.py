@@ -180,11 +180,12 @@ def test_failures_are_retried_on_the_backoff_schedule_until_the_last_attempt(
             assert delivery["status"] == "pending"
             with app.app_context():
                 due = db.session.scalar(select(WebhookDelivery.next_attempt_at))
-            waits.append(round((due - utcnow()).total_seconds()))
+            waits.append((due - utcnow()).total_seconds())
             assert tick(app, run_jobs)["sent"] == 0  # not due yet
             make_due(app)
             assert tick(app, run_jobs)["sent"] == 1
-    assert waits == [30, 120, 600]
+    # The schedule, less the moments a loaded machine takes between the attempt and this read.
+    assert all(0 <= due - wait < 5 for wait, due in zip(waits, [30, 120, 600], strict=True)), waits
     assert delivery["status"] == "failed" and delivery["next_attempt_at"] is None
     assert delivery["response_status"] == 500 and delivery["last_error"] == "answered 500"
     assert len(delivery["response_body"]) == 1024  # not more of it is kept

@@ -1,10 +1,13 @@
 """The wishlist: one per customer, idempotent adds, and an email to each customer waiting for
 a product when it is back in stock (once per return, through the outbox)."""
 
+import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from shop.products.flash_sales import announce_started
 from tests.conftest import text_of
-from tests.factories import headers_for, make_product, make_user, make_variant
+from tests.factories import headers_for, make_category, make_product, make_user, make_variant
 
 API = "/api/v1"
 
@@ -126,3 +129,61 @@ def test_stock_set_by_a_product_edit_counts_as_back(
     run_jobs()
     run_jobs()
     assert len(mailbox.to(customer.email)) == 1
+
+
+def test_a_markdown_emails_each_waiting_customer_once_per_occurrence(
+    client, app, as_admin, mailbox, run_jobs
+):
+    lamp = make_product(app, name="Lamp", price=Decimal("50.00"))
+    cleo = headers_for(app, make_user(app, email="cleo@example.com", first_name="Cleo"))
+    put(client, cleo, lamp.id)
+
+    def edit(**body):
+        response = client.patch(f"{API}/products/{lamp.id}", headers=as_admin, json=body)
+        assert response.status_code == 200, response.json
+        run_jobs()
+        run_jobs()  # the emails the subscriber queued
+
+    edit(price="40.00", compare_at_price="50.00")
+    [email] = mailbox.to("cleo@example.com")
+    assert email["Subject"] == "On sale: Lamp"
+    assert "Hello Cleo" in text_of(email) and "on sale at 40.00 (was 50.00)" in text_of(email)
+    edit(price="35.00")  # still on sale: the same occurrence
+    edit(name="Lamp II")
+    assert len(mailbox.to("cleo@example.com")) == 1
+    edit(compare_at_price=None)
+    edit(compare_at_price="45.00")  # on sale again: a new occurrence
+    assert len(mailbox.to("cleo@example.com")) == 2
+    events = client.get(f"{API}/events?type=product.on_sale", headers=as_admin).json["items"]
+    assert [e["data"] for e in events] == [{"product_id": lamp.id, "flash_sale_id": None}] * 2
+
+
+def test_a_flash_sale_starting_emails_the_customers_waiting_for_its_products(
+    client, app, as_admin, mailbox, run_jobs
+):
+    garden = make_category(app, "Garden")
+    tools = make_category(app, "Tools", parent_id=garden.id)
+    spade = make_product(app, name="Spade", category_id=tools.id)
+    lamp = make_product(app, name="Lamp")
+    sofa = make_product(app, name="Sofa")
+    cleo = headers_for(app, make_user(app, email="cleo@example.com"))
+    dan = headers_for(app, make_user(app, email="dan@example.com"))
+    for headers, product in ((cleo, spade), (cleo, lamp), (dan, sofa)):
+        put(client, headers, product.id)
+    start = datetime.now(UTC) + timedelta(seconds=1)
+    body = {"name": "Spring", "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(hours=1)).isoformat(), "discount_percent": 30,
+            "product_ids": [lamp.id], "category_ids": [garden.id]}  # fmt: skip
+    sale = client.post(f"{API}/flash-sales", headers=as_admin, json=body).json
+    with app.app_context():
+        assert announce_started() == {"announced": []}  # not started yet
+    time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()))
+    with app.app_context():
+        assert announce_started() == {"announced": [sale["id"]]}
+        assert announce_started() == {"announced": []}  # once per sale
+    run_jobs()
+    run_jobs()
+    subjects = sorted(m["Subject"] for m in mailbox.to("cleo@example.com"))
+    assert subjects == ["On sale: Lamp", "On sale: Spade"]
+    assert '30% off in our flash sale "Spring"' in text_of(mailbox.to("cleo@example.com")[0])
+    assert mailbox.to("dan@example.com") == []

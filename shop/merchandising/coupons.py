@@ -1,0 +1,272 @@
+"""Coupons: what admins set up, what a code takes off a set of lines (and why it does not
+apply), and the redemption count that keeps a coupon's limit under any concurrency."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from shop.audit.models import Action, Target
+from shop.audit.services import changes_recorded, record, snapshot
+from shop.auth.models import User
+from shop.db import Page, db, get_or_404, paginate, rows_named, table_of, unit_of_work, utcnow
+from shop.errors import Conflict, Unprocessable
+from shop.merchandising.models import Coupon, CouponKind
+from shop.products.catalog import Sellable
+from shop.products.models import Category, Product, category_and_descendants
+from shop.schemas import CENT
+
+FIELDS = (
+    "code",
+    "kind",
+    "value",
+    "min_subtotal",
+    "starts_at",
+    "ends_at",
+    "max_redemptions",
+    "max_per_customer",
+    "is_active",
+    "product_ids",
+    "category_ids",
+)
+
+
+class CouponRefused(Unprocessable):
+    """A code that does not apply: its detail says why, for the customer."""
+
+
+# --- admin ----------------------------------------------------------------------------------
+
+
+def list_coupons(page: int, page_size: int, code: str | None = None) -> Page:
+    stmt = select(Coupon).order_by(Coupon.id.desc())
+    if code is not None:
+        stmt = stmt.where(func.lower(Coupon.code) == code.lower())
+    return paginate(stmt, page, page_size)
+
+
+def get_coupon(coupon_id: int) -> Coupon:
+    return get_or_404(Coupon, coupon_id)
+
+
+def _scope(coupon: Coupon, data: dict[str, Any]) -> None:
+    """Set the products and categories the coupon is limited to (422 naming unknown ids)."""
+    if "product_ids" in data:
+        coupon.products = rows_named(Product, data.pop("product_ids"), "product_ids")
+    if "category_ids" in data:
+        coupon.categories = rows_named(Category, data.pop("category_ids"), "category_ids")
+
+
+def _check(coupon: Coupon) -> None:
+    """The rules that join fields (checked after a change too: PATCH gives one side)."""
+    if coupon.kind == CouponKind.PERCENT and not Decimal(1) <= coupon.value <= Decimal(100):
+        raise Unprocessable(
+            "A percent coupon takes 1 to 100 off.", errors={"value": ["From 1 to 100."]}
+        )
+    if coupon.kind == CouponKind.FIXED and coupon.value < CENT:
+        raise Unprocessable(
+            "A fixed coupon takes an amount off.", errors={"value": ["At least 0.01."]}
+        )
+    if coupon.max_redemptions is not None and coupon.max_redemptions < coupon.redemptions:
+        raise Unprocessable(
+            f"{coupon.redemptions} orders hold the coupon already.",
+            errors={"max_redemptions": [f"At least {coupon.redemptions}."]},
+        )
+    if coupon.starts_at and coupon.ends_at and coupon.ends_at <= coupon.starts_at:
+        raise Unprocessable(
+            "A coupon ends after it starts.", errors={"ends_at": ["Must be after starts_at."]}
+        )
+
+
+def _code_taken(code: str, coupon_id: int | None = None) -> None:
+    taken = db.session.scalar(
+        select(Coupon.id).where(func.lower(Coupon.code) == code.lower(), Coupon.id != coupon_id)
+    )
+    if taken is not None:
+        raise Conflict(f"The code {code} is taken.", errors={"code": ["Taken (any case)."]})
+
+
+def create_coupon(actor: User, data: dict[str, Any]) -> Coupon:
+    with unit_of_work() as session:
+        _code_taken(data["code"])
+        coupon = Coupon(redemptions=0)
+        _scope(coupon, data)
+        for name, value in data.items():
+            setattr(coupon, name, value)
+        _check(coupon)
+        session.add(coupon)
+        session.flush()  # a concurrent equal code fails here on the unique index: 409
+        record(
+            Action.COUPON_CREATED,
+            actor=actor,
+            target_type=Target.COUPON,
+            target_id=coupon.id,
+            changes=snapshot(coupon, FIELDS),
+        )
+    return coupon
+
+
+def update_coupon(actor: User, coupon_id: int, data: dict[str, Any]) -> Coupon:
+    with unit_of_work():
+        coupon = get_or_404(Coupon, coupon_id, for_update=True)
+        if "code" in data:
+            _code_taken(data["code"], coupon.id)
+        with changes_recorded(
+            Action.COUPON_UPDATED,
+            actor=actor,
+            target_type=Target.COUPON,
+            target=coupon,
+            fields=FIELDS,
+        ):
+            _scope(coupon, data)
+            for name, value in data.items():
+                setattr(coupon, name, value)
+            _check(coupon)
+    return coupon
+
+
+def delete_coupon(actor: User, coupon_id: int) -> None:
+    """Orders that used it keep its code and their discount."""
+    with unit_of_work() as session:
+        coupon = get_or_404(Coupon, coupon_id, for_update=True)
+        session.delete(coupon)
+        record(
+            Action.COUPON_DELETED,
+            actor=actor,
+            target_type=Target.COUPON,
+            target_id=coupon_id,
+            changes={"code": coupon.code, "redemptions": coupon.redemptions},
+        )
+
+
+# --- pricing --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What a coupon takes off each line (in the lines' order), and whether it frees shipping."""
+
+    coupon: Coupon
+    line_discounts: list[Decimal]
+    free_shipping: bool
+
+    @property
+    def discount(self) -> Decimal:
+        return sum(self.line_discounts, Decimal("0.00"))
+
+
+def find(code: str) -> Coupon:
+    coupon = db.session.scalar(select(Coupon).where(func.lower(Coupon.code) == code.lower()))
+    if coupon is None:
+        raise CouponRefused(f"There is no coupon {code}.", errors={"coupon_code": ["Unknown."]})
+    return coupon
+
+
+def _refuse(reason: str) -> CouponRefused:
+    return CouponRefused(reason, errors={"coupon_code": [reason]})
+
+
+def apply(coupon: Coupon, lines: Sequence[tuple[Sellable, int]]) -> Applied:
+    """What `coupon` takes off these lines now, or CouponRefused saying why it does not apply.
+
+    Percent: each line it applies to, rounded half up. Fixed: shared over those lines in
+    proportion to their totals (half up, the last cent on the biggest line), never more than
+    they come to. A coupon used up is a 409 (Conflict); limits per customer are the orders'
+    to check (they count orders)."""
+    now = utcnow()
+    if not coupon.is_active:
+        raise _refuse(f"The coupon {coupon.code} is not active.")
+    if coupon.starts_at is not None and now < coupon.starts_at:
+        raise _refuse(f"The coupon {coupon.code} starts at {coupon.starts_at.isoformat()}.")
+    if coupon.ends_at is not None and now >= coupon.ends_at:
+        raise _refuse(f"The coupon {coupon.code} ended at {coupon.ends_at.isoformat()}.")
+    if coupon.max_redemptions is not None and coupon.redemptions >= coupon.max_redemptions:
+        raise _used_up(coupon)  # a 409, as a checkout that loses the race for the last one
+    if not lines:  # an empty cart may hold a code: what it applies to is checked as it fills
+        return Applied(coupon, [], free_shipping=coupon.kind == CouponKind.FREE_SHIPPING)
+    totals = [item.price * quantity for item, quantity in lines]
+    subtotal = sum(totals, Decimal("0.00"))
+    if subtotal < coupon.min_subtotal:
+        raise _refuse(
+            f"The coupon {coupon.code} needs a subtotal of at least {coupon.min_subtotal}"
+            f" (this one is {subtotal})."
+        )
+    eligible = _eligible(coupon, [item for item, _ in lines])
+    if not any(eligible):
+        raise _refuse(f"The coupon {coupon.code} applies to none of these items.")
+    zero = Decimal("0.00")
+    if coupon.kind == CouponKind.FREE_SHIPPING:
+        return Applied(coupon, [zero] * len(lines), free_shipping=True)
+    if coupon.kind == CouponKind.PERCENT:
+        rate = coupon.value / 100
+        off = [_cents(t * rate) if e else zero for t, e in zip(totals, eligible, strict=True)]
+        return Applied(coupon, off, free_shipping=False)
+    return Applied(coupon, _share(coupon.value, totals, eligible), free_shipping=False)
+
+
+def _cents(amount: Decimal) -> Decimal:
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _share(amount: Decimal, totals: list[Decimal], eligible: list[bool]) -> list[Decimal]:
+    base = sum((t for t, e in zip(totals, eligible, strict=True) if e), Decimal("0.00"))
+    amount = min(amount, base)
+    zero = Decimal("0.00")
+    pairs = zip(totals, eligible, strict=True)
+    off = [_cents(amount * total / base) if e else zero for total, e in pairs]
+    biggest = max((i for i, e in enumerate(eligible) if e), key=lambda i: totals[i])
+    off[biggest] += amount - sum(off, Decimal("0.00"))
+    return off
+
+
+def _eligible(coupon: Coupon, items: list[Sellable]) -> list[bool]:
+    if not coupon.products and not coupon.categories:
+        return [True] * len(items)
+    products = set(coupon.product_ids)
+    categories: set[int] = set()
+    if coupon.categories:
+        categories = set(db.session.scalars(category_and_descendants(*coupon.category_ids)))
+    return [i.product_id in products or i.category_id in categories for i in items]
+
+
+# --- redemptions ----------------------------------------------------------------------------
+
+_coupons = table_of(Coupon)
+
+
+def redeem(coupon: Coupon) -> None:
+    """Count one redemption, or 409 when the limit is reached: a conditional UPDATE, so the
+    coupon's row stays locked to the commit and concurrent checkouts take turns (the last
+    redemptions are decided by the database, never by what a request read earlier)."""
+    counted = db.session.execute(
+        update(_coupons)
+        .where(
+            _coupons.c.id == coupon.id,
+            (_coupons.c.max_redemptions.is_(None))
+            | (_coupons.c.redemptions < _coupons.c.max_redemptions),
+        )
+        .values(redemptions=_coupons.c.redemptions + 1)
+        .returning(_coupons.c.redemptions)
+    ).scalar()
+    if counted is None:
+        raise _used_up(coupon)
+
+
+def _used_up(coupon: Coupon) -> Conflict:
+    return Conflict(
+        f"The coupon {coupon.code} has been used up.",
+        errors={"coupon_code": ["No redemptions left."]},
+    )
+
+
+def give_back(coupon_id: int) -> None:
+    """A cancelled order's redemption returns (the coupon may be gone: nothing to do)."""
+    db.session.execute(
+        update(_coupons)
+        .where(_coupons.c.id == coupon_id, _coupons.c.redemptions > 0)
+        .values(redemptions=_coupons.c.redemptions - 1)
+    )

@@ -11,7 +11,7 @@ from flask import Flask, Request, Response
 from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shop import bus
+from shop import bus, media
 from shop.api import (
     DESCRIPTION,
     CrossFieldRules,
@@ -105,6 +105,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     _scope_limiter_to(app, auth_api.name)
     init_redis(app)
+    media.init_app(app)
     api.init_app(
         app,
         spec_kwargs={
@@ -151,6 +152,7 @@ def register_blueprints(app: Flask) -> None:
         best_sellers_api,
         events_api,
         webhooks_api,
+        media.blp,
     ):
         api.register_blueprint(blueprint)
 

@@ -1,5 +1,8 @@
 """The HTTP layer's glue: the flask-smorest Api that renders every error as problem+json, the
-Blueprint with role gates and Idempotency-Key, and the error handlers."""
+Blueprint with role gates, uploads and Idempotency-Key, and the error handlers.
+
+Long because the Blueprint's decorators (roles, arguments and uploads, idempotency, answers)
+are one class that every route module uses, and the OpenAPI plugins document what they do."""
 
 from __future__ import annotations
 
@@ -20,12 +23,21 @@ from flask_jwt_extended import current_user, get_current_user, verify_jwt_in_req
 from flask_smorest.utils import get_appcontext, prepare_response
 from marshmallow import fields, validate
 from sqlalchemy.exc import IntegrityError, OperationalError
+from webargs.flaskparser import FlaskParser
+from werkzeug.datastructures import CombinedMultiDict
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 from werkzeug.routing import IntegerConverter, Map
 
 from shop import idempotency
 from shop.db import db, unit_of_work
-from shop.errors import PROBLEM_JSON, Forbidden, ShopError, problem, render_http_exception
+from shop.errors import (
+    PROBLEM_JSON,
+    Forbidden,
+    ShopError,
+    Unavailable,
+    problem,
+    render_http_exception,
+)
 from shop.schemas import MAX_ID, AnswerSchema, BaseSchema, PageSchema
 from shop.security import Role
 
@@ -44,8 +56,9 @@ and payments, inventory, reports.
   description and its `x-roles` say who may call it. Someone else's order or address is a 404.
 - **Errors** are `application/problem+json`: `status`, `title`, `detail`, `request_id`, and for
   validation (422) `errors`, field -> messages. 401 no or bad token, 403 role, 409 conflict,
-  413 body over 1 MiB, 415 body not JSON, 429 rate limited (`Retry-After`), 503 the database
-  unavailable (`Retry-After`). Never a 500 for bad input.
+  413 body over 1 MiB (an image upload: 10 MiB), 415 body not JSON (an upload: not multipart),
+  429 rate limited (`Retry-After`), 503 the database or the media storage unavailable
+  (`Retry-After`). Never a 500 for bad input.
 - **Lists** answer `{items, page, page_size, total, pages, links}` (and a `Link` header);
   `page`, `page_size` (at most 100); an unknown query parameter is a 422.
 - **Idempotency**: `POST /api/v1/orders`, payments and purchase orders take an
@@ -141,7 +154,28 @@ class IdempotencyHeaderSchema(BaseSchema):
     )
 
 
+# What a multipart body may carry besides its file (UPLOAD_MAX_BYTES): the other fields and
+# the parts' boundaries and headers.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+class Parser(FlaskParser):
+    """webargs' parser, and one more location, `multipart`: a multipart/form-data body's
+    fields and files together (OpenAPI documents them as one body)."""
+
+    __location_map__ = {**FlaskParser.__location_map__, "multipart": "load_multipart"}
+
+    def load_multipart(self, req: flask.Request, schema: ma.Schema) -> Any:
+        return self._makeproxy(CombinedMultiDict([req.form, req.files]), schema)
+
+
 class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = Parser()
+    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
+        **flask_smorest.Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
+        "multipart": "multipart/form-data",
+    }
+
     def _store_endpoint_docs(self, endpoint: str, obj: Any, *args: Any, **kwargs: Any) -> None:
         """As flask-smorest's, and every operation gets an operationId from its method and
         view class ("getProductById", "postLogin"): generated clients get readable names."""
@@ -158,6 +192,8 @@ class Blueprint(flask_smorest.Blueprint):
         if location == "query":
             kwargs.setdefault("unknown", ma.RAISE)
         parse = super().arguments(schema, location=location, **kwargs)
+        if location == "multipart":
+            return self._upload(parse)
         if location != "json":
             return parse
 
@@ -171,6 +207,27 @@ class Blueprint(flask_smorest.Blueprint):
                 return parsed(*args, **kwargs)
 
             return self.errors(400, 413, 415)(wrapper)
+
+        return decorator
+
+    def _upload(self, parse: Any) -> Any:
+        """A multipart body (location="multipart") may be as large as a file upload
+        (UPLOAD_MAX_BYTES, and the rest of the body), not only MAX_CONTENT_LENGTH; it must be
+        declared multipart/form-data (415)."""
+
+        def decorator(func: Any) -> Any:
+            parsed = parse(func)
+
+            @wraps(parsed)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                request.max_content_length = (
+                    current_app.config["UPLOAD_MAX_BYTES"] + MULTIPART_OVERHEAD
+                )
+                if request.content_length and request.mimetype != "multipart/form-data":
+                    raise UnsupportedMediaType("The body must be multipart/form-data.")
+                return parsed(*args, **kwargs)
+
+            return self.errors(413, 415)(wrapper)
 
         return decorator
 
@@ -305,7 +362,9 @@ api = Api()
 
 
 def _render_shop_error(error: ShopError) -> Response:
-    return problem(error.status, error.detail, errors=error.errors)
+    retry = {"Retry-After": str(current_app.config["RETRY_AFTER_SECONDS"])}
+    headers = retry if isinstance(error, Unavailable) else None
+    return problem(error.status, error.detail, errors=error.errors, headers=headers)
 
 
 def _render_integrity_error(error: IntegrityError) -> Response:

@@ -95,8 +95,24 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "CACHE_KEY_PREFIX": "shop:",
         "CACHE_RESPONSES": _env_bool("CACHE_RESPONSES", True),
         "REDIS_TIMEOUT": float(env("REDIS_TIMEOUT", "0.5")),
-        # Requests
+        # Requests (an image upload may be larger: UPLOAD_MAX_BYTES)
         "MAX_CONTENT_LENGTH": 1024 * 1024,
+        # Media (shop.media): `local` files under MEDIA_ROOT, served at /api/v1/media/, or `s3`
+        # (S3_BUCKET at S3_ENDPOINT_URL or AWS, credentials from the usual AWS variables).
+        # MEDIA_URL is what stands before a file's key in its url (default: shop.media).
+        "MEDIA_STORAGE": env("MEDIA_STORAGE", "local"),
+        "MEDIA_ROOT": env("MEDIA_ROOT") or str(Path(instance_path) / "media"),
+        "MEDIA_URL": env("MEDIA_URL") or None,
+        "S3_BUCKET": env("S3_BUCKET") or None,
+        "S3_ENDPOINT_URL": env("S3_ENDPOINT_URL") or None,
+        "S3_REGION": env("S3_REGION", "us-east-1"),
+        # Seconds to connect and to read, per attempt (two attempts): a storage that does
+        # not answer is a 503 in seconds, never a hung upload.
+        "S3_TIMEOUT": float(env("S3_TIMEOUT", "3")),
+        # Images (shop.imaging): an uploaded file's bytes, and its pixels (checked from the
+        # header, before decoding: a small file may expand to gigabytes).
+        "UPLOAD_MAX_BYTES": _env_int("UPLOAD_MAX_BYTES", 10 * 1024 * 1024),
+        "IMAGE_MAX_PIXELS": _env_int("IMAGE_MAX_PIXELS", 40_000_000),
         "JSON_SORT_KEYS": False,
         # Database
         "SQLALCHEMY_ENGINE_OPTIONS": {},  # idle connections are pinged: db.PING_AFTER_IDLE
@@ -134,6 +150,7 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         config.setdefault("CACHE_OPTIONS", timeouts)
     if config["RATELIMIT_STORAGE_URI"].startswith("redis"):
         config.setdefault("RATELIMIT_STORAGE_OPTIONS", timeouts)
+    _check_media(config)
     config["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
     if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         # An unreachable server is an error in seconds, not a request hanging on connect.
@@ -150,6 +167,13 @@ def _normalise_database_url(url: str) -> str:
     if url.startswith("postgres://"):
         return "postgresql://" + url[len("postgres://") :]
     return url
+
+
+def _check_media(config: dict[str, Any]) -> None:
+    if config["MEDIA_STORAGE"] not in ("local", "s3"):
+        raise ConfigError(f"MEDIA_STORAGE is local or s3, not {config['MEDIA_STORAGE']!r}.")
+    if config["MEDIA_STORAGE"] == "s3" and not config["S3_BUCKET"]:
+        raise ConfigError("MEDIA_STORAGE=s3 needs S3_BUCKET.")
 
 
 def _refuse_unsafe(config: dict[str, Any]) -> None:

@@ -217,7 +217,8 @@ def rows_named(model: type[M], ids: list[int], field: str) -> list[M]:
 
 @contextmanager
 def unit_of_work() -> Iterator[Session]:
-    """One transaction: commit on success, roll back on error, then run after-commit hooks.
+    """One transaction: commit on success, roll back on error, then run the after-commit (or
+    after-rollback) hooks.
 
     Nested use joins the outer unit, so a service may call another service.
     """
@@ -233,6 +234,8 @@ def unit_of_work() -> Iterator[Session]:
     except BaseException:
         if depth == 0:
             session.rollback()
+            for hook in uow_state().get("after_rollback", []):
+                hook()
         raise
     finally:
         session.info["uow_depth"] = depth
@@ -255,6 +258,11 @@ def uow_state() -> dict[str, Any]:
 def after_commit(hook: Callable[[], None]) -> None:
     """Run `hook` once the current unit of work has committed (never if it rolls back)."""
     uow_state().setdefault("after_commit", []).append(hook)
+
+
+def after_rollback(hook: Callable[[], None]) -> None:
+    """Run `hook` if the current unit of work rolls back (undo what is not in the database)."""
+    uow_state().setdefault("after_rollback", []).append(hook)
 
 
 @dataclass

@@ -49,6 +49,16 @@ class Unprocessable(ShopError):
     status = 422
 
 
+class TooLarge(ShopError):
+    status = 413
+
+
+class Unavailable(ShopError):
+    """A service shop depends on (the media storage) did not answer: retry shortly."""
+
+    status = 503
+
+
 def request_id() -> str | None:
     """The id of the current request: the client's X-Request-ID when sane, else a new one."""
     if not has_request_context():

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import marshmallow as ma
 from flask import request
 from marshmallow import fields, validate
+from werkzeug.datastructures import FileStorage
 
 MAX_PAGE_SIZE = 100
 MAX_MONEY = Decimal("9999999999.99")
@@ -132,6 +133,19 @@ class Flag(fields.Boolean):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
         if not isinstance(value, bool):
             raise self.make_error("invalid")
+        return value
+
+
+class FileUpload(fields.Field[FileStorage]):
+    """A file part of a multipart body (a text field of the same name is a 422)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"type": "string", "format": "binary", **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> FileStorage:
+        if not isinstance(value, FileStorage):
+            raise ma.ValidationError("Must be a file.")
         return value
 
 

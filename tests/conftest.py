@@ -69,7 +69,7 @@ def smtp() -> Iterator[tuple[Controller, Mailbox]]:
 
 
 @pytest.fixture(scope="session")
-def app(smtp: tuple[Controller, Mailbox]) -> Iterator[Flask]:
+def app(smtp: tuple[Controller, Mailbox], tmp_path_factory: Any) -> Iterator[Flask]:
     controller, _ = smtp
     recreate(TEST_DATABASE_URL)
     app = create_app(
@@ -83,6 +83,7 @@ def app(smtp: tuple[Controller, Mailbox]) -> Iterator[Flask]:
             "MAIL_PORT": controller.port,
             "ADMIN_EMAILS": ["ops@example.com"],
             "LOG_JSON": False,
+            "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
         }
     )
     with app.app_context():

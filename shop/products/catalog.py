@@ -11,7 +11,7 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from shop import bus
+from shop import bus, media
 from shop.audit.models import Action, Target
 from shop.audit.services import changes_recorded, record, snapshot
 from shop.auth.models import User
@@ -295,11 +295,13 @@ def delete_product(actor: User, product_id: int) -> None:
     with unit_of_work():
         product = get_product(product_id, include_inactive=True)
         changes = snapshot(product, PRODUCT_FIELDS)
+        files = [key for image in product.images for key in image.keys]
         try:
             with db.session.begin_nested():
                 db.session.delete(product)
                 db.session.flush()
             action = Action.PRODUCT_DELETED
+            media.delete_after_commit(files)  # a deactivated product keeps its images
         except IntegrityError:
             product = get_product(product_id, include_inactive=True)
             product.is_active = False
@@ -381,7 +383,8 @@ def delete_variant(actor: User, product_id: int, variant_id: int) -> None:
             )
         db.session.delete(variant)
         db.session.flush()
-        db.session.expire(variant.product, ["variants"])
+        # Its images stay the product's (their variant_id is now null).
+        db.session.expire(variant.product, ["variants", "images"])
         record(
             Action.VARIANT_DELETED,
             actor=actor,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
+from shop import media
 from shop.audit.models import Action, Target
 from shop.audit.services import changes_recorded, record, snapshot
 from shop.auth.models import User
@@ -21,7 +23,9 @@ CATEGORY_FIELDS = ("name", "slug", "description", "parent_id", "is_active")
 def list_categories(
     *, page: int, page_size: int, include_inactive: bool, parent_id: int | None = None
 ) -> Page:
-    stmt = select(Category).order_by(Category.name, Category.id)
+    stmt = (
+        select(Category).options(selectinload(Category.image)).order_by(Category.name, Category.id)
+    )
     if not include_inactive:
         stmt = stmt.where(Category.is_active.is_(True))
     if parent_id is not None:
@@ -132,4 +136,6 @@ def delete_category(actor: User, category_id: int) -> None:
         if db.session.scalar(select(Product.id).where(Product.category_id == category_id).limit(1)):
             raise Conflict("The category has products; move or delete them first.")
         _record(actor, Action.CATEGORY_DELETED, category.id, snapshot(category, CATEGORY_FIELDS))
+        if category.image is not None:
+            media.delete_after_commit(category.image.keys)
         db.session.delete(category)

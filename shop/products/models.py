@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -40,6 +40,33 @@ class Category(TimestampMixin, Base):
         ForeignKey("categories.id", ondelete="RESTRICT"), index=True
     )
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true(), index=True)
+
+    image: Mapped[CategoryImage | None] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ImageFiles:
+    """The files of one uploaded image in shop.media (each key unique, never reused): the
+    re-encoded image, its thumbnail and the thumbnail in WebP."""
+
+    key: Mapped[str] = mapped_column(String(200))
+    thumbnail_key: Mapped[str] = mapped_column(String(200))
+    thumbnail_webp_key: Mapped[str] = mapped_column(String(200))
+    width: Mapped[int]
+    height: Mapped[int]
+
+    @property
+    def keys(self) -> tuple[str, str, str]:
+        return (self.key, self.thumbnail_key, self.thumbnail_webp_key)
+
+
+class CategoryImage(ImageFiles, TimestampMixin, Base):
+    __tablename__ = "category_images"
+
+    category_id: Mapped[int] = mapped_column(
+        ForeignKey("categories.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class Product(TimestampMixin, Base):
@@ -111,6 +138,33 @@ class Product(TimestampMixin, Base):
         cascade="all, delete-orphan",
         passive_deletes=True,
     )
+    # Read with every product (one query per page of them): the answers show them.
+    images: Mapped[list[ProductImage]] = relationship(
+        order_by="(ProductImage.position, ProductImage.id)",
+        lazy="selectin",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class ProductImage(ImageFiles, TimestampMixin, Base):
+    """An image of a product, or of one of its variants (`variant_id`); a product's images
+    are at positions 1 to n."""
+
+    __tablename__ = "product_images"
+    __table_args__ = (
+        CheckConstraint("position >= 1", name="position_positive"),
+        Index("ix_product_images_product_position", "product_id", "position"),
+    )
+    label: ClassVar[str] = "Image"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    variant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("product_variants.id", ondelete="SET NULL"), index=True
+    )
+    alt: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    position: Mapped[int]
 
 
 class ProductVariant(TimestampMixin, Base):
@@ -142,6 +196,11 @@ class ProductVariant(TimestampMixin, Base):
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     product: Mapped[Product] = relationship(back_populates="variants")
+
+    @property
+    def images(self) -> list[ProductImage]:
+        """Its product's images of it (read with the product, no query of their own)."""
+        return [image for image in self.product.images if image.variant_id == self.id]
 
 
 def category_and_descendants(*category_ids: int) -> Any:

@@ -12,12 +12,14 @@ from shop.api import LOCATION, Blueprint, is_admin, visibility_scope
 from shop.caching import cached_response
 from shop.db import Page
 from shop.errors import Forbidden
-from shop.products import catalog, categories, flash_sales, search, transfer
+from shop.products import catalog, categories, flash_sales, images, search, transfer
 from shop.products.cache import CATALOG
-from shop.products.models import Category, FlashSale, Product, ProductVariant
+from shop.products.models import Category, FlashSale, Product, ProductImage, ProductVariant
 from shop.products.pricing import next_boundary
 from shop.products.schemas import (
     CategoryCreate,
+    CategoryImageUpload,
+    CategoryImageUploadSchema,
     CategoryQueryArgsSchema,
     CategorySchema,
     CategoryUpdate,
@@ -25,6 +27,11 @@ from shop.products.schemas import (
     ExportArgsSchema,
     FlashSaleSchema,
     FlashSaleUpdateSchema,
+    ImageSchema,
+    ImageUpdate,
+    ImageUpdateSchema,
+    ImageUpload,
+    ImageUploadSchema,
     ProductCreate,
     ProductListSchema,
     ProductQueryArgsSchema,
@@ -102,6 +109,26 @@ class CategoryById(MethodView):
     def delete(self, category_id: int) -> None:
         """Delete an empty category (no subcategories, no products)"""
         categories.delete_category(current_user, category_id)
+
+
+@blp.route("/categories/<int:category_id>/image")
+class CategoryImage(MethodView):
+    @blp.auth_required(Role.ADMIN)
+    @blp.arguments(CategoryImageUploadSchema, location="multipart")
+    @blp.errors(404, 503)
+    @blp.response(201, CategorySchema, headers=LOCATION)
+    def post(self, data: CategoryImageUpload, category_id: int) -> tuple[Category, Any]:
+        """Give a category its image (replacing the one it had): the upload rules of a
+        product's images; answers the category"""
+        category = images.set_category_image(current_user, category_id, data)
+        return category, _location(f"categories/{category_id}")
+
+    @blp.auth_required(Role.ADMIN)
+    @blp.errors(404)
+    @blp.response(204)
+    def delete(self, category_id: int) -> None:
+        """Remove a category's image (204 also when it had none)"""
+        images.remove_category_image(current_user, category_id)
 
 
 @blp.route("/categories/<int:category_id>/products")
@@ -250,6 +277,54 @@ class VariantById(MethodView):
     def delete(self, product_id: int, variant_id: int) -> None:
         """Delete a variant (its remaining stock leaves through the ledger)"""
         catalog.delete_variant(current_user, product_id, variant_id)
+
+
+@blp.route("/products/<int:product_id>/images")
+class ProductImages(MethodView):
+    @blp.auth_optional
+    @cached
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.errors(404)
+    @blp.response(200, page_of(ImageSchema))
+    def get(self, args: dict[str, Any], product_id: int) -> Page:
+        """List a product's images by position"""
+        return images.list_images(product_id, include_inactive=is_admin(), **args)
+
+    @blp.auth_required(Role.ADMIN)
+    @blp.arguments(ImageUploadSchema, location="multipart")
+    @blp.errors(404, 409, 503)
+    @blp.response(201, ImageSchema, headers=LOCATION)
+    def post(self, data: ImageUpload, product_id: int) -> tuple[ProductImage, Any]:
+        """Upload an image: JPEG, PNG or WebP, re-encoded without its metadata (EXIF, GPS),
+        with a thumbnail (400 px) in its format and in WebP"""
+        image = images.add_image(current_user, product_id, data)
+        return image, _location(f"products/{product_id}/images/{image.id}")
+
+
+@blp.route("/products/<int:product_id>/images/<int:image_id>")
+class ProductImageById(MethodView):
+    @blp.auth_optional
+    @cached
+    @blp.errors(404)
+    @blp.response(200, ImageSchema)
+    def get(self, product_id: int, image_id: int) -> ProductImage:
+        """Get one of a product's images"""
+        return images.get_image(product_id, image_id, include_inactive=is_admin())
+
+    @blp.auth_required(Role.ADMIN)
+    @blp.arguments(ImageUpdateSchema, required=False)
+    @blp.errors(404)
+    @blp.response(200, ImageSchema)
+    def patch(self, data: ImageUpdate, product_id: int, image_id: int) -> ProductImage:
+        """Change an image's alt text, position (the others move to make room) or variant"""
+        return images.update_image(current_user, product_id, image_id, data)
+
+    @blp.auth_required(Role.ADMIN)
+    @blp.errors(404)
+    @blp.response(204)
+    def delete(self, product_id: int, image_id: int) -> None:
+        """Delete an image and its files (the later ones move up one)"""
+        images.delete_image(current_user, product_id, image_id)
 
 
 flash_sales_blp = Blueprint(

@@ -1,4 +1,7 @@
-"""Request and response bodies of the catalog API."""
+"""Request and response bodies of the catalog API.
+
+Long because the catalog's answers nest one another (a product holds its category, variants,
+images and flash sale), so they are declared together, in the order they nest."""
 
 from __future__ import annotations
 
@@ -7,13 +10,17 @@ from typing import Any, NotRequired, Required, TypedDict
 
 from marshmallow import ValidationError, fields, post_dump, validate, validates_schema
 from webargs.fields import DelimitedList
+from werkzeug.datastructures import FileStorage
 
+from shop import media
 from shop.db import utcnow
+from shop.imaging import THUMBNAIL_SIZE
 from shop.products.pricing import LiveSale, current
 from shop.products.search import FACETS
 from shop.schemas import (
     AnswerSchema,
     BaseSchema,
+    FileUpload,
     Flag,
     Money,
     PageArgsSchema,
@@ -47,6 +54,86 @@ def _http_url(value: str) -> bool:
     return True
 
 
+MAX_IMAGES = 50  # a product's
+MAX_ALT = 300
+
+
+class MediaUrl(fields.String):
+    """A stored file's key, answered as its url (shop.media)."""
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else media.url(value)
+
+
+class ImageFilesSchema(AnswerSchema):
+    url = MediaUrl(attribute="key", metadata={"description": "the image, re-encoded"})
+    thumbnail_url = MediaUrl(
+        attribute="thumbnail_key",
+        metadata={"description": f"at most {THUMBNAIL_SIZE} px a side, in the image's format"},
+    )
+    thumbnail_webp_url = MediaUrl(
+        attribute="thumbnail_webp_key", metadata={"description": "the thumbnail in WebP"}
+    )
+    width = fields.Integer()
+    height = fields.Integer()
+
+
+class ImageSchema(ImageFilesSchema):
+    id = fields.Integer()
+    alt = fields.String()
+    position = fields.Integer(metadata={"description": "1 to the number of images"})
+    variant_id = fields.Integer(allow_none=True)
+    created_at = Timestamp()
+
+
+_UPLOAD = "JPEG, PNG or WebP, at most 10 MiB and 40 million pixels (IMAGE_MAX_PIXELS)"
+
+
+class CategoryImageUploadSchema(BaseSchema):
+    file = FileUpload(required=True, metadata={"description": _UPLOAD})
+
+
+class ImageUploadSchema(CategoryImageUploadSchema):
+    alt = fields.String(validate=validate.Length(max=MAX_ALT))
+    position = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_IMAGES),
+        metadata={"description": "default: last; later images move down one"},
+    )
+    variant_id = id_field(strict=False, metadata={"description": "one of the product's"})
+
+
+class ImageUpdateSchema(BaseSchema):
+    alt = fields.String(validate=validate.Length(max=MAX_ALT))
+    position = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_IMAGES),
+        metadata={"description": "past the last: last; the others move to make room"},
+    )
+    variant_id = id_field(allow_none=True, metadata={"description": "one of the product's"})
+
+
+class CategoryImageUpload(TypedDict):
+    """What CategoryImageUploadSchema loads."""
+
+    file: FileStorage
+
+
+class ImageUpload(CategoryImageUpload, total=False):
+    """What ImageUploadSchema loads."""
+
+    alt: str
+    position: int
+    variant_id: int
+
+
+class ImageUpdate(TypedDict, total=False):
+    """What ImageUpdateSchema loads."""
+
+    alt: str
+    position: int
+    variant_id: int | None
+
+
 class CategoryRefSchema(AnswerSchema):
     id = fields.Integer()
     name = fields.String()
@@ -60,8 +147,17 @@ class CategorySchema(BaseSchema):
     description = fields.String(validate=validate.Length(max=5000))
     parent_id = id_field(allow_none=True)
     is_active = Flag()
+    image = fields.Nested(ImageFilesSchema, dump_only=True, allow_none=True)
+    image_url = fields.String(
+        dump_only=True, allow_none=True, metadata={"description": "the image's url (or null)"}
+    )
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
+
+    @post_dump
+    def _image_url(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data["image_url"] = data["image"]["url"] if data.get("image") else None
+        return data
 
 
 class CategoryUpdateSchema(CategorySchema):
@@ -126,6 +222,11 @@ class VariantSchema(BaseSchema):
         strict=True, load_default=0, validate=validate.Range(min=0, max=MAX_STOCK)
     )
     is_active = Flag(load_default=True)
+    images = fields.List(
+        fields.Nested(ImageSchema),
+        dump_only=True,
+        metadata={"description": "the product's images of this variant"},
+    )
     sale_price = Money(
         dump_only=True,
         allow_none=True,
@@ -199,11 +300,12 @@ class ProductSchema(BaseSchema):
     image_url = fields.String(
         allow_none=True,
         validate=[validate.Length(max=2048), validate.URL(), _http_url],
-        metadata={"pattern": HTTP_URL},
+        metadata={"pattern": HTTP_URL, "description": "answers the first image's url, if any"},
     )
     rating_avg = fields.Float(dump_only=True)
     rating_count = fields.Integer(dump_only=True)
     variants = fields.List(fields.Nested(VariantSchema), dump_only=True)
+    images = fields.List(fields.Nested(ImageSchema), dump_only=True)
     sale_price = Money(
         dump_only=True,
         allow_none=True,
@@ -214,7 +316,9 @@ class ProductSchema(BaseSchema):
     updated_at = Timestamp(dump_only=True)
 
     @post_dump(pass_original=True)
-    def _flash_sale(self, data: dict[str, Any], product: Any, **_: Any) -> dict[str, Any]:
+    def _images_and_sale(self, data: dict[str, Any], product: Any, **_: Any) -> dict[str, Any]:
+        if data.get("images"):
+            data["image_url"] = data["images"][0]["url"]
         return _on_sale(data, product.price, current().best(product.id, product.category_id))
 
 

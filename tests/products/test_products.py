@@ -313,10 +313,10 @@ def test_list_query_count_does_not_grow_with_page_size(client, app, count_querie
         assert len(client.get(f"{API}/products?page_size=2").json["items"]) == 2
     with count_queries() as large:
         assert len(client.get(f"{API}/products?page_size=100").json["items"]) == 30
-    # count, page (with categories), variants; the flash sales running and when the next one
-    # starts or ends (cached apart: a flash-sale write or that moment reads them again)
-    assert first.count == 5
-    assert small.count == large.count == 2  # the total is cached apart from the page
+    # count, page (with categories), variants, images; the flash sales running and when the
+    # next one starts or ends (cached apart: a flash-sale write or that moment reads them again)
+    assert first.count == 6
+    assert small.count == large.count == 3  # the total is cached apart from the page
 
 
 def test_product_body_has_every_contract_field(client, app):

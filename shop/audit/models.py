@@ -39,6 +39,7 @@ class Action(enum.StrEnum):
     VARIANT_CREATED = "variant.created"
     VARIANT_UPDATED = "variant.updated"
     VARIANT_DELETED = "variant.deleted"
+    CATALOG_IMPORTED = "catalog.imported"  # one entry per batch of an import job
     # inventory
     INVENTORY_ADJUSTED = "inventory.adjusted"
     PURCHASE_ORDER_CREATED = "purchase_order.created"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
-from flask import Response, jsonify, stream_with_context
+from flask import Response, jsonify, request, stream_with_context
 from flask.views import MethodView
 from flask_jwt_extended import current_user
 
@@ -12,9 +14,10 @@ from shop.api import LOCATION, Blueprint, is_admin, visibility_scope
 from shop.caching import cached_response
 from shop.db import Page
 from shop.errors import Forbidden
-from shop.products import catalog, categories, search, transfer
+from shop.products import catalog, categories, imports, search, transfer
 from shop.products.cache import CATALOG
-from shop.products.models import Category, Product, ProductVariant
+from shop.products.import_rows import MAX_IMPORT_BYTES
+from shop.products.models import CatalogImport, Category, Product, ProductVariant
 from shop.products.schemas import (
     CategoryCreate,
     CategoryQueryArgsSchema,
@@ -22,6 +25,10 @@ from shop.products.schemas import (
     CategoryUpdate,
     CategoryUpdateSchema,
     ExportArgsSchema,
+    ImportAcceptedSchema,
+    ImportArgsSchema,
+    ImportFileSchema,
+    ImportJobSchema,
     ProductCreate,
     ProductListSchema,
     ProductQueryArgsSchema,
@@ -153,6 +160,49 @@ class ProductExport(MethodView):
             mimetype="text/csv",
             headers={"Content-Disposition": 'attachment; filename="products.csv"'},
         )
+
+
+def _bodies_up_to(limit: int) -> Callable[[Any], Any]:
+    """This view reads bodies up to `limit` bytes (413 beyond), not MAX_CONTENT_LENGTH."""
+
+    def decorator(func: Any) -> Any:
+        @wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            request.max_content_length = limit
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+@blp.route("/products/import")
+class ProductImport(MethodView):
+    @blp.auth_required(Role.ADMIN)
+    @_bodies_up_to(MAX_IMPORT_BYTES)
+    @blp.arguments(ImportArgsSchema, location="query")
+    @blp.arguments(ImportFileSchema, location="files")
+    @blp.errors(413, 422)
+    @blp.response(202, ImportAcceptedSchema, headers=LOCATION)
+    def post(self, args: dict[str, Any], files: dict[str, Any]) -> Any:
+        """Import products and variants from a CSV in the export's columns (upserted by SKU;
+        a bad row fails alone): a job, followed at GET /jobs/{job_id}. A header that is not
+        the export's columns is a 422 at once"""
+        upload = files["file"]
+        job = imports.queue_import(
+            current_user, upload.read(), upload.filename or "", dry_run=args["dry_run"]
+        )
+        return {"job_id": job.id}, _location(f"jobs/{job.id}")
+
+
+@blp.route("/jobs/<int:job_id>")
+class JobById(MethodView):
+    @blp.auth_required(Role.ADMIN)
+    @blp.errors(404)
+    @blp.response(200, ImportJobSchema)
+    def get(self, job_id: int) -> CatalogImport:
+        """A catalog import's progress: counters growing batch by batch, the rows refused"""
+        return imports.get_import(job_id)
 
 
 @blp.route("/products/featured")

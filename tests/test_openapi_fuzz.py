@@ -10,7 +10,8 @@ point at rows that exist (an unknown one is a documented 422), a price range's m
 exceed its maximum, relevance sorts only a text query, a report's range is ordered and at most
 MAX_DAYS long (all stated in the parameters' descriptions), a purchase order's costs fit in
 money, a webhook's URL is a public address (a receiver's name that does not resolve, or
-resolves to a private address, is a documented 422). Logout and change-password end the
+resolves to a private address, is a documented 422), an import's file is a CSV in the export's
+columns (its description; any other file is a documented 422). Logout and change-password end the
 credentials they are sent with, so each of their examples runs with a user of its own and
 that user's real secrets.
 """
@@ -47,6 +48,7 @@ API = "/api/v1"
 OWN_CREDENTIALS = {f"{API}/auth/logout", f"{API}/auth/change-password"}
 ID_MAX = 2**31 - 1
 PUBLIC_RECEIVER = "http://93.184.215.14/hooks"  # an address literal: resolves without DNS
+CATALOG_CSV = b"sku,name,price,stock\nFUZZ-1,Fuzzed,1.00,1\n"
 
 
 @pytest.fixture
@@ -174,6 +176,8 @@ def run(case, app, world, headers: dict[str, str]) -> None:
             keep_costs_within_money(body)
             if case.path.startswith(f"{API}/webhooks") and isinstance(body.get("url"), str):
                 body["url"] = PUBLIC_RECEIVER  # a name may not resolve, or not to the public
+            if case.path == f"{API}/products/import" and "file" in body:
+                body["file"] = CATALOG_CSV
         if body != case.body:
             case.body = body
     if valid and isinstance(query, dict):

@@ -289,8 +289,17 @@ class SuggestionSchema(AnswerSchema):
 
 
 class ImportArgsSchema(BaseSchema):
+    # Exactly "true" or "false", as documented (a query's text, not a JSON boolean).
     dry_run = fields.Boolean(
-        load_default=False, metadata={"description": "check every row, write nothing"}
+        load_default=False,
+        truthy={"true"},
+        falsy={"false"},
+        metadata={
+            "type": "string",
+            "enum": ["true", "false"],
+            "default": "false",
+            "description": "true: check every row, write nothing",
+        },
     )
 
 

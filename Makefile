@@ -9,7 +9,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.uv/bin/uv)
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test test-main test-embedded lint format services bench bench-realtime bench-webhooks bench-catalog faults clean
+.PHONY: install run test test-main test-embedded lint format services bench bench-realtime bench-webhooks bench-catalog bench-import faults clean
 
 .uv/bin/uv:
 	$(PYTHON) -m venv .uv
@@ -70,6 +70,7 @@ bench: install
 	$(BIN)/python bench/run.py --products $${PRODUCTS:-10000} --orders $${ORDERS:-200000}
 	$(BIN)/python bench/realtime.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/catalog_import.py
 
 # Webhook deliveries per second with one worker (README, Webhooks).
 bench-webhooks: install
@@ -80,6 +81,11 @@ bench-webhooks: install
 bench-catalog: install
 	@bash .ci/services
 	$(BIN)/python bench/catalog.py --products $${PRODUCTS:-1000000}
+
+# 100,000 catalog rows imported into a fresh database, under a minute (README, Import).
+bench-import: install
+	@bash .ci/services
+	$(BIN)/python bench/catalog_import.py
 
 # One realtime process holding 5,000 connections while events commit at 50/s (README, Events).
 bench-realtime: install

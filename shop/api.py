@@ -185,15 +185,23 @@ class Blueprint(flask_smorest.Blueprint):
                 manual = doc.setdefault("manual_doc", {})
                 manual.setdefault("operationId", f"{method}{obj.__name__}")
 
-    def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
+    def arguments(
+        self,
+        schema: Any,
+        *,
+        location: str = "json",
+        max_bytes: int | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """As flask-smorest's, but an unknown query parameter is a 422 naming it (webargs
         ignores them by default), and a body must be declared JSON (415; 400 when it is not
-        JSON, 413 when too large: all documented)."""
+        JSON, 413 when too large: all documented). A multipart body's file may be `max_bytes`
+        (UPLOAD_MAX_BYTES when not given)."""
         if location == "query":
             kwargs.setdefault("unknown", ma.RAISE)
         parse = super().arguments(schema, location=location, **kwargs)
         if location == "multipart":
-            return self._upload(parse)
+            return self._upload(parse, max_bytes)
         if location != "json":
             return parse
 
@@ -210,19 +218,18 @@ class Blueprint(flask_smorest.Blueprint):
 
         return decorator
 
-    def _upload(self, parse: Any) -> Any:
-        """A multipart body (location="multipart") may be as large as a file upload
-        (UPLOAD_MAX_BYTES, and the rest of the body), not only MAX_CONTENT_LENGTH; it must be
-        declared multipart/form-data (415)."""
+    def _upload(self, parse: Any, max_bytes: int | None) -> Any:
+        """A multipart body (location="multipart") may be as large as its file may be
+        (`max_bytes` or UPLOAD_MAX_BYTES, and the rest of the body), not only
+        MAX_CONTENT_LENGTH; it must be declared multipart/form-data (415)."""
 
         def decorator(func: Any) -> Any:
             parsed = parse(func)
 
             @wraps(parsed)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
-                request.max_content_length = (
-                    current_app.config["UPLOAD_MAX_BYTES"] + MULTIPART_OVERHEAD
-                )
+                file_limit = max_bytes or current_app.config["UPLOAD_MAX_BYTES"]
+                request.max_content_length = file_limit + MULTIPART_OVERHEAD
                 if request.content_length and request.mimetype != "multipart/form-data":
                     raise UnsupportedMediaType("The body must be multipart/form-data.")
                 return parsed(*args, **kwargs)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from datetime import datetime, timedelta
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -20,6 +22,8 @@ from shop.db import unit_of_work
 from shop.errors import ShopError
 from shop.inventory.ledger import find_ledger_drift
 from shop.mail import kept_messages
+from shop.products import imports
+from shop.products.models import ImportStatus
 from shop.queues import DEFAULT_QUEUE, redis_connection
 from shop.reports.aggregates import aggregate_day, today
 from shop.seed import DEMO_ACCOUNTS, seed_demo
@@ -28,6 +32,36 @@ jobs_cli = AppGroup("jobs", help="Periodic jobs: list, run one now, register the
 inventory_cli = AppGroup("inventory", help="Inventory maintenance.")
 reports_cli = AppGroup("reports", help="Sales aggregates.")
 mail_cli = AppGroup("mail", help="Email.")
+products_cli = AppGroup("products", help="The catalog.")
+
+
+@products_cli.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option("--dry-run", is_flag=True, help="Check every row, write nothing.")
+def products_import(file: Any, dry_run: bool) -> None:
+    """Import products and variants from a CSV in the export's columns, as POST
+    /products/import does (inline, with a progress bar); exit 1 when a row was refused."""
+    try:
+        job = imports.queue_import(None, file.read(), file.name, dry_run=dry_run, dispatch=False)
+    except ShopError as error:
+        raise click.ClickException(error.detail) from error
+    with ExitStack() as stack:
+        bars: list[Any] = []
+
+        def progress(rows: int, total: int) -> None:
+            if not bars:
+                bars.append(stack.enter_context(
+                    click.progressbar(length=total, label="rows", file=sys.stderr)
+                ))  # fmt: skip
+            bars[0].update(rows)
+
+        imports.run_import(job.id, on_batch=progress)
+    done = imports.get_import(job.id)
+    for refused in done.errors:
+        click.echo(f"row {refused['row']}, {refused['field'] or 'row'}: {refused['message']}")
+    click.echo(json.dumps(imports.summary(done)))
+    if done.status != ImportStatus.SUCCEEDED or done.failed:
+        raise SystemExit(1)
 
 
 @mail_cli.command("outbox")
@@ -156,6 +190,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(inventory_cli)
     app.cli.add_command(reports_cli)
     app.cli.add_command(mail_cli)
+    app.cli.add_command(products_cli)
     app.cli.add_command(create_admin)
     app.cli.add_command(serve)
     app.cli.add_command(seed)

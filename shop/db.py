@@ -20,11 +20,16 @@ from sqlalchemy import (
     Numeric,
     Select,
     Table,
+    bindparam,
+    cast,
+    column,
     event,
     func,
     insert,
     inspect,
     select,
+    update,
+    values,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -172,6 +177,31 @@ def insert_loaded(objects: list[M]) -> None:
             set_committed_value(obj, attribute.key, value)
         make_transient_to_detached(obj)
         session.add(obj)
+
+
+def update_many(table: Table, rows: list[dict[str, Any]]) -> None:
+    """UPDATE rows of `table` by id, each to its own values (every row names the same
+    columns): one UPDATE ... FROM (VALUES ...) on PostgreSQL, an executemany elsewhere."""
+    if not rows:
+        return
+    names = [name for name in rows[0] if name != "id"]
+    if db.session.get_bind().dialect.name == "postgresql":
+        given = values(
+            *(column(name, table.c[name].type) for name in ("id", *names)), name="given"
+        ).data([tuple(row[name] for name in ("id", *names)) for row in rows])
+        # Cast: a column of NULLs in VALUES would be text to PostgreSQL.
+        db.session.execute(
+            update(table)
+            .where(table.c.id == given.c.id)
+            .values({name: cast(given.c[name], table.c[name].type) for name in names})
+        )
+        return
+    db.session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values({name: bindparam(f"b_{name}") for name in names}),
+        [{f"b_{name}": value for name, value in row.items()} for row in rows],
+    )
 
 
 def _label(model: type[Base]) -> str:

@@ -49,7 +49,11 @@ def handing_over() -> bool:
     return redis_connection() is not None and time.monotonic() >= _down_until
 
 
-def enqueue(func: Callable[..., Any], *args: Any, job_id: str | None = None) -> None:
+def enqueue(
+    func: Callable[..., Any], *args: Any, job_id: str | None = None, timeout: int | None = None
+) -> None:
+    """Queue `func(*args)`, retried at JOB_RETRY_INTERVALS; `timeout` (seconds) overrides RQ's
+    limit on one run (180 s)."""
     global _down_until
     connection = redis_connection()
     if connection is None:
@@ -57,7 +61,11 @@ def enqueue(func: Callable[..., Any], *args: Any, job_id: str | None = None) -> 
     intervals = current_app.config["JOB_RETRY_INTERVALS"]
     try:
         Queue(DEFAULT_QUEUE, connection=connection).enqueue(
-            func, *args, job_id=job_id, retry=Retry(max=len(intervals), interval=intervals)
+            func,
+            *args,
+            job_id=job_id,
+            job_timeout=timeout,
+            retry=Retry(max=len(intervals), interval=intervals),
         )
     except (RedisError, OSError):
         _down_until = time.monotonic() + RETRY_AFTER

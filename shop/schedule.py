@@ -84,6 +84,12 @@ JOBS: tuple[PeriodicJob, ...] = (
         "Delete events older than EVENT_RETENTION_HOURS (72 by default).",
     ),
     PeriodicJob(
+        "resume-imports",
+        "shop.products.imports.resume_imports",
+        "*/5 * * * *",
+        "Send again catalog imports left behind (Redis away at the upload, a worker killed).",
+    ),
+    PeriodicJob(
         "purge-expired-tokens",
         "shop.auth.tokens.purge_expired_tokens",
         "17 3 * * *",

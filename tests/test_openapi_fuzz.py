@@ -11,10 +11,12 @@ exceed its maximum, relevance sorts only a text query, a report's range is order
 MAX_DAYS long (all stated in the parameters' descriptions), a purchase order's costs fit in
 money, a coupon code names a coupon and a coupon's value and window fit its kind (stated in
 the schema's description), a flash sale's window is ordered and it names products or
-categories, a webhook's URL is a public address (a receiver's name that does
-not resolve, or resolves to a private address, is a documented 422). Logout and
-change-password end the credentials they are sent with, so each of their examples runs with
-a user of its own and that user's real secrets.
+categories, a webhook's URL is a public address (a receiver's name that does not resolve, or
+resolves to a private address, is a documented 422), an import's file is a CSV in the
+export's columns (its description; any other file is a documented 422), and the rows they
+all refer to are not changed or deleted by an example (sent to an id that does not exist
+instead). Logout and change-password end the credentials they are sent with, so each of
+their examples runs with a user of its own and that user's real secrets.
 """
 
 import copy
@@ -50,6 +52,7 @@ API = "/api/v1"
 OWN_CREDENTIALS = {f"{API}/auth/logout", f"{API}/auth/change-password"}
 ID_MAX = 2**31 - 1
 PUBLIC_RECEIVER = "http://93.184.215.14/hooks"  # an address literal: resolves without DNS
+CATALOG_CSV = "sku,name,price,stock\nFUZZ-1,Fuzzed,1.00,1\n"
 
 
 @pytest.fixture
@@ -100,7 +103,18 @@ def world(app, client):
         "product": product.id,
         "address_of": address_of,
         "coupon": coupon.code,
+        "kept": {"category_id": category.id, "product_id": product.id, "coupon_id": coupon.id},
     }
+
+
+def leave_the_world_alone(case: Any, world: dict[str, Any]) -> None:
+    """A change or deletion aimed at one of the world's rows goes to an id that does not
+    exist (a documented 404): the rows the other examples refer to stay as they are."""
+    if case.method not in ("PATCH", "DELETE", "PUT") or not isinstance(case.path_parameters, dict):
+        return
+    kept = {k: ID_MAX for k, v in case.path_parameters.items() if world["kept"].get(k) == v}
+    if kept and not case.path.startswith(f"{API}/wishlist"):  # a wishlist is the user's own
+        case.path_parameters = {**case.path_parameters, **kept}
 
 
 def is_id(value: Any) -> bool:
@@ -151,23 +165,38 @@ def keep_costs_within_money(body: dict[str, Any]) -> None:
             line["unit_cost"] = "1.00"
 
 
-def keep_coupons_whole(body: dict[str, Any]) -> None:
-    """A percent coupon's value is 1 to 100, a fixed one's at least 0.01, its window ordered."""
+def keep_coupons_whole(body: dict[str, Any], *, patch: bool) -> None:
+    """A percent coupon's value is 1 to 100, a fixed one's at least 0.01, its window ordered
+    (a change sends both ends of it or neither)."""
     if body.get("kind") == "percent":
         body["value"] = "10.00"
     elif body.get("kind") == "fixed":
         body["value"] = "5.00"
+    elif patch:
+        body.pop("value", None)  # its kind may be either
     start, end = body.get("starts_at"), body.get("ends_at")
     if isinstance(start, str) and isinstance(end, str) and start >= end:
         body["starts_at"], body["ends_at"] = None, None
+    elif patch and (start is None) != (end is None):
+        body.pop("starts_at", None)
+        body.pop("ends_at", None)
 
 
-def keep_flash_sales_whole(body: dict[str, Any], world: dict[str, Any]) -> None:
-    """A flash sale ends after it starts and names products or categories."""
+def keep_flash_sales_whole(body: dict[str, Any], world: dict[str, Any], *, patch: bool) -> None:
+    """A flash sale ends after it starts and names products or categories (a change keeps
+    that with what the sale has: one end of its window alone is not sent)."""
     start, end = body.get("starts_at"), body.get("ends_at")
-    if isinstance(start, str) and isinstance(end, str) and start >= end:
-        body["starts_at"], body["ends_at"] = "2026-01-01T00:00:00Z", "2099-01-01T00:00:00Z"
-    if not body.get("product_ids") and not body.get("category_ids"):
+    if isinstance(start, str) and isinstance(end, str):
+        if start >= end:
+            body["starts_at"], body["ends_at"] = "2026-01-01T00:00:00Z", "2099-01-01T00:00:00Z"
+    elif patch:
+        body.pop("starts_at", None)
+        body.pop("ends_at", None)
+    if patch:  # the sale may name nothing else
+        for name in ("product_ids", "category_ids"):
+            if body.get(name) == []:
+                body[name] = [world["product" if name == "product_ids" else "category"]]
+    elif not body.get("product_ids") and not body.get("category_ids"):
         body["product_ids"] = [world["product"]]
 
 
@@ -213,13 +242,16 @@ def run(case, app, world, headers: dict[str, str]) -> None:
         if isinstance(body, dict):
             keep_costs_within_money(body)
             if case.path.startswith(f"{API}/coupons"):
-                keep_coupons_whole(body)
-            if case.path == f"{API}/flash-sales":
-                keep_flash_sales_whole(body, world)
+                keep_coupons_whole(body, patch=case.method == "PATCH")
+            if case.path.startswith(f"{API}/flash-sales"):
+                keep_flash_sales_whole(body, world, patch=case.method == "PATCH")
             if case.path.startswith(f"{API}/webhooks") and isinstance(body.get("url"), str):
                 body["url"] = PUBLIC_RECEIVER  # a name may not resolve, or not to the public
+            if case.path == f"{API}/products/import" and "file" in body:
+                body["file"] = CATALOG_CSV  # text, which the schema's string also is
         if body != case.body:
             case.body = body
+    leave_the_world_alone(case, world)  # valid or not: an invalid query may still go through
     if valid and isinstance(query, dict):
         keep_ranges_ordered(query)
         if query != case.query:

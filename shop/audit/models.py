@@ -47,6 +47,7 @@ class Action(enum.StrEnum):
     PRODUCT_IMAGE_DELETED = "product_image.deleted"
     CATEGORY_IMAGE_SET = "category.image_set"
     CATEGORY_IMAGE_REMOVED = "category.image_removed"
+    CATALOG_IMPORTED = "catalog.imported"  # one entry per batch of an import job
     # inventory
     INVENTORY_ADJUSTED = "inventory.adjusted"
     PURCHASE_ORDER_CREATED = "purchase_order.created"

@@ -43,8 +43,9 @@ class StockChanged(Event, name="stock.changed"):
 
     @property
     def recovered(self) -> bool:
-        """Whether stock rose from at or below the threshold to above it."""
-        return self.delta > 0 and self.crossed_threshold
+        """Whether stock rose from at or below the threshold to above it (a new row's first
+        stock recovers nothing: no notification can be open for it)."""
+        return self.delta > 0 and self.crossed_threshold and self.movement != MovementType.INITIAL
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Catalog: the category tree, products, their variants, the stock ledger, flash sales."""
+"""Catalog: the category tree, products, their variants, the stock ledger, flash sales,
+and catalog imports."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    LargeBinary,
     Numeric,
     String,
     Table,
@@ -321,3 +323,43 @@ class FlashSale(CatalogScope, TimestampMixin, Base):
     categories: Mapped[list[Category]] = relationship(
         secondary=flash_sale_categories, lazy="selectin", order_by=Category.id
     )
+
+
+class ImportStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"  # every row was tried: `failed` says how many were refused
+    FAILED = "failed"  # the job itself stopped (`error`); the batches before it stay
+
+
+class CatalogImport(TimestampMixin, Base):
+    """A catalog import (`POST /products/import`): the uploaded CSV until the job is done, and
+    its progress. `next_row` is where the next batch starts: a batch's rows and its advance
+    commit together, so a job run again (a worker killed) goes on from there, once."""
+
+    __tablename__ = "catalog_imports"
+    label = "Job"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default=ImportStatus.QUEUED, index=True)
+    dry_run: Mapped[bool] = mapped_column(default=False)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    encoding: Mapped[str] = mapped_column(String(16))
+    # The CSV as uploaded, so that any worker on any host can run the job; cleared when done.
+    file: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    total: Mapped[int | None]  # data rows, once the job has read the file through
+    next_row: Mapped[int] = mapped_column(default=2, server_default="2")  # the header is row 1
+    processed: Mapped[int] = mapped_column(default=0, server_default="0")
+    created: Mapped[int] = mapped_column(default=0, server_default="0")
+    updated: Mapped[int] = mapped_column(default=0, server_default="0")
+    unchanged: Mapped[int] = mapped_column(default=0, server_default="0")
+    failed: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The first MAX_ERRORS row errors ({row, field, message}); `failed` counts every row.
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON().with_variant(JSONB(), "postgresql"), default=list
+    )
+    error: Mapped[str | None] = mapped_column(Text)  # why the job failed, or last failed run
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

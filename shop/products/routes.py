@@ -1,4 +1,8 @@
-"""Catalog API: categories, products, variants, search suggestions."""
+"""Catalog API: categories, products, variants, images, search suggestions, the CSV export
+and import, flash sales.
+
+Long because every path of the catalog shares its gates (admin views, inactive rows) and its
+cached answers (`cached`, which ends at the next flash-sale boundary), declared once here."""
 
 from __future__ import annotations
 
@@ -12,9 +16,17 @@ from shop.api import LOCATION, Blueprint, is_admin, visibility_scope
 from shop.caching import cached_response
 from shop.db import Page
 from shop.errors import Forbidden
-from shop.products import catalog, categories, flash_sales, images, search, transfer
+from shop.products import catalog, categories, flash_sales, images, imports, search, transfer
 from shop.products.cache import CATALOG
-from shop.products.models import Category, FlashSale, Product, ProductImage, ProductVariant
+from shop.products.import_rows import MAX_IMPORT_BYTES
+from shop.products.models import (
+    CatalogImport,
+    Category,
+    FlashSale,
+    Product,
+    ProductImage,
+    ProductVariant,
+)
 from shop.products.pricing import next_boundary
 from shop.products.schemas import (
     CategoryCreate,
@@ -32,6 +44,10 @@ from shop.products.schemas import (
     ImageUpdateSchema,
     ImageUpload,
     ImageUploadSchema,
+    ImportAcceptedSchema,
+    ImportArgsSchema,
+    ImportFileSchema,
+    ImportJobSchema,
     ProductCreate,
     ProductListSchema,
     ProductQueryArgsSchema,
@@ -184,6 +200,34 @@ class ProductExport(MethodView):
             mimetype="text/csv",
             headers={"Content-Disposition": 'attachment; filename="products.csv"'},
         )
+
+
+@blp.route("/products/import")
+class ProductImport(MethodView):
+    @blp.auth_required(Role.ADMIN)
+    @blp.arguments(ImportArgsSchema, location="query")
+    @blp.arguments(ImportFileSchema, location="multipart", max_bytes=MAX_IMPORT_BYTES)
+    @blp.errors(422)
+    @blp.response(202, ImportAcceptedSchema, headers=LOCATION)
+    def post(self, args: dict[str, Any], files: dict[str, Any]) -> Any:
+        """Import products and variants from a CSV in the export's columns (upserted by SKU;
+        a bad row fails alone): a job, followed at GET /jobs/{job_id}. A header that is not
+        the export's columns is a 422 at once"""
+        upload = files["file"]
+        job = imports.queue_import(
+            current_user, upload.read(), upload.filename or "", dry_run=args["dry_run"]
+        )
+        return {"job_id": job.id}, _location(f"jobs/{job.id}")
+
+
+@blp.route("/jobs/<int:job_id>")
+class JobById(MethodView):
+    @blp.auth_required(Role.ADMIN)
+    @blp.errors(404)
+    @blp.response(200, ImportJobSchema)
+    def get(self, job_id: int) -> CatalogImport:
+        """A catalog import's progress: counters growing batch by batch, the rows refused"""
+        return imports.get_import(job_id)
 
 
 @blp.route("/products/featured")

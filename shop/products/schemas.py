@@ -15,6 +15,7 @@ from werkzeug.datastructures import FileStorage
 from shop import media
 from shop.db import utcnow
 from shop.imaging import THUMBNAIL_SIZE
+from shop.products.models import ImportStatus
 from shop.products.pricing import LiveSale, current
 from shop.products.search import FACETS
 from shop.schemas import (
@@ -464,3 +465,49 @@ class FlashSaleUpdateSchema(FlashSaleSchema):
     discount_percent = fields.Integer(strict=True, validate=validate.Range(min=1, max=90))
     product_ids = _sale_ids()
     category_ids = _sale_ids()
+
+
+class ImportArgsSchema(BaseSchema):
+    dry_run = fields.Boolean(
+        load_default=False, metadata={"description": "true: check every row, write nothing"}
+    )
+
+
+class ImportFileSchema(BaseSchema):
+    file = FileUpload(
+        required=True,
+        metadata={
+            "description": "CSV (UTF-8 or Latin-1) in the export's columns, sku required; "
+            "at most 50 MiB"
+        },
+    )
+
+
+class ImportAcceptedSchema(AnswerSchema):
+    job_id = fields.Integer()
+
+
+class ImportErrorSchema(AnswerSchema):
+    row = fields.Integer(metadata={"description": "as a spreadsheet numbers it: the header is 1"})
+    field = fields.String(allow_none=True, metadata={"description": "the column; null: the row"})
+    message = fields.String()
+
+
+class ImportJobSchema(AnswerSchema):
+    id = fields.Integer()
+    status = fields.String(metadata={"enum": [s.value for s in ImportStatus]})
+    dry_run = fields.Boolean()
+    filename = fields.String()
+    total = fields.Integer(allow_none=True, metadata={"description": "null until the file is read"})
+    processed = fields.Integer()
+    created = fields.Integer()
+    updated = fields.Integer(metadata={"description": "rows that changed something"})
+    unchanged = fields.Integer()
+    failed = fields.Integer(metadata={"description": "rows refused (the others are applied)"})
+    errors = fields.List(
+        fields.Nested(ImportErrorSchema), metadata={"description": "the first 1,000"}
+    )
+    error = fields.String(allow_none=True, metadata={"description": "why the job stopped"})
+    created_at = Timestamp()
+    started_at = Timestamp(allow_none=True)
+    finished_at = Timestamp(allow_none=True)

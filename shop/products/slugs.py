@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from shop.db import db
 from shop.errors import Conflict
@@ -25,9 +26,27 @@ def claim_slug(model: type[Category] | type[Product], slug: str, own_id: int | N
 
 
 def unique_slug(model: type[Category] | type[Product], name: str) -> str:
-    base = slugify(name)
-    taken = set(db.session.scalars(select(model.slug).where(model.slug.like(f"{base}%"))))
-    slug, n = base, 2
-    while slug in taken:
-        slug, n = f"{base}-{n}", n + 1
-    return slug
+    return unique_slugs(model, [name])[0]
+
+
+def unique_slugs(model: type[Category] | type[Product], names: list[str]) -> list[str]:
+    """A free slug for each name ("rake", then "rake-2", ...), distinct from one another, in
+    at most two queries whatever the number of names."""
+    bases = [slugify(name) for name in names]
+    taken = set(db.session.scalars(select(model.slug).where(model.slug.in_(set(bases)))))
+    counts = Counter(bases)
+    clashing = {base for base in bases if base in taken or counts[base] > 1}
+    if clashing:  # slugify leaves no LIKE wildcard in a base
+        taken |= set(
+            db.session.scalars(
+                select(model.slug).where(or_(*(model.slug.like(f"{b}-%") for b in clashing)))
+            )
+        )
+    slugs = []
+    for base in bases:
+        slug, n = base, 2
+        while slug in taken:
+            slug, n = f"{base}-{n}", n + 1
+        taken.add(slug)
+        slugs.append(slug)
+    return slugs

@@ -50,7 +50,7 @@ def upgrade():
         sa.Column("starts_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("ends_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("max_redemptions", sa.Integer(), nullable=True),
-        sa.Column("max_per_customer", sa.Integer(), nullable=True, server_default="1"),
+        sa.Column("max_per_customer", sa.Integer(), nullable=True),
         sa.Column("is_active", sa.Boolean(), nullable=False, server_default=sa.true()),
         sa.Column("redemptions", sa.Integer(), nullable=False, server_default="0"),
         sa.Column(

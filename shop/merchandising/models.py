@@ -70,7 +70,7 @@ class Coupon(CatalogScope, TimestampMixin, Base):
     starts_at: Mapped[datetime | None]
     ends_at: Mapped[datetime | None]
     max_redemptions: Mapped[int | None]
-    max_per_customer: Mapped[int | None] = mapped_column(default=1, server_default="1")
+    max_per_customer: Mapped[int | None]  # null: no limit (the API defaults it to 1)
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
     # Orders holding it now (a cancelled order gave its redemption back).
     redemptions: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -402,3 +402,12 @@ def test_discounts_add_up_to_the_cent_over_random_carts(app):
             if kind == "fixed":
                 assert applied.discount == min(value, sum(totals))
             assert all(d == d.quantize(Decimal("0.01")) for d in applied.line_discounts)
+
+
+def test_a_coupon_without_a_limit_per_customer_serves_a_customer_again(client, app, as_admin):
+    made = coupon(client, as_admin, code="ALWAYS", max_per_customer=None)
+    assert made["max_per_customer"] is None
+    pen = make_product(app, price=Decimal("10.00"), stock=50)
+    buyer = headers_for(app, make_user(app))
+    statuses = [order(client, buyer, (pen, 1), coupon_code="ALWAYS").status_code for _ in range(3)]
+    assert statuses == [201] * 3

@@ -7,6 +7,8 @@ Create Date: 2026-12-01 20:40:00
 
 """
 
+import warnings
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -97,8 +99,8 @@ def upgrade():
     )
     op.create_index(op.f("ix_cart_coupons_coupon_id"), "cart_coupons", ["coupon_id"])
     op.add_column("orders", sa.Column("discount", MONEY, nullable=False, server_default="0"))
-    op.add_column("orders", sa.Column("coupon_id", sa.Integer(), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
+        op.add_column("orders", sa.Column("coupon_id", sa.Integer(), nullable=True))
         op.create_foreign_key(
             op.f("fk_orders_coupon_id_coupons"),
             "orders",
@@ -107,8 +109,18 @@ def upgrade():
             ["id"],
             ondelete="SET NULL",
         )
-    # SQLite (the embedded default) cannot add a constraint to a table; there a deleted
-    # coupon's id stays on its orders, beside their coupon_code, and matches no coupon.
+    else:  # SQLite: the table is copied with the constraint (batch mode)
+        with warnings.catch_warnings():  # users' expression index, reflected with orders' FK
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection")
+            with op.batch_alter_table("orders") as batch:
+                batch.add_column(sa.Column("coupon_id", sa.Integer(), nullable=True))
+                batch.create_foreign_key(
+                    op.f("fk_orders_coupon_id_coupons"),
+                    "coupons",
+                    ["coupon_id"],
+                    ["id"],
+                    ondelete="SET NULL",
+                )
     op.add_column("orders", sa.Column("coupon_code", sa.String(64), nullable=True))
     op.create_index(
         "ix_orders_coupon_user",

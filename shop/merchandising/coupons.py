@@ -13,11 +13,11 @@ from sqlalchemy import func, select, update
 from shop.audit.models import Action, Target
 from shop.audit.services import changes_recorded, record, snapshot
 from shop.auth.models import User
-from shop.db import Page, db, get_or_404, paginate, rows_named, table_of, unit_of_work, utcnow
+from shop.db import Page, db, get_or_404, paginate, table_of, unit_of_work, utcnow
 from shop.errors import Conflict, Unprocessable
 from shop.merchandising.models import Coupon, CouponKind
 from shop.products.catalog import Sellable
-from shop.products.models import Category, Product, category_and_descendants
+from shop.products.models import category_and_descendants
 from shop.schemas import CENT
 
 FIELDS = (
@@ -53,14 +53,6 @@ def get_coupon(coupon_id: int) -> Coupon:
     return get_or_404(Coupon, coupon_id)
 
 
-def _scope(coupon: Coupon, data: dict[str, Any]) -> None:
-    """Set the products and categories the coupon is limited to (422 naming unknown ids)."""
-    if "product_ids" in data:
-        coupon.products = rows_named(Product, data.pop("product_ids"), "product_ids")
-    if "category_ids" in data:
-        coupon.categories = rows_named(Category, data.pop("category_ids"), "category_ids")
-
-
 def _check(coupon: Coupon) -> None:
     """The rules that join fields (checked after a change too: PATCH gives one side)."""
     if coupon.kind == CouponKind.PERCENT and not Decimal(1) <= coupon.value <= Decimal(100):
@@ -94,7 +86,7 @@ def create_coupon(actor: User, data: dict[str, Any]) -> Coupon:
     with unit_of_work() as session:
         _code_taken(data["code"])
         coupon = Coupon(redemptions=0)
-        _scope(coupon, data)
+        coupon.scope_to(data)
         for name, value in data.items():
             setattr(coupon, name, value)
         _check(coupon)
@@ -122,7 +114,7 @@ def update_coupon(actor: User, coupon_id: int, data: dict[str, Any]) -> Coupon:
             target=coupon,
             fields=FIELDS,
         ):
-            _scope(coupon, data)
+            coupon.scope_to(data)
             for name, value in data.items():
                 setattr(coupon, name, value)
             _check(coupon)

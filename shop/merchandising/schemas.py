@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 from marshmallow import fields, validate
 
 from shop.merchandising.models import CouponKind
-from shop.products.schemas import ProductSchema
-from shop.schemas import AnswerSchema, BaseSchema, Flag, Money, PageArgsSchema, Timestamp, id_field
+from shop.products.schemas import ProductSchema, scope_ids
+from shop.schemas import AnswerSchema, BaseSchema, Flag, Money, PageArgsSchema, Timestamp
 
 MAX_SCOPE = 500  # products or categories one coupon is limited to
 CODE = r"^[A-Za-z0-9_-]{1,64}$"
@@ -23,10 +23,6 @@ def coupon_code_field(**kwargs: Any) -> fields.String:
 class WishlistItemSchema(AnswerSchema):
     product = fields.Nested(ProductSchema)
     added_at = Timestamp()
-
-
-def _ids(**kwargs: Any) -> fields.List[Any]:
-    return fields.List(id_field(), validate=validate.Length(max=MAX_SCOPE), **kwargs)
 
 
 class CouponSchema(BaseSchema):
@@ -63,12 +59,15 @@ class CouponSchema(BaseSchema):
         validate=validate.Range(min=1, max=1_000_000),
         metadata={"description": "orders per customer (null: no limit)"},
     )
-    product_ids = _ids(
+    product_ids = scope_ids(
+        MAX_SCOPE,
         load_default=list,
         metadata={"description": "limited to these products (with category_ids: either)"},
     )
-    category_ids = _ids(
-        load_default=list, metadata={"description": "limited to these and their subcategories"}
+    category_ids = scope_ids(
+        MAX_SCOPE,
+        load_default=list,
+        metadata={"description": "limited to these and their subcategories"},
     )
     is_active = Flag(load_default=True)
     redemptions = fields.Integer(
@@ -96,8 +95,8 @@ class CouponUpdateSchema(CouponSchema):
     max_per_customer = fields.Integer(
         strict=True, allow_none=True, validate=validate.Range(min=1, max=1_000_000)
     )
-    product_ids = _ids()
-    category_ids = _ids()
+    product_ids = scope_ids(MAX_SCOPE)
+    category_ids = scope_ids(MAX_SCOPE)
     is_active = Flag()
 
 

@@ -13,11 +13,11 @@ from shop.audit.models import Action, Target
 from shop.audit.services import changes_recorded, record, snapshot
 from shop.auth.models import User
 from shop.caching import invalidate
-from shop.db import Page, after_commit, get_or_404, paginate, rows_named, unit_of_work, utcnow
+from shop.db import Page, after_commit, get_or_404, paginate, unit_of_work, utcnow
 from shop.errors import Unprocessable
 from shop.products.cache import CATALOG, CATALOG_MATCHES, FLASH_SALES
 from shop.products.events import WentOnSale
-from shop.products.models import Category, FlashSale, Product
+from shop.products.models import FlashSale
 
 FIELDS = ("name", "starts_at", "ends_at", "discount_percent", "product_ids", "category_ids")
 
@@ -39,10 +39,7 @@ def get_flash_sale(sale_id: int) -> FlashSale:
 def _apply(sale: FlashSale, data: dict[str, Any]) -> None:
     if "starts_at" in data and data["starts_at"] > utcnow():
         sale.announced_at = None  # moved ahead: its start is announced when it comes
-    if "product_ids" in data:
-        sale.products = rows_named(Product, data.pop("product_ids"), "product_ids")
-    if "category_ids" in data:
-        sale.categories = rows_named(Category, data.pop("category_ids"), "category_ids")
+    sale.scope_to(data)
     for name, value in data.items():
         setattr(sale, name, value)
     if sale.ends_at <= sale.starts_at:

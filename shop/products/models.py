@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from shop.db import MONEY, Base, TimestampMixin
+from shop.db import MONEY, Base, TimestampMixin, rows_named
 
 
 class Category(TimestampMixin, Base):
@@ -294,6 +294,14 @@ class CatalogScope:
     @property
     def category_ids(self) -> list[int]:
         return [c.id for c in self.categories]
+
+    def scope_to(self, data: dict[str, Any]) -> None:
+        """Take `product_ids` and `category_ids` out of `data` (those given) and name those
+        rows (a 422 naming the unknown ids)."""
+        if "product_ids" in data:
+            self.products = rows_named(Product, data.pop("product_ids"), "product_ids")
+        if "category_ids" in data:
+            self.categories = rows_named(Category, data.pop("category_ids"), "category_ids")
 
 
 flash_sale_products, flash_sale_categories = scope_tables("flash_sale", "flash_sales")

@@ -431,8 +431,9 @@ class SuggestionSchema(AnswerSchema):
 MAX_SALE_SCOPE = 1000  # products or categories one flash sale names
 
 
-def _sale_ids(**kwargs: Any) -> fields.List[Any]:
-    return fields.List(id_field(), validate=validate.Length(max=MAX_SALE_SCOPE), **kwargs)
+def scope_ids(limit: int, **kwargs: Any) -> fields.List[Any]:
+    """The ids of the products or categories a flash sale or a coupon names (at most `limit`)."""
+    return fields.List(id_field(), validate=validate.Length(max=limit), **kwargs)
 
 
 class FlashSaleSchema(BaseSchema):
@@ -443,8 +444,9 @@ class FlashSaleSchema(BaseSchema):
     discount_percent = fields.Integer(
         strict=True, required=True, validate=validate.Range(min=1, max=90)
     )
-    product_ids = _sale_ids(load_default=list)
-    category_ids = _sale_ids(
+    product_ids = scope_ids(MAX_SALE_SCOPE, load_default=list)
+    category_ids = scope_ids(
+        MAX_SALE_SCOPE,
         load_default=list,
         metadata={"description": "with their subcategories; give products, categories or both"},
     )
@@ -463,8 +465,8 @@ class FlashSaleUpdateSchema(FlashSaleSchema):
     starts_at = Timestamp()
     ends_at = Timestamp()
     discount_percent = fields.Integer(strict=True, validate=validate.Range(min=1, max=90))
-    product_ids = _sale_ids()
-    category_ids = _sale_ids()
+    product_ids = scope_ids(MAX_SALE_SCOPE)
+    category_ids = scope_ids(MAX_SALE_SCOPE)
 
 
 class ImportArgsSchema(BaseSchema):

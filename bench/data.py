@@ -31,6 +31,14 @@ def fresh_app(database: str, redis: str, **settings: str) -> tuple[Flask, dict[s
     """A shop app on a new, migrated `database`, and the environment that starts a process
     beside it (realtime.py, worker.py) with the same settings (`settings` as env values)."""
     recreate(database)
+    app, env = app_on(database, redis, **settings)
+    with app.app_context():
+        upgrade()
+    return app, env
+
+
+def app_on(database: str, redis: str, **settings: str) -> tuple[Flask, dict[str, str]]:
+    """A shop app on `database` as it is (an earlier run's, to measure again)."""
     env = {
         "DATABASE_URL": database,
         "REDIS_URL": redis,
@@ -42,8 +50,6 @@ def fresh_app(database: str, redis: str, **settings: str) -> tuple[Flask, dict[s
     }
     with patch.dict(os.environ, env):
         app = create_app()
-    with app.app_context():
-        upgrade()
     return app, {**os.environ, **env}
 
 

@@ -524,6 +524,11 @@ def main() -> int:
     parser.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/shop_bench")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--skip-memory", action="store_true", help="no 100,000-request run")
+    parser.add_argument(
+        "--only",
+        help="the throughput scenarios whose names hold this text, with their ceilings; "
+        "nothing else is run or judged, and no results are written (a quick look)",
+    )
     args = parser.parse_args()
 
     env = {
@@ -541,6 +546,8 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="shop-bench-"))
     env.update(capture(built, env, workdir))
     scenarios, one_client, scripts = plan(built, args, workdir)
+    if args.only:
+        return quick_look(scenarios, args, env, workdir)
     servers = serve(env, ["shop", "shop_nocache", "fixed", "sql"], workdir)
     results: dict[str, dict[str, Any]] = {}
     single: dict[str, dict[str, Any]] = {}
@@ -602,6 +609,28 @@ def main() -> int:
     (out / f"products-{args.products}.json").write_text(json.dumps(report, indent=2))
     print_report(report, out)
     return 0 if all(g["pass"] for g in report["goals"] if g["correctness"]) else 1
+
+
+def quick_look(
+    scenarios: list[Scenario], args: argparse.Namespace, env: dict[str, str], workdir: Path
+) -> int:
+    """`--only`: the scenarios named, after their ceilings, and their ratios to them."""
+    named = [s for s in scenarios if args.only in s.name]
+    wanted = {c for s in named for c in s.ceilings} | {s.name for s in named}
+    chosen = [s for s in scenarios if s.name in wanted]
+    names = [n for n, (port, *_) in SERVERS.items() if any(f":{port}" in s.url for s in chosen)]
+    servers = serve(env, names, workdir)
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for scenario in chosen:
+            results[scenario.name] = throughput(scenario.url, scenario.script, args)
+    finally:
+        stop(servers)
+    for scenario in chosen:
+        r = results[scenario.name]
+        ratios = "".join(f", {r['rps'] / results[c]['rps']:.2f} of {c}" for c in scenario.ceilings)
+        print(f"{scenario.name}: {r['rps']:.1f} req/s, {r['errors']} errors{ratios}")
+    return 0
 
 
 def goal(

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy.orm import lazyload, undefer
 
 from shop.audit.models import Action, Target
 from shop.audit.services import changes_recorded, record, snapshot
 from shop.auth.models import User
-from shop.db import Page, db, get_or_404, paginate, table_of, unit_of_work, utcnow
+from shop.db import Page, db, get_or_404, is_postgres, paginate, table_of, unit_of_work, utcnow
 from shop.errors import Conflict, Unprocessable
-from shop.merchandising.models import Coupon, CouponKind
+from shop.merchandising.models import Coupon, CouponKind, coupon_redemptions
 from shop.products.catalog import Sellable
 from shop.products.models import category_and_descendants
 from shop.schemas import CENT
@@ -43,7 +44,7 @@ class CouponRefused(Unprocessable):
 
 
 def list_coupons(page: int, page_size: int, code: str | None = None) -> Page:
-    stmt = select(Coupon).order_by(Coupon.id.desc())
+    stmt = select(Coupon).options(undefer(Coupon.held)).order_by(Coupon.id.desc())
     if code is not None:
         stmt = stmt.where(func.lower(Coupon.code) == code.lower())
     return paginate(stmt, page, page_size)
@@ -117,22 +118,31 @@ def update_coupon(actor: User, coupon_id: int, data: dict[str, Any]) -> Coupon:
             coupon.scope_to(data)
             for name, value in data.items():
                 setattr(coupon, name, value)
+            if "max_redemptions" in data:
+                # Locked FOR UPDATE above: every checkout holding the coupon has committed,
+                # and new ones wait, so the count is exact.
+                coupon.redemptions = _held(coupon.id) if coupon.max_redemptions else 0
             _check(coupon)
     return coupon
+
+
+def _held(coupon_id: int) -> int:
+    count = select(func.count()).where(coupon_redemptions.c.coupon_id == coupon_id)
+    return db.session.scalar(count) or 0
 
 
 def delete_coupon(actor: User, coupon_id: int) -> None:
     """Orders that used it keep its code and their discount."""
     with unit_of_work() as session:
         coupon = get_or_404(Coupon, coupon_id, for_update=True)
-        session.delete(coupon)
         record(
             Action.COUPON_DELETED,
             actor=actor,
             target_type=Target.COUPON,
             target_id=coupon_id,
-            changes={"code": coupon.code, "redemptions": coupon.redemptions},
+            changes={"code": coupon.code, "redemptions": coupon.held},
         )
+        session.delete(coupon)
 
 
 # --- pricing --------------------------------------------------------------------------------
@@ -151,8 +161,18 @@ class Applied:
         return sum(self.line_discounts, Decimal("0.00"))
 
 
-def find(code: str) -> Coupon:
-    coupon = db.session.scalar(select(Coupon).where(func.lower(Coupon.code) == code.lower()))
+def to_apply(stmt: Select[tuple[Coupon]], *, checkout: bool = False) -> Select[tuple[Coupon]]:
+    """A coupon read to apply: what it is scoped to is loaded only if it is (see `scoped`).
+    At `checkout` its row is share-locked (FOR KEY SHARE) to the commit: checkouts never wait
+    on each other, an admin changing its limit waits for them (see update_coupon)."""
+    stmt = stmt.options(lazyload(Coupon.products), lazyload(Coupon.categories))
+    return stmt.with_for_update(read=True, key_share=True, of=Coupon) if checkout else stmt
+
+
+def find(code: str, *, checkout: bool = False) -> Coupon:
+    coupon = db.session.scalar(
+        to_apply(select(Coupon).where(func.lower(Coupon.code) == code.lower()), checkout=checkout)
+    )
     if coupon is None:
         raise CouponRefused(f"There is no coupon {code}.", errors={"coupon_code": ["Unknown."]})
     return coupon
@@ -162,13 +182,15 @@ def _refuse(reason: str) -> CouponRefused:
     return CouponRefused(reason, errors={"coupon_code": [reason]})
 
 
-def apply(coupon: Coupon, lines: Sequence[tuple[Sellable, int]]) -> Applied:
+def apply(
+    coupon: Coupon, lines: Sequence[tuple[Sellable, int]], user_id: int | None = None
+) -> Applied:
     """What `coupon` takes off these lines now, or CouponRefused saying why it does not apply.
 
     Percent: each line it applies to, rounded half up. Fixed: shared over those lines in
     proportion to their totals (half up, the last cent on the biggest line), never more than
-    they come to. A coupon used up is a 409 (Conflict); limits per customer are the orders'
-    to check (they count orders)."""
+    they come to. A coupon used up, or by customer `user_id`, is a 409 (Conflict); a
+    checkout leaves the customer's share to its redemption, which counts it under a lock."""
     now = utcnow()
     if not coupon.is_active:
         raise _refuse(f"The coupon {coupon.code} is not active.")
@@ -178,6 +200,8 @@ def apply(coupon: Coupon, lines: Sequence[tuple[Sellable, int]]) -> Applied:
         raise _refuse(f"The coupon {coupon.code} ended at {coupon.ends_at.isoformat()}.")
     if coupon.max_redemptions is not None and coupon.redemptions >= coupon.max_redemptions:
         raise _used_up(coupon)  # a 409, as a checkout that loses the race for the last one
+    if user_id is not None:
+        _within_customer_limit(coupon, user_id, placed=0)
     if not lines:  # an empty cart may hold a code: what it applies to is checked as it fills
         return Applied(coupon, [], free_shipping=coupon.kind == CouponKind.FREE_SHIPPING)
     totals = [item.price * quantity for item, quantity in lines]
@@ -216,7 +240,7 @@ def _share(amount: Decimal, totals: list[Decimal], eligible: list[bool]) -> list
 
 
 def _eligible(coupon: Coupon, items: list[Sellable]) -> list[bool]:
-    if not coupon.products and not coupon.categories:
+    if not coupon.scoped:
         return [True] * len(items)
     products = set(coupon.product_ids)
     categories: set[int] = set()
@@ -230,22 +254,46 @@ def _eligible(coupon: Coupon, items: list[Sellable]) -> list[bool]:
 _coupons = table_of(Coupon)
 
 
-def redeem(coupon: Coupon) -> None:
-    """Count one redemption, or 409 when the limit is reached: a conditional UPDATE, so the
-    coupon's row stays locked to the commit and concurrent checkouts take turns (the last
-    redemptions are decided by the database, never by what a request read earlier)."""
-    counted = db.session.execute(
-        update(_coupons)
-        .where(
-            _coupons.c.id == coupon.id,
-            (_coupons.c.max_redemptions.is_(None))
-            | (_coupons.c.redemptions < _coupons.c.max_redemptions),
+def redeem(coupon: Coupon, order_id: int, user_id: int | None) -> None:
+    """The order's redemption: its row, then the limits. A total limit is a conditional
+    UPDATE of the coupon's counter, so the row stays locked to the commit and concurrent
+    checkouts take turns (the last redemptions are decided by the database, never by what a
+    request read earlier); a limit per customer is counted under a lock of that customer's
+    own (coupon, customer) pair. A coupon with neither locks nothing: its checkouts do not
+    queue behind each other."""
+    db.session.execute(
+        insert(coupon_redemptions).values(order_id=order_id, coupon_id=coupon.id, user_id=user_id)
+    )
+    if coupon.max_redemptions is not None:
+        counted = db.session.execute(
+            update(_coupons)
+            .where(_coupons.c.id == coupon.id, _coupons.c.redemptions < _coupons.c.max_redemptions)
+            .values(redemptions=_coupons.c.redemptions + 1)
+            .returning(_coupons.c.redemptions)
+        ).scalar()
+        if counted is None:
+            raise _used_up(coupon)
+    if coupon.max_per_customer is not None and user_id is not None:
+        if is_postgres():  # SQLite writes one transaction at a time anyway
+            db.session.execute(select(func.pg_advisory_xact_lock(coupon.id, user_id)))
+        _within_customer_limit(coupon, user_id, placed=1)
+
+
+def _within_customer_limit(coupon: Coupon, user_id: int, *, placed: int) -> None:
+    """`placed`: this unit of work's own redemption, counted too (0 or 1)."""
+    if coupon.max_per_customer is None:
+        return
+    used = db.session.scalar(
+        select(func.count())
+        .select_from(coupon_redemptions)
+        .where(coupon_redemptions.c.coupon_id == coupon.id, coupon_redemptions.c.user_id == user_id)
+    )
+    if (used or 0) - placed >= coupon.max_per_customer:
+        times = "once" if coupon.max_per_customer == 1 else f"{coupon.max_per_customer} times"
+        raise Conflict(
+            f"The coupon {coupon.code} is for {times} per customer, and you have used it.",
+            errors={"coupon_code": ["Used up for this customer."]},
         )
-        .values(redemptions=_coupons.c.redemptions + 1)
-        .returning(_coupons.c.redemptions)
-    ).scalar()
-    if counted is None:
-        raise _used_up(coupon)
 
 
 def _used_up(coupon: Coupon) -> Conflict:
@@ -255,10 +303,20 @@ def _used_up(coupon: Coupon) -> Conflict:
     )
 
 
-def give_back(coupon_id: int) -> None:
+def give_back(order_id: int) -> None:
     """A cancelled order's redemption returns (the coupon may be gone: nothing to do)."""
-    db.session.execute(
-        update(_coupons)
-        .where(_coupons.c.id == coupon_id, _coupons.c.redemptions > 0)
-        .values(redemptions=_coupons.c.redemptions - 1)
+    coupon_id = db.session.scalar(
+        delete(coupon_redemptions)
+        .where(coupon_redemptions.c.order_id == order_id)
+        .returning(coupon_redemptions.c.coupon_id)
     )
+    if coupon_id is not None:
+        db.session.execute(
+            update(_coupons)
+            .where(
+                _coupons.c.id == coupon_id,
+                _coupons.c.max_redemptions.is_not(None),
+                _coupons.c.redemptions > 0,
+            )
+            .values(redemptions=_coupons.c.redemptions - 1)
+        )

@@ -8,14 +8,19 @@ from decimal import Decimal
 
 from sqlalchemy import (
     CheckConstraint,
+    Column,
     ForeignKey,
     Index,
     Numeric,
     String,
+    Table,
+    exists,
     func,
+    or_,
+    select,
     true,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from shop.db import MONEY, Base, TimestampMixin
 from shop.products.models import CatalogScope, Category, Product, scope_tables
@@ -46,6 +51,17 @@ class CouponKind(enum.StrEnum):
 
 coupon_products, coupon_categories = scope_tables("coupon", "coupons")
 
+# The orders holding a coupon now, one row each (taken at checkout, given back at
+# cancellation): what its limits per customer count, by inserts that never wait on each other.
+coupon_redemptions = Table(
+    "coupon_redemptions",
+    Base.metadata,
+    Column("order_id", ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    Column("coupon_id", ForeignKey("coupons.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Index("ix_coupon_redemptions_coupon_user", "coupon_id", "user_id"),
+)
+
 
 class Coupon(CatalogScope, TimestampMixin, Base):
     __tablename__ = "coupons"
@@ -72,7 +88,9 @@ class Coupon(CatalogScope, TimestampMixin, Base):
     max_redemptions: Mapped[int | None]
     max_per_customer: Mapped[int | None]  # null: no limit (the API defaults it to 1)
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
-    # Orders holding it now (a cancelled order gave its redemption back).
+    # While max_redemptions is set: the redemptions counted against it, by the conditional
+    # UPDATE that keeps the limit (recounted when a limit is set). Without a limit nothing
+    # counts here, and checkouts with the coupon do not queue on its row.
     redemptions: Mapped[int] = mapped_column(default=0, server_default="0")
 
     products: Mapped[list[Product]] = relationship(
@@ -80,6 +98,23 @@ class Coupon(CatalogScope, TimestampMixin, Base):
     )
     categories: Mapped[list[Category]] = relationship(
         secondary=coupon_categories, lazy="selectin", order_by=Category.id
+    )
+    # Orders holding it now (a cancelled order gave its redemption back): the API's
+    # `redemptions`.
+    held: Mapped[int] = column_property(
+        select(func.count())
+        .where(coupon_redemptions.c.coupon_id == id)
+        .correlate_except(coupon_redemptions)
+        .scalar_subquery(),
+        deferred=True,
+    )
+    # Whether it names products or categories, read with the row (two primary-key probes):
+    # checkout loads what a coupon is scoped to only for a coupon that is.
+    scoped: Mapped[bool] = column_property(
+        or_(
+            exists().where(coupon_products.c.coupon_id == id),
+            exists().where(coupon_categories.c.coupon_id == id),
+        )
     )
 
 

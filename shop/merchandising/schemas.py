@@ -71,7 +71,9 @@ class CouponSchema(BaseSchema):
     )
     is_active = Flag(load_default=True)
     redemptions = fields.Integer(
-        dump_only=True, metadata={"description": "orders holding it (cancelled ones gave it back)"}
+        attribute="held",
+        dump_only=True,
+        metadata={"description": "orders holding it (cancelled ones gave it back)"},
     )
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)

@@ -14,7 +14,6 @@ from shop.errors import Conflict, ShopError
 from shop.merchandising import coupons
 from shop.merchandising.coupons import Applied
 from shop.merchandising.models import Coupon
-from shop.orders import discounts
 from shop.orders.models import CartCoupon, CartItem
 from shop.orders.schemas import MAX_LINE_QUANTITY, CartLineCreate
 from shop.products.catalog import SELLABLE_COLUMNS, Sellable, sellable
@@ -54,11 +53,14 @@ def _cart_rows(user: User) -> list[tuple[CartItem, Sellable]]:
     return [(row.CartItem, Sellable.of(row)) for row in rows]
 
 
-def cart_coupon(user: User) -> Coupon | None:
+def cart_coupon(user: User, *, checkout: bool = False) -> Coupon | None:
     return db.session.scalar(
-        select(Coupon)
-        .join(CartCoupon, CartCoupon.coupon_id == Coupon.id)
-        .where(CartCoupon.user_id == user.id)
+        coupons.to_apply(
+            select(Coupon)
+            .join(CartCoupon, CartCoupon.coupon_id == Coupon.id)
+            .where(CartCoupon.user_id == user.id),
+            checkout=checkout,
+        )
     )
 
 
@@ -71,9 +73,7 @@ def get_cart(user: User) -> dict[str, Any]:
     error = None
     if coupon is not None:
         try:
-            applied = discounts.applied(
-                user, coupon, [(item, line.quantity) for line, item in rows]
-            )
+            applied = coupons.apply(coupon, [(item, line.quantity) for line, item in rows], user.id)
         except ShopError as refused:
             error = refused.detail
     off = applied.line_discounts if applied else [Decimal("0.00")] * len(rows)
@@ -97,7 +97,7 @@ def set_coupon(user: User, code: str) -> dict[str, Any]:
     with unit_of_work() as session:
         coupon = coupons.find(code)
         rows = _cart_rows(user)
-        discounts.applied(user, coupon, [(item, line.quantity) for line, item in rows])
+        coupons.apply(coupon, [(item, line.quantity) for line, item in rows], user.id)
         # Replaced, not updated: two PUTs at once leave one coupon, never an error.
         session.execute(delete(CartCoupon).where(CartCoupon.user_id == user.id))
         session.execute(

@@ -19,7 +19,6 @@ from shop.errors import Conflict
 from shop.merchandising import coupons
 from shop.merchandising.coupons import Applied
 from shop.merchandising.models import Coupon
-from shop.orders import discounts
 from shop.orders.addresses import own_address, shipping_copy
 from shop.orders.cart import cart_coupon
 from shop.orders.events import OrderCreated
@@ -78,8 +77,8 @@ def totals(
 def _coupon(user: User, data: OrderCreate, from_cart: bool) -> Coupon | None:
     """The coupon asked for: `coupon_code`, else the cart's when the cart is ordered."""
     if "coupon_code" in data:
-        return coupons.find(data["coupon_code"])
-    return cart_coupon(user) if from_cart else None
+        return coupons.find(data["coupon_code"], checkout=True)
+    return cart_coupon(user, checkout=True) if from_cart else None
 
 
 def place_order(user: User, data: OrderCreate) -> Order:
@@ -102,7 +101,8 @@ def place_order(user: User, data: OrderCreate) -> Order:
         sold = for_sale([(r["product_id"], r.get("variant_id"), r["quantity"]) for r in requested])
         lines, client_indexes = _merge_lines(sold)
         coupon = _coupon(user, data, from_cart)
-        applied = discounts.applied(user, coupon, lines) if coupon else None
+        # The customer's own limit is counted once, by the redemption (under its lock).
+        applied = coupons.apply(coupon, lines) if coupon else None
         order = _create_order(user, data, lines, applied)
         if from_cart:
             db.session.execute(delete(CartItem).where(CartItem.user_id == user.id))
@@ -116,11 +116,11 @@ def place_order(user: User, data: OrderCreate) -> Order:
         )
         mail.queue_email(user.email, "order_created", user=user, order=order)
         bus.publish(OrderCreated.of(order))
-        # Last, so that the coupon's and the product rows stay locked only from here to the
-        # commit (with an Idempotency-Key, also while the answer is stored: see
-        # Blueprint.idempotent); the coupon's first, as cancellation gives it back first.
+        # Last, so that the product rows (and a coupon's with a total limit) stay locked only
+        # from here to the commit (with an Idempotency-Key, also while the answer is stored:
+        # see Blueprint.idempotent); the coupon's first, as cancellation gives it back first.
         if applied:
-            discounts.redeem(user, order)
+            coupons.redeem(applied.coupon, order.id, user.id)
         _take_stock(user, order, client_indexes)
     return order
 

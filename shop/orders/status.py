@@ -9,7 +9,7 @@ from shop.audit.services import record
 from shop.auth.models import User
 from shop.db import db, unit_of_work
 from shop.errors import Conflict, Unprocessable
-from shop.orders import discounts
+from shop.merchandising import coupons
 from shop.orders.events import OrderCancelled, OrderStatusChanged
 from shop.orders.models import TRANSITIONS, Order, OrderStatus, OrderStatusChange, PaymentStatus
 from shop.orders.queries import get_order
@@ -38,7 +38,8 @@ def transition(
     cancelled = to_status is OrderStatus.CANCELLED
     if cancelled:
         # The coupon's row before the products': the lock order checkout takes them in.
-        discounts.give_back(order)
+        if order.coupon_id is not None:
+            coupons.give_back(order.id)
         _restore_stock(actor, order)
     if to_status is OrderStatus.REFUNDED:
         order.payment_status = PaymentStatus.REFUNDED

@@ -4,15 +4,32 @@ a LIKE fallback (SQLite), and autocomplete suggestions."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+)
 
-from shop.caching import Until, cached_value
-from shop.db import Page, count_rows, db, is_postgres, paginate
+from shop.caching import cached_value
+from shop.db import Page, db, is_postgres, paginate
 from shop.products.cache import CATALOG_MATCHES
 from shop.products.models import Category, Product, ProductVariant, category_and_descendants
 from shop.products.pricing import current, next_boundary
@@ -111,31 +128,35 @@ def list_products(
         stmt = stmt.where(Product.is_featured.is_(featured))
     if on_sale is not None:
         stmt = stmt.where(_on_sale(on_sale))
-    # Which products match, and in which relevance order, is cached until a write can change
-    # it (at volume it is the costly part: a COUNT, or a ranking, over every match); the page
-    # itself is always read, with live prices and stock.
+    # Which products match (how many, how they spread over the facets asked for, and, for a
+    # search by relevance, the best RANKED_LIMIT) is cached until a write can change it: at
+    # volume it is the costly part, read in one statement; the page itself is always read,
+    # with live prices and stock.
     key = f"{(include_inactive, category, min_price, max_price, in_stock, featured, on_sale, q)}"
     # Which products are on sale changes when a flash sale starts or ends.
     until = next_boundary if on_sale is not None else None
+    rank: ColumnElement[Any] | None = None
     if q:
         stmt, rank = _search(stmt, q)
-    if q and sort in (None, "relevance"):
-        found = _ranked_page(stmt, rank, key, page, page_size, until)
+    if sort not in (None, "relevance"):
+        rank = None
+    wanted = tuple(facets or ())
+    matches: Matches = cached_value(
+        CATALOG_MATCHES,
+        f"matches:{key}:{rank is not None}:{wanted}",
+        partial(_summarise, stmt, rank, wanted),
+        until=until,
+    )
+    if rank is not None:
+        found = _ranked_page(stmt, rank, matches, page, page_size)
     else:
-        total = partial(
-            cached_value, CATALOG_MATCHES, f"count:{key}", partial(count_rows, stmt), until=until
-        )
         found = paginate(
             stmt.order_by(*_SORTS[sort or "-created_at"], Product.id.desc()),
             page,
             page_size,
-            total=total,
+            total=lambda: matches.total,
         )
-    return ProductPage(**vars(found), facets={
-        name: cached_value(CATALOG_MATCHES, f"facet:{name}:{key}", partial(_FACETS[name], stmt),
-                           until=until)
-        for name in facets or ()
-    })  # fmt: skip
+    return ProductPage(**vars(found), facets=matches.facets)
 
 
 def _on_sale(wanted: bool) -> ColumnElement[bool]:
@@ -180,70 +201,114 @@ class ProductPage(Page):
     facets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def _category_facet(stmt: Select[Any]) -> list[dict[str, Any]]:
-    """How many matches each category holds (its own products), most first: one query."""
-    matches = stmt.with_only_columns(Product.category_id.label("category_id")).subquery()
-    rows = db.session.execute(
-        select(Category.id, Category.name, func.count().label("count"))
-        .join(matches, matches.c.category_id == Category.id)
-        .group_by(Category.id, Category.name)
-        .order_by(func.count().desc(), Category.id)
+@dataclass
+class Matches:
+    """What a filter matches: how many, the facets asked for, and (by relevance) the ids of
+    the best RANKED_LIMIT, best first."""
+
+    total: int
+    facets: dict[str, list[dict[str, Any]]]
+    ranked: list[int]
+
+
+def _summarise(
+    stmt: Select[Any], rank: ColumnElement[Any] | None, facets: tuple[str, ...]
+) -> Matches:
+    """One statement, one pass over the matches (a CTE, materialised on PostgreSQL when read
+    more than once: a common word matches tens of thousands of a million products, and
+    reading them is the cost):
+    their count, one group of rows per facet, and the best RANKED_LIMIT ids by `rank`.
+    Its rows are (part, key, label, n, score): a facet's key, label and count; a ranked id
+    and its score (sorted here: a window's row number would sort every match)."""
+    ranking = (rank if rank is not None else literal(0)).label("rank")
+    found = stmt.with_only_columns(Product.id, Product.category_id, Product.price, ranking)
+    matches = found.cte("matches")
+    if is_postgres() and (facets or rank is not None):  # read more than once: read it once
+        matches = matches.prefix_with("MATERIALIZED")
+    text_, number, score = (cast(null(), type_) for type_ in (String, Integer, Float))
+    parts: list[Select[Any]] = [
+        select(
+            literal("total").label("part"),
+            number.label("key"),
+            text_.label("label"),
+            func.count().label("n"),
+            score.label("score"),
+        ).select_from(matches)
+    ]
+    for name in facets:
+        key, label, grouped = _FACETS[name](matches)  # a label (a name) is grouped by too
+        counted = grouped.add_columns(literal(name), key, label if label is not None else text_,
+                                      func.count(), score)  # fmt: skip
+        parts.append(counted.group_by(key, *([label] if label is not None else [])))
+    if rank is not None:
+        order = (matches.c.rank.desc(), matches.c.id.desc())
+        top = select(matches.c.id, matches.c.rank).order_by(*order).limit(RANKED_LIMIT)
+        best = top.subquery()
+        parts.append(select(literal("ranked"), best.c.id, text_, number, best.c.rank))
+    rows = db.session.execute(union_all(*parts)).all()
+    ranked = sorted(((r.score, r.key) for r in rows if r.part == "ranked"), reverse=True)
+    return Matches(
+        total=next(r.n for r in rows if r.part == "total"),
+        facets={
+            name: _ANSWERS[name]([(r.key, r.label, r.n) for r in rows if r.part == name])
+            for name in facets
+        },
+        ranked=[key for _, key in ranked],
     )
-    return [{"id": r.id, "name": r.name, "count": r.count} for r in rows]
 
 
-def _price_facet(stmt: Select[Any]) -> list[dict[str, Any]]:
-    """How many matches fall in each PRICE_EDGES bucket (empty ones left out): one query."""
+def _category_facet(matches: Any) -> tuple[Any, Any, Select[Any]]:
+    """How many matches each category holds (its own products)."""
+    grouped = select().select_from(matches).join(Category, Category.id == matches.c.category_id)
+    return Category.id, Category.name, grouped
+
+
+def _category_answer(rows: list[tuple[int, str, int]]) -> list[dict[str, Any]]:
+    """Most first."""
+    ordered = sorted(rows, key=lambda r: (-r[2], r[0]))
+    return [{"id": key, "name": name, "count": n} for key, name, n in ordered]
+
+
+def _price_facet(matches: Any) -> tuple[Any, Any, Select[Any]]:
+    """How many matches fall in each PRICE_EDGES bucket (empty ones left out)."""
     bucket = case(
-        *((Product.price < edge, index) for index, edge in enumerate(PRICE_EDGES[1:])),
+        *((matches.c.price < edge, index) for index, edge in enumerate(PRICE_EDGES[1:])),
         else_=len(PRICE_EDGES) - 1,
-    ).label("bucket")
-    matches = stmt.with_only_columns(bucket).subquery()
-    rows = db.session.execute(
-        select(matches.c.bucket, func.count().label("count"))
-        .group_by(matches.c.bucket)
-        .order_by(matches.c.bucket)
     )
+    return bucket, None, select().select_from(matches)
+
+
+def _price_answer(rows: list[tuple[int, None, int]]) -> list[dict[str, Any]]:
     edges = [*PRICE_EDGES, None]
     return [
-        {"min": str(edges[r.bucket]), "max": None if edges[r.bucket + 1] is None
-         else str(edges[r.bucket + 1]), "count": r.count}
-        for r in rows
+        {"min": str(edges[b]), "max": None if edges[b + 1] is None else str(edges[b + 1]),
+         "count": n}
+        for b, _, n in sorted(rows)
     ]  # fmt: skip
 
 
 _FACETS = {"category": _category_facet, "price": _price_facet}
+_ANSWERS: dict[str, Callable[[list[Any]], list[dict[str, Any]]]] = {
+    "category": _category_answer,
+    "price": _price_answer,
+}
 FACETS = tuple(_FACETS)
 
 
 def _ranked_page(
-    stmt: Select[Any],
-    rank: ColumnElement[Any],
-    key: str,
-    page: int,
-    page_size: int,
-    until: Until | None,
+    stmt: Select[Any], rank: ColumnElement[Any], matches: Matches, page: int, page_size: int
 ) -> Page:
-    """A page of search results by relevance. Ranking scores every match (a common word
-    matches tens of thousands of a million products), so one query ranks and counts them and
-    the total and the first RANKED_LIMIT ids are cached; pages within them are read by id,
+    """A page of search results by relevance: pages within the ranked ids are read by id,
     deeper pages are ranked live."""
-    ordered = stmt.order_by(rank.desc(), Product.id.desc())
-
-    def rank_and_count() -> tuple[int, list[int]]:
-        top = ordered.with_only_columns(Product.id, func.count().over()).limit(RANKED_LIMIT)
-        rows = db.session.execute(top).all()
-        return (rows[0][1] if rows else 0), [row[0] for row in rows]
-
-    total, ranked = cached_value(CATALOG_MATCHES, f"ranked:{key}", rank_and_count, until=until)
     start = (page - 1) * page_size
-    if len(ranked) == RANKED_LIMIT and start + page_size > RANKED_LIMIT:
-        return paginate(ordered, page, page_size, total=lambda: total)
-    ids = ranked[start : start + page_size]
+    if len(matches.ranked) == RANKED_LIMIT and start + page_size > RANKED_LIMIT:
+        ordered = stmt.order_by(rank.desc(), Product.id.desc())
+        return paginate(ordered, page, page_size, total=lambda: matches.total)
+    ids = matches.ranked[start : start + page_size]
     # Through `stmt`, so every filter still holds for the rows read now.
     found = {p.id: p for p in db.session.scalars(stmt.where(Product.id.in_(ids))).unique()}
     items = [found[i] for i in ids if i in found]
-    return Page(items=items, page=page, page_size=page_size, total=total)
+    return Page(items=items, page=page, page_size=page_size, total=matches.total)
 
 
 def suggest(q: str) -> list[dict[str, Any]]:

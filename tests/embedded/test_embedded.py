@@ -95,6 +95,13 @@ def test_catalog_on_sqlite_with_the_search_fallback(embedded_app):
         chair["id"]
     ]
     assert [p["id"] for p in client.get("/api/v1/products?q=LMP").json["items"]] == [lamp["id"]]
+    # The count, the facets and the ranking in one statement there too.
+    faceted = client.get("/api/v1/products?q=lamp&facets=category,price").json
+    assert (faceted["total"], faceted["facets"]["category"]) == (2, [])
+    assert [b["count"] for b in faceted["facets"]["price"]] == [1, 1]  # 25-50, 50-100
+    assert client.get("/api/v1/products?facets=category").json["facets"]["category"] == [
+        {"id": category["id"], "name": category["name"], "count": 1}
+    ]
     assert client.get("/api/v1/products/suggestions?q=cam").json == [
         {"id": lamp["id"], "name": "Camping Lamp"}
     ]

@@ -411,3 +411,69 @@ def test_a_coupon_without_a_limit_per_customer_serves_a_customer_again(client, a
     buyer = headers_for(app, make_user(app))
     statuses = [order(client, buyer, (pen, 1), coupon_code="ALWAYS").status_code for _ in range(3)]
     assert statuses == [201] * 3
+
+
+def test_a_coupon_adds_its_lookup_and_redemption_to_a_checkout(
+    client, app, as_admin, as_customer, count_queries
+):
+    """A coupon without limits costs a checkout two statements (its row, share-locked, and
+    its redemption's row) and locks nothing another checkout waits for; a limit per customer
+    adds that customer's lock and count; a total limit the counter's conditional UPDATE; a
+    scope is read only for a coupon that has one."""
+    shoes = make_category(app)
+    pen = make_product(app, price=Decimal("10.00"), stock=50, category=shoes)
+    coupon(client, as_admin, code="ANY", max_per_customer=None)
+    coupon(client, as_admin, code="ONCE")
+    coupon(client, as_admin, code="TEN", max_redemptions=10, max_per_customer=None)
+    coupon(client, as_admin, code="SHOES", category_ids=[shoes.id], max_per_customer=None)
+    order(client, as_customer, (pen, 1))  # the flash sales running, the tax rates: cached now
+
+    def shapes(**extra):
+        with count_queries() as counter:
+            assert order(client, as_customer, (pen, 1), **extra).status_code == 201
+        return [" ".join(s.split()[:3]) for s in counter.statements]
+
+    plain = shapes()
+    lookup, redemption = "SELECT (EXISTS (SELECT", "INSERT INTO coupon_redemptions"
+    with_coupon = shapes(coupon_code="ANY")
+    # After what is for sale; the redemption just before the stock is taken.
+    assert with_coupon == [*plain[:2], lookup, *plain[2:-2], redemption, *plain[-2:]]
+    with count_queries() as counter:
+        order(client, as_customer, (pen, 1), coupon_code="ANY")
+    assert counter.statements[2].endswith("FOR KEY SHARE OF coupons")
+    lock = "SELECT pg_advisory_xact_lock(%(pg_advisory_xact_lock_2)s, %(pg_advisory_xact_lock_3)s)"
+    assert shapes(coupon_code="ONCE") == [
+        *with_coupon[:-2], lock, "SELECT count(*) AS", *with_coupon[-2:]
+    ]  # fmt: skip
+    assert shapes(coupon_code="TEN") == [*with_coupon[:-2], "UPDATE coupons SET", *plain[-2:]]
+    assert len(shapes(coupon_code="SHOES")) == len(with_coupon) + 3
+
+
+def test_a_limit_set_later_counts_the_orders_holding_the_coupon(client, app, as_admin):
+    """Without a limit nothing counts on the coupon's row; setting one counts the orders that
+    hold it then (an admin's change waits for checkouts in flight: FOR UPDATE against their
+    FOR KEY SHARE), and cancelling one gives its redemption back to the limit."""
+    made = coupon(client, as_admin, code="LATER", max_per_customer=None)
+    pen = make_product(app, price=Decimal("10.00"), stock=50)
+    buyer = headers_for(app, make_user(app))
+    placed = [order(client, buyer, (pen, 1), coupon_code="LATER") for _ in range(3)]
+    assert [p.status_code for p in placed] == [201] * 3
+    url = f"{API}/coupons/{made['id']}"
+    assert client.get(url, headers=as_admin).json["redemptions"] == 3
+    too_low = client.patch(url, headers=as_admin, json={"max_redemptions": 2})
+    assert too_low.status_code == 422 and too_low.json["errors"]["max_redemptions"]
+    limited = client.patch(url, headers=as_admin, json={"max_redemptions": 3})
+    assert (limited.status_code, limited.json["redemptions"]) == (200, 3)
+    assert order(client, buyer, (pen, 1), coupon_code="LATER").status_code == 409
+    cancel = client.post(f"{API}/orders/{placed[0].json['id']}/cancel", headers=buyer)
+    assert cancel.status_code == 200
+    assert order(client, buyer, (pen, 1), coupon_code="LATER").status_code == 201
+    assert order(client, buyer, (pen, 1), coupon_code="LATER").status_code == 409
+    lifted = client.patch(url, headers=as_admin, json={"max_redemptions": None})
+    assert (lifted.status_code, lifted.json["redemptions"]) == (200, 3)
+    assert order(client, buyer, (pen, 1), coupon_code="LATER").status_code == 201
+    listed = client.get(f"{API}/coupons?code=later", headers=as_admin).json["items"]
+    assert [c["redemptions"] for c in listed] == [4]
+    with app.app_context():
+        counter = db.session.get(Coupon, made["id"]).redemptions
+    assert counter == 0  # kept only while a total limit is set

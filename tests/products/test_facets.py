@@ -1,6 +1,6 @@
 """`GET /products?facets=category,price`: how every match (not only the page) spreads over
-categories and price buckets, under the same filters; each facet one query, cached like the
-total, and current after a write."""
+categories and price buckets, under the same filters; read with the total (and a search's
+ranking) in one statement, cached, and current after a write."""
 
 from decimal import Decimal
 
@@ -93,6 +93,28 @@ def test_the_query_count_does_not_grow_with_the_page(client, catalog, count_quer
             client.get(f"{API}/products?facets=category,price&page_size={size}&sort=price")
         counts.append(counter.count)
     assert counts[0] == counts[1]
+
+
+@pytest.mark.parametrize("query", ["q=bamboo", "category={tools}&sort=price"])
+def test_the_matches_are_read_once_for_the_total_the_facets_and_the_ranking(
+    client, catalog, count_queries, query
+):
+    """One statement reads every match, once (a materialised CTE), for the count, both
+    facets and a search's ranking; the others read the page. Another page: the page only."""
+    _, tools, _ = catalog
+    url = f"{API}/products?{query.format(tools=tools.id)}&facets=category,price&page_size=1"
+    client.get(f"{API}/products?page_size=1")  # the flash sales running: cached from here
+    counts = []
+    for page in (1, 2):
+        with count_queries() as counter:
+            response = client.get(f"{url}&page={page}")
+        assert response.status_code == 200
+        counts.append(["matches AS MATERIALIZED" in s for s in counter.statements])
+    assert (sum(counts[0]), len(counts[0])) == (1, len(counts[1]) + 1)
+    assert not any(counts[1])
+    assert response.json["total"] == 2
+    assert sum(c["count"] for c in response.json["facets"]["category"]) == 2
+    assert len(response.json["items"]) == 1
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,7 @@ from shop.reports.routes import best_sellers_blp as best_sellers_api
 from shop.reports.routes import blp as reports_api
 from shop.reports.subscribers import SUBSCRIBERS as REPORTS_SUBSCRIBERS
 from shop.reviews.routes import blp as reviews_api
+from shop.tax.routes import blp as tax_rates_api
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -147,6 +148,7 @@ def register_blueprints(app: Flask) -> None:
         flash_sales_api,
         wishlist_api,
         coupons_api,
+        tax_rates_api,
         orders_api,
         reports_api,
         best_sellers_api,

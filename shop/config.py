@@ -51,7 +51,10 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER", "shop@localhost"),
         "ADMIN_EMAILS": [e.strip() for e in env("ADMIN_EMAILS", "").split(",") if e.strip()],
         "LOW_STOCK_THRESHOLD": _env_int("LOW_STOCK_THRESHOLD", 5),
+        # Tax: the rate of a destination without one of its own (tax_rates); prices with the
+        # tax in them (extracted) or without it (added).
         "TAX_RATE": Decimal(env("TAX_RATE", "0")),
+        "PRICES_INCLUDE_TAX": _env_bool("PRICES_INCLUDE_TAX", False),
         "CURRENCY": env("CURRENCY", "USD"),
         "SHIPPING_FLAT_RATE": Decimal(env("SHIPPING_FLAT_RATE", "5.00")),
         "FREE_SHIPPING_THRESHOLD": Decimal(env("FREE_SHIPPING_THRESHOLD", "50.00")),

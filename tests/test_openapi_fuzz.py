@@ -10,9 +10,10 @@ point at rows that exist (an unknown one is a documented 422), a price range's m
 exceed its maximum, relevance sorts only a text query, a report's range is ordered and at most
 MAX_DAYS long (all stated in the parameters' descriptions), a purchase order's costs fit in
 money, a coupon code names a coupon and a coupon's value and window fit its kind (stated in
-the schema's description), a flash sale's window is ordered and it names products or
-categories, a webhook's URL is a public address (a receiver's name that does not resolve, or
-resolves to a private address, is a documented 422), an import's file is a CSV in the
+the schema's description), a tax rate's region is in its country (the same), a flash sale's
+window is ordered and it names products or categories, a webhook's URL is a public address (a
+receiver's name that does not resolve, or resolves to a private address, is a documented 422),
+an import's file is a CSV in the
 export's columns (its description; any other file is a documented 422), and the rows they
 all refer to are not changed or deleted by an example (sent to an id that does not exist
 instead). Logout and change-password end the credentials they are sent with, so each of
@@ -182,6 +183,16 @@ def keep_coupons_whole(body: dict[str, Any], *, patch: bool) -> None:
         body.pop("ends_at", None)
 
 
+def keep_tax_rates_whole(body: dict[str, Any], *, patch: bool) -> None:
+    """A region is a subdivision of the rate's country (a change of the region alone is not
+    sent: the rate's country is not known here)."""
+    region, country = body.get("region"), body.get("country")
+    if isinstance(region, str) and isinstance(country, str):
+        body["region"] = country + region[2:]
+    elif patch and isinstance(region, str):
+        del body["region"]
+
+
 def keep_flash_sales_whole(body: dict[str, Any], world: dict[str, Any], *, patch: bool) -> None:
     """A flash sale ends after it starts and names products or categories (a change keeps
     that with what the sale has: one end of its window alone is not sent)."""
@@ -243,6 +254,8 @@ def run(case, app, world, headers: dict[str, str]) -> None:
             keep_costs_within_money(body)
             if case.path.startswith(f"{API}/coupons"):
                 keep_coupons_whole(body, patch=case.method == "PATCH")
+            if case.path.startswith(f"{API}/tax-rates"):
+                keep_tax_rates_whole(body, patch=case.method == "PATCH")
             if case.path.startswith(f"{API}/flash-sales"):
                 keep_flash_sales_whole(body, world, patch=case.method == "PATCH")
             if case.path.startswith(f"{API}/webhooks") and isinstance(body.get("url"), str):

@@ -76,6 +76,10 @@ class Action(enum.StrEnum):
     COUPON_CREATED = "coupon.created"
     COUPON_UPDATED = "coupon.updated"
     COUPON_DELETED = "coupon.deleted"
+    # tax
+    TAX_RATE_CREATED = "tax_rate.created"
+    TAX_RATE_UPDATED = "tax_rate.updated"
+    TAX_RATE_DELETED = "tax_rate.deleted"
     # jobs
     JOB_RUN = "job.run"
 
@@ -94,6 +98,7 @@ class Target(enum.StrEnum):
     ORDER = "order"
     REVIEW = "review"
     COUPON = "coupon"
+    TAX_RATE = "tax_rate"
     WEBHOOK = "webhook"
     JOB = "job"
 

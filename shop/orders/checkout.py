@@ -3,7 +3,8 @@ all or nothing through the one stock path, in one unit of work."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from flask import current_app
@@ -36,6 +37,7 @@ from shop.products.catalog import Sellable, for_sale
 from shop.products.models import MovementType
 from shop.products.stock import change_stock
 from shop.schemas import CENT
+from shop.tax import rates
 
 
 def _merge_lines(
@@ -58,52 +60,149 @@ def _shipping_address(user: User, data: OrderCreate) -> dict[str, Any]:
     return dict(data["shipping_address"])
 
 
-def totals(
-    subtotal: Decimal, discount: Decimal, *, free_shipping: bool = False
-) -> tuple[Decimal, Decimal, Decimal]:
-    """(shipping, tax, total) of the lines after their discount: flat shipping below the free
-    threshold (or free by coupon), tax rounded half up."""
+@dataclass(frozen=True)
+class Priced:
+    """What these lines come to, shipped to that address: what the order is charged and
+    the preview shows, from the same code."""
+
+    lines: list[tuple[Sellable, int]]
+    address: dict[str, Any]  # shipped to
+    applied: Applied | None
+    discounts: list[Decimal]  # per line, the coupon's
+    taxes: list[Decimal]  # per line, of its total after discount
+    subtotal: Decimal  # the lines before any discount
+    discount: Decimal
+    shipping: Decimal
+    tax: Decimal  # the lines' taxes and shipping's
+    total: Decimal
+    tax_lines: list[dict[str, str]]
+
+
+def price(
+    lines: list[tuple[Sellable, int]], applied: Applied | None, address: dict[str, Any]
+) -> Priced:
+    """Flat shipping below the free threshold (or free by coupon); the destination's tax rate
+    (tax.rates.for_destination) on each line after its discount, and on shipping where the
+    rate says so, each rounded half up, so the lines' taxes add up to the order's; added to
+    the total, or inside the prices with PRICES_INCLUDE_TAX."""
     config = current_app.config
+    zero = Decimal("0.00")
+    off = applied.line_discounts if applied else [zero] * len(lines)
+    nets = [item.price * quantity - d for (item, quantity), d in zip(lines, off, strict=True)]
+    subtotal = sum((item.price * quantity for item, quantity in lines), zero)
+    discount = applied.discount if applied else zero
     goods = subtotal - discount
-    shipping = (
-        Decimal("0.00")
-        if free_shipping or goods >= config["FREE_SHIPPING_THRESHOLD"]
-        else config["SHIPPING_FLAT_RATE"]
+    free = bool(applied and applied.free_shipping) or goods >= config["FREE_SHIPPING_THRESHOLD"]
+    shipping = zero if free else config["SHIPPING_FLAT_RATE"].quantize(CENT)
+    rate = rates.for_destination(address["country"], address.get("state", ""))
+    included = config["PRICES_INCLUDE_TAX"]
+    taxes = [rate.of(net, included=included) for net in nets]
+    tax = sum(taxes, zero) + (rate.of(shipping, included=included) if rate.applies_to_shipping
+                              else zero)  # fmt: skip
+    total = goods + shipping + (zero if included else tax)
+    tax_lines = (
+        [{"name": rate.name, "rate": str(rate.rate.quantize(RATE)), "amount": str(tax)}]
+        if rate.rate
+        else []
     )
-    tax = (goods * config["TAX_RATE"]).quantize(CENT, rounding=ROUND_HALF_UP)
-    return shipping.quantize(CENT), tax, (goods + shipping + tax).quantize(CENT)
+    return Priced(lines, address, applied, off, taxes, subtotal, discount, shipping, tax,
+                  total.quantize(CENT), tax_lines)  # fmt: skip
 
 
-def _coupon(user: User, data: OrderCreate, from_cart: bool) -> Coupon | None:
+RATE = Decimal("0.0001")
+
+
+def _coupon(user: User, data: OrderCreate, from_cart: bool, *, checkout: bool) -> Coupon | None:
     """The coupon asked for: `coupon_code`, else the cart's when the cart is ordered."""
     if "coupon_code" in data:
-        return coupons.find(data["coupon_code"], checkout=True)
-    return cart_coupon(user, checkout=True) if from_cart else None
+        return coupons.find(data["coupon_code"], checkout=checkout)
+    return cart_coupon(user, checkout=checkout) if from_cart else None
+
+
+def _requested(user: User, data: OrderCreate) -> tuple[list[OrderLineRequest], bool]:
+    """The lines asked for (`items`, else the cart's) and whether they are the cart."""
+    if "items" in data:
+        return data["items"], False
+    cart = db.session.scalars(select(CartItem).where(CartItem.user_id == user.id))
+    lines: list[OrderLineRequest] = [
+        {"product_id": c.product_id, "variant_id": c.variant_id, "quantity": c.quantity}
+        for c in cart
+    ]
+    return lines, True
+
+
+def _priced(
+    user: User, data: OrderCreate, *, checkout: bool
+) -> tuple[Priced, list[list[int]], bool]:
+    """The order asked for, priced: its lines (merged, with the client's indexes behind
+    each) and whether they are the cart's. At `checkout` the coupon's row is share-locked
+    and its limit per customer left to the redemption."""
+    requested, from_cart = _requested(user, data)
+    if not requested:
+        # A valid request meeting the cart's state: a conflict, as a short line is.
+        raise Conflict("The cart is empty.", errors={"items": ["Nothing to order."]})
+    # Errors name the client's own lines: checked as sent, then merged.
+    sold = for_sale([(r["product_id"], r.get("variant_id"), r["quantity"]) for r in requested])
+    lines, client_indexes = _merge_lines(sold)
+    coupon = _coupon(user, data, from_cart, checkout=checkout)
+    # At checkout the customer's own limit is counted once, by the redemption (under its lock).
+    applied = coupons.apply(coupon, lines, None if checkout else user.id) if coupon else None
+    return price(lines, applied, _shipping_address(user, data)), client_indexes, from_cart
+
+
+def preview(user: User, data: OrderCreate) -> Priced:
+    """What POST /orders would charge for the same body now: the same code, no writes, no
+    locks; lines short of stock now are a 409 as they would be there."""
+    priced, client_indexes, _ = _priced(user, data, checkout=False)
+    short = {
+        str(i): {"quantity": [f"{item.sku}: only {item.stock} in stock."]}
+        for (item, quantity), indexes in zip(priced.lines, client_indexes, strict=True)
+        if quantity > item.stock
+        for i in indexes
+    }
+    if short:
+        raise Conflict("Not enough stock for some lines.", errors={"items": short})
+    return priced
+
+
+def preview_answer(priced: Priced) -> dict[str, Any]:
+    lines = [
+        {
+            "product_id": item.product_id,
+            "variant_id": item.variant_id,
+            "sku": item.sku,
+            "name": item.name,
+            "unit_price": item.price,
+            "list_price": item.list_price,
+            "quantity": quantity,
+            "discount": discount,
+            "line_total": item.price * quantity - discount,
+            "tax": tax,
+        }
+        for (item, quantity), discount, tax in zip(
+            priced.lines, priced.discounts, priced.taxes, strict=True
+        )
+    ]
+    return {
+        "lines": lines,
+        "subtotal": priced.subtotal,
+        "coupon_code": priced.applied.coupon.code if priced.applied else None,
+        "discount": priced.discount,
+        "shipping_cost": priced.shipping,
+        "tax": priced.tax,
+        "tax_lines": priced.tax_lines,
+        "total": priced.total,
+        "currency": current_app.config["CURRENCY"],
+        "shipping_methods": [],
+    }
 
 
 def place_order(user: User, data: OrderCreate) -> Order:
     """Check out in one unit of work: stock for every line is taken through the one stock
     path, all or nothing; without `items` the cart is ordered and emptied."""
     with unit_of_work():
-        from_cart = "items" not in data
-        requested: list[OrderLineRequest] = (
-            data["items"]
-            if not from_cart
-            else [
-                {"product_id": c.product_id, "variant_id": c.variant_id, "quantity": c.quantity}
-                for c in db.session.scalars(select(CartItem).where(CartItem.user_id == user.id))
-            ]
-        )
-        if not requested:
-            # A valid request meeting the cart's state: a conflict, as a short line is.
-            raise Conflict("The cart is empty.", errors={"items": ["Nothing to order."]})
-        # Errors name the client's own lines: checked as sent, then merged.
-        sold = for_sale([(r["product_id"], r.get("variant_id"), r["quantity"]) for r in requested])
-        lines, client_indexes = _merge_lines(sold)
-        coupon = _coupon(user, data, from_cart)
-        # The customer's own limit is counted once, by the redemption (under its lock).
-        applied = coupons.apply(coupon, lines) if coupon else None
-        order = _create_order(user, data, lines, applied)
+        priced, client_indexes, from_cart = _priced(user, data, checkout=True)
+        order = _create_order(user, data, priced)
         if from_cart:
             db.session.execute(delete(CartItem).where(CartItem.user_id == user.id))
             db.session.execute(delete(CartCoupon).where(CartCoupon.user_id == user.id))
@@ -119,18 +218,15 @@ def place_order(user: User, data: OrderCreate) -> Order:
         # Last, so that the product rows (and a coupon's with a total limit) stay locked only
         # from here to the commit (with an Idempotency-Key, also while the answer is stored:
         # see Blueprint.idempotent); the coupon's first, as cancellation gives it back first.
-        if applied:
-            coupons.redeem(applied.coupon, order.id, user.id)
+        if priced.applied:
+            coupons.redeem(priced.applied.coupon, order.id, user.id)
         _take_stock(user, order, client_indexes)
     return order
 
 
-def _create_order(
-    user: User, data: OrderCreate, lines: list[tuple[Sellable, int]], applied: Applied | None
-) -> Order:
+def _create_order(user: User, data: OrderCreate, priced: Priced) -> Order:
     """The order, its lines and its first history row: three INSERTs, nothing else (the
     ORM's flush of the same objects costs more than the statements)."""
-    off = applied.line_discounts if applied else [Decimal("0.00")] * len(lines)
     items = [
         OrderItem(
             product_id=item.product_id,
@@ -142,27 +238,27 @@ def _create_order(
             quantity=quantity,
             discount=discount,
             line_total=item.price * quantity - discount,
+            tax=tax,
         )
-        for (item, quantity), discount in zip(lines, off, strict=True)
+        for (item, quantity), discount, tax in zip(
+            priced.lines, priced.discounts, priced.taxes, strict=True
+        )
     ]
-    subtotal = sum((item.price * quantity for item, quantity in lines), Decimal("0.00"))
-    discount = applied.discount if applied else Decimal("0.00")
-    shipping, tax, total = totals(
-        subtotal, discount, free_shipping=bool(applied and applied.free_shipping)
-    )
+    applied = priced.applied
     order = Order(
         user_id=user.id,
         status=OrderStatus.PENDING,
         payment_status=PaymentStatus.UNPAID,
-        subtotal=subtotal,
-        discount=discount,
+        subtotal=priced.subtotal,
+        discount=priced.discount,
         coupon_id=applied.coupon.id if applied else None,
         coupon_code=applied.coupon.code if applied else None,
-        shipping_cost=shipping,
-        tax=tax,
-        total=total,
+        shipping_cost=priced.shipping,
+        tax=priced.tax,
+        tax_lines=priced.tax_lines,
+        total=priced.total,
         currency=current_app.config["CURRENCY"],
-        shipping_address=_shipping_address(user, data),
+        shipping_address=priced.address,
         notes=data.get("notes", ""),
     )
     insert_loaded([order])

@@ -150,7 +150,7 @@ class Order(TimestampMixin, Base):
         Index("ix_orders_status_created", "status", "created_at"),
         Index("ix_orders_created_at", "created_at"),
         # The staff's list of orders owing a refund (GET /orders?needs_refund=true).
-        # Per-customer coupon limits count a customer's orders with the coupon.
+        # A coupon deleted sets its orders' coupon_id to NULL through this.
         Index(
             "ix_orders_coupon_user",
             "coupon_id",
@@ -176,6 +176,8 @@ class Order(TimestampMixin, Base):
     coupon_code: Mapped[str | None] = mapped_column(String(64))  # kept if the coupon goes
     shipping_cost: Mapped[Decimal] = mapped_column(MONEY)
     tax: Mapped[Decimal] = mapped_column(MONEY)
+    # [{name, rate, amount}]: the destination's rate and what it came to (amounts as strings).
+    tax_lines: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list, server_default="[]")
     total: Mapped[Decimal] = mapped_column(MONEY)
     amount_paid: Mapped[Decimal] = mapped_column(MONEY, default=0, server_default="0")
     currency: Mapped[str] = mapped_column(String(3))
@@ -219,6 +221,8 @@ class OrderItem(Base):
     quantity: Mapped[int]
     discount: Mapped[Decimal] = mapped_column(MONEY, default=0, server_default="0")
     line_total: Mapped[Decimal] = mapped_column(MONEY)  # unit_price x quantity - discount
+    # Of line_total, rounded half up: added to it, or inside it with PRICES_INCLUDE_TAX.
+    tax: Mapped[Decimal] = mapped_column(MONEY, default=0, server_default="0")
 
 
 class OrderStatusChange(Base):

@@ -24,6 +24,7 @@ from shop.orders.schemas import (
     CartLineSchema,
     CartLineUpdateSchema,
     CartSchema,
+    CheckoutPreviewSchema,
     OrderCreate,
     OrderCreateSchema,
     OrderQueryArgsSchema,
@@ -161,6 +162,18 @@ class Orders(MethodView):
         """Check out: the given items, or the cart; stock is taken all or nothing"""
         order = checkout.place_order(current_user, data)
         return order, {"Location": f"/api/v1/orders/{order.id}"}
+
+
+@blp.route("/checkout/preview")
+class CheckoutPreview(MethodView):
+    @blp.auth_required()
+    @blp.arguments(OrderCreateSchema)
+    @blp.errors(404, 409)
+    @blp.response(200, CheckoutPreviewSchema)
+    def post(self, data: OrderCreate) -> dict[str, Any]:
+        """What POST /orders would charge for this body now (the same code): the lines, the
+        discount, shipping, tax and total; nothing is written, no stock is taken"""
+        return checkout.preview_answer(checkout.preview(current_user, data))
 
 
 @blp.route("/orders/<int:order_id>")

@@ -16,6 +16,7 @@ from shop.orders.models import (
     WebhookOutcome,
 )
 from shop.schemas import AnswerSchema, BaseSchema, Flag, Money, PageArgsSchema, Timestamp, id_field
+from shop.tax.schemas import TaxLineSchema
 
 MAX_LINE_QUANTITY = 1000
 MAX_LINES = 50
@@ -214,6 +215,12 @@ class OrderLineSchema(AnswerSchema):
     quantity = fields.Integer()
     discount = Money(positive=False, metadata={"description": "the coupon's, on this line"})
     line_total = Money(positive=False, metadata={"description": "unit_price x quantity - discount"})
+    tax = Money(
+        positive=False,
+        metadata={
+            "description": "of line_total, half up: added, or inside it (PRICES_INCLUDE_TAX)"
+        },
+    )
 
 
 class StatusChangeSchema(AnswerSchema):
@@ -235,8 +242,14 @@ class OrderSchema(AnswerSchema):
     coupon_code = fields.String(allow_none=True)
     discount = Money(positive=False)
     shipping_cost = Money(positive=False)
-    tax = Money(positive=False)
-    total = Money(positive=False, metadata={"description": "subtotal - discount + shipping + tax"})
+    tax = Money(positive=False, metadata={"description": "the lines' taxes and shipping's"})
+    tax_lines = fields.List(fields.Nested(TaxLineSchema))
+    total = Money(
+        positive=False,
+        metadata={
+            "description": "subtotal - discount + shipping (+ tax, unless prices include it)"
+        },
+    )
     amount_paid = Money(positive=False)
     refund_due = Money(
         positive=False, metadata={"description": "received after cancellation: to refund"}
@@ -248,6 +261,22 @@ class OrderSchema(AnswerSchema):
     status_history = fields.List(fields.Nested(StatusChangeSchema))
     created_at = Timestamp()
     updated_at = Timestamp()
+
+
+class CheckoutPreviewSchema(AnswerSchema):
+    lines = fields.List(fields.Nested(OrderLineSchema))
+    subtotal = Money(positive=False, metadata={"description": "the lines before any discount"})
+    coupon_code = fields.String(allow_none=True)
+    discount = Money(positive=False)
+    shipping_cost = Money(positive=False)
+    tax = Money(positive=False)
+    tax_lines = fields.List(fields.Nested(TaxLineSchema))
+    total = Money(positive=False)
+    currency = fields.String()
+    shipping_methods = fields.List(
+        fields.Dict(),
+        metadata={"description": "methods to choose from: none yet, the flat rate applies"},
+    )
 
 
 class OrderQueryArgsSchema(PageArgsSchema):

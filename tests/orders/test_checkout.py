@@ -53,13 +53,16 @@ def test_order_totals_snapshot_ledger_audit_and_email(
     assert response.headers["Location"].endswith(f"/orders/{body['id']}")
     assert body["number"].startswith("ORD-") and body["number"].endswith(f"{body['id']:06d}")
     assert body["status"] == "pending" and body["payment_status"] == "unpaid"
-    # 5.97 + 6.70 = 12.67; tax 8.25 % = 1.045275 -> 1.05 (half up); shipping 5.00 under 50.
+    # 5.97 + 6.70 = 12.67; tax 8.25 % per line, half up: 0.4925 -> 0.49 and 0.55275 -> 0.55
+    # (1.04, where the whole would round to 1.05: lines add up); shipping 5.00 under 50.
     assert (body["subtotal"], body["tax"], body["shipping_cost"], body["total"]) == (
         "12.67",
-        "1.05",
+        "1.04",
         "5.00",
-        "18.72",
+        "18.71",
     )
+    assert [i["tax"] for i in body["items"]] == ["0.49", "0.55"]
+    assert body["tax_lines"] == [{"name": "Tax", "rate": "0.0825", "amount": "1.04"}]
     assert body["currency"] == "USD" and body["notes"] == "ring twice"
     assert body["shipping_address"]["city"] == "Springfield"
     assert [
@@ -96,7 +99,8 @@ def test_a_checkout_is_one_statement_per_table_and_two_per_line(
         ],
         "shipping_address": SHIP_TO,
     }
-    client.get(f"{API}/products/{pen.id}")  # reads the flash sales running: cached from here
+    # Reads the flash sales running and the tax rates: cached from here.
+    assert client.post(f"{API}/checkout/preview", headers=as_customer, json=body).status_code == 200
     with count_queries() as counter:
         response = client.post(f"{API}/orders", headers=as_customer, json=body)
     assert response.status_code == 201

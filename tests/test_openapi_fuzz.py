@@ -13,11 +13,11 @@ money, a coupon code names a coupon and a coupon's value and window fit its kind
 the schema's description), a tax rate's region is in its country (the same), a flash sale's
 window is ordered and it names products or categories, a webhook's URL is a public address (a
 receiver's name that does not resolve, or resolves to a private address, is a documented 422),
-an import's file is a CSV in the
-export's columns (its description; any other file is a documented 422), and the rows they
-all refer to are not changed or deleted by an example (sent to an id that does not exist
-instead). Logout and change-password end the credentials they are sent with, so each of
-their examples runs with a user of its own and that user's real secrets.
+an import's file is a CSV in the export's columns (its description; any other file is a
+documented 422), and the rows they all refer to are not changed or deleted by an example (sent
+to an id that does not exist instead). Logout and change-password end the credentials they
+are sent with, so each of their examples runs with a user of its own and that user's real
+secrets.
 """
 
 import copy

@@ -11,10 +11,12 @@ from sqlalchemy import func, select, update
 from shop import bus, mail, outbox
 from shop.audit.models import Action, Target
 from shop.audit.services import changes_recorded, record
+from shop.auth import two_factor
 from shop.auth.events import UserRegistered, UserRoleChanged
 from shop.auth.models import TokenPurpose, User, UserToken
 from shop.auth.schemas import ProfileUpdate, Registration, UserAdminUpdate
 from shop.auth.tokens import Login, issue_tokens, revoke_all
+from shop.auth.two_factor import Challenge
 from shop.db import Page, db, get_or_404, paginate, unit_of_work, utcnow
 from shop.errors import BadRequest, Conflict, Unauthorized, Unprocessable
 from shop.security import (
@@ -187,7 +189,8 @@ def verify_email(email: str, code: str) -> None:
         raise BadRequest("The code is wrong or has expired.")
 
 
-def login(email: str, password: str) -> Login:
+def login(email: str, password: str) -> Login | Challenge:
+    """The tokens; with two-factor on, the token of the second step (POST /auth/login/2fa)."""
     with unit_of_work():
         user = find_by_email(email)
         if user is None:
@@ -204,6 +207,8 @@ def login(email: str, password: str) -> Login:
         else:
             if password_needs_rehash(user.password_hash):
                 user.password_hash = hash_password(password)
+            if user.two_factor_enabled:
+                return two_factor.challenge(user)
             user.last_login_at = utcnow()
             record(Action.AUTH_LOGIN, actor=user, target_type=Target.USER, target_id=user.id)
             tokens = issue_tokens(user)

@@ -33,6 +33,15 @@ class User(TimestampMixin, Base):
     last_login_at: Mapped[datetime | None]
     # Bumped by a password change, a reset or a deactivation: older tokens stop working.
     token_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Two-factor (auth.two_factor): the TOTP secret (set up, then enabled by a first code),
+    # and the time step of the last code accepted (a code is accepted once).
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None]
+
+    @property
+    def two_factor_enabled(self) -> bool:
+        return self.totp_enabled_at is not None
 
     @property
     def email_verified(self) -> bool:
@@ -50,10 +59,23 @@ Index("uq_users_email_lower", func.lower(User.email), unique=True)
 class TokenPurpose(enum.StrEnum):
     VERIFY_EMAIL = "verify_email"
     RESET_PASSWORD = "reset_password"
+    MFA_LOGIN = "mfa_login"  # the second step of a login with two-factor on
+
+
+class RecoveryCode(Base):
+    """One of a user's ten single-use two-factor recovery codes, as a keyed digest."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None]
 
 
 class UserToken(Base):
-    """An email verification code or a password reset token, stored as a keyed digest."""
+    """An email verification code, a password reset token or a login's two-factor step,
+    stored as a keyed digest."""
 
     __tablename__ = "user_tokens"
     __table_args__ = (Index("ix_user_tokens_user_purpose", "user_id", "purpose"),)
@@ -66,6 +88,23 @@ class UserToken(Base):
     used_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class LoginSession(Base):
+    """One login: its refresh-token family (the id), where it came from and when it was
+    last refreshed. Revoking it ends the family and, at the next request, its access tokens
+    (they carry the family: see tokens.load_token_user)."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_user_created", "user_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    ip: Mapped[str] = mapped_column(String(45), default="", server_default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_used_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    revoked_at: Mapped[datetime | None]
 
 
 class RefreshToken(Base):

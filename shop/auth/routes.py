@@ -2,12 +2,12 @@
 
 from typing import Any
 
-from flask import current_app, request
+from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_jwt_extended import current_user, get_jwt
 
 from shop.api import Blueprint
-from shop.auth import accounts, tokens
+from shop.auth import accounts, tokens, two_factor
 from shop.auth.models import User
 from shop.auth.schemas import (
     ChangePasswordSchema,
@@ -18,9 +18,16 @@ from shop.auth.schemas import (
     PasswordResetConfirmSchema,
     ProfileUpdate,
     ProfileUpdateSchema,
+    RecoveryCodesSchema,
     RegisterSchema,
     Registration,
+    SecondStepSchema,
+    SessionSchema,
+    TokensAndUserSchema,
     TokenSchema,
+    TwoFactorCodeSchema,
+    TwoFactorDisableSchema,
+    TwoFactorSetupSchema,
     UserAdminUpdate,
     UserAdminUpdateSchema,
     UserQueryArgsSchema,
@@ -112,9 +119,94 @@ class Login(MethodView):
     @blp.arguments(LoginSchema)
     @blp.errors(401, 429)
     @blp.response(200, LoginResponseSchema)
-    def post(self, data: dict[str, Any]) -> tokens.Login:
-        """Exchange email and password for an access and a refresh token"""
+    def post(self, data: dict[str, Any]) -> tokens.Login | two_factor.Challenge:
+        """Exchange email and password for an access and a refresh token; with two-factor
+        on, for the token of the second step instead (`mfa_required`, POST /auth/login/2fa)"""
         return accounts.login(data["email"], data["password"])
+
+
+@blp.route("/auth/login/2fa")
+class LoginSecondStep(MethodView):
+    # Wrong codes count against the address: with the login step's own five attempts, a
+    # six-digit code cannot be guessed.
+    decorators = [
+        limiter.limit(_login_limit_per_ip, deduct_when=_failed, scope="login-2fa-ip"),
+    ]
+
+    @blp.arguments(SecondStepSchema)
+    @blp.errors(401, 429)
+    @blp.response(200, TokensAndUserSchema)
+    def post(self, data: dict[str, Any]) -> tokens.Login:
+        """A login's second step: the code of the authenticator app (or a recovery code) for
+        the `mfa_token` the first answered; five wrong ones spend that token"""
+        return two_factor.finish_login(
+            data["mfa_token"], data.get("code"), data.get("recovery_code")
+        )
+
+
+@blp.route("/auth/sessions")
+class Sessions(MethodView):
+    @blp.auth_required()
+    @blp.response(200, SessionSchema(many=True))
+    def get(self) -> list[dict[str, Any]]:
+        """Your logins still standing, newest first (`current`: this one)"""
+        return tokens.list_sessions(current_user, get_jwt().get("fam"))
+
+
+@blp.route("/auth/sessions/<string:session_id>")
+class SessionById(MethodView):
+    @blp.auth_required()
+    @blp.errors(404)
+    @blp.response(204)
+    def delete(self, session_id: str) -> None:
+        """End one of your logins: its refresh token at once, its access tokens at their
+        next request"""
+        tokens.revoke_session(current_user, session_id)
+
+
+@blp.route("/auth/2fa/setup")
+class TwoFactorSetup(MethodView):
+    @blp.auth_required()
+    @blp.errors(409)
+    @blp.response(200, TwoFactorSetupSchema)
+    def post(self) -> dict[str, str]:
+        """A new TOTP secret and its otpauth:// URI (also GET /auth/2fa/qr.png); not in force
+        until POST /auth/2fa/enable takes a code from it"""
+        return two_factor.set_up(current_user)
+
+
+@blp.route("/auth/2fa/qr.png")
+class TwoFactorQr(MethodView):
+    @blp.auth_required()
+    @blp.errors(404)
+    @blp.response(200, {"type": "string", "format": "binary"}, content_type="image/png")
+    def get(self) -> Response:
+        """The secret set up, as a QR code for an authenticator app"""
+        png = two_factor.qr_png(current_user)
+        return Response(png, mimetype="image/png", headers={"Cache-Control": "no-store"})
+
+
+@blp.route("/auth/2fa/enable")
+class TwoFactorEnable(MethodView):
+    @blp.auth_required()
+    @blp.arguments(TwoFactorCodeSchema)
+    @blp.errors(400, 409)
+    @blp.response(200, RecoveryCodesSchema)
+    def post(self, data: dict[str, Any]) -> dict[str, list[str]]:
+        """Turn two-factor on with a code from the secret set up; answers ten single-use
+        recovery codes, shown this once"""
+        return two_factor.enable(current_user, data["code"])
+
+
+@blp.route("/auth/2fa/disable")
+class TwoFactorDisable(MethodView):
+    @blp.auth_required()
+    @blp.arguments(TwoFactorDisableSchema)
+    @blp.errors(400, 401, 409)
+    @blp.response(204)
+    def post(self, data: dict[str, Any]) -> None:
+        """Turn two-factor off: the password and a code (or a recovery code)"""
+        two_factor.disable(current_user, data["password"], data["code"])
 
 
 @blp.route("/auth/refresh")

@@ -1,10 +1,10 @@
 """Request and response bodies of the auth and users API."""
 
-from typing import NotRequired, TypedDict
+from typing import Any, ClassVar, NotRequired, TypedDict
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
-from shop.schemas import BaseSchema, Flag, PageArgsSchema, Timestamp
+from shop.schemas import AnswerSchema, BaseSchema, Flag, PageArgsSchema, Timestamp
 from shop.security import NOT_ALL_DIGITS, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, Role
 
 _email = fields.Email(required=True, validate=validate.Length(max=254))
@@ -38,6 +38,7 @@ class UserSchema(BaseSchema):
     phone = fields.String(dump_only=True)
     role = fields.String(dump_only=True, metadata={"enum": [r.value for r in Role]})
     email_verified = fields.Boolean(dump_only=True)
+    two_factor_enabled = fields.Boolean(dump_only=True)
     is_active = fields.Boolean(dump_only=True)
     created_at = Timestamp(dump_only=True)
     last_login_at = Timestamp(dump_only=True, allow_none=True)
@@ -82,8 +83,78 @@ class TokenSchema(BaseSchema):
     expires_in = fields.Integer(required=True, metadata={"description": "seconds"})
 
 
-class LoginResponseSchema(TokenSchema):
+class LoginResponseSchema(BaseSchema):
+    """The tokens, or (two-factor on) the token of the login's second step."""
+
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String(metadata={"example": "Bearer"})
+    expires_in = fields.Integer(metadata={"description": "seconds"})
+    user = fields.Nested(UserSchema)
+    mfa_required = fields.Boolean(metadata={"description": "two-factor on: POST /auth/login/2fa"})
+    mfa_token = fields.String(metadata={"description": "valid 5 minutes; grants no access"})
+
+    # Either every token field, or both mfa fields: stated in words, as a oneOf here would give
+    # generated clients an untyped answer.
+    openapi_rules: ClassVar[dict[str, Any]] = {
+        "description": "access_token, refresh_token, token_type, expires_in and user; or, with"
+        " two-factor on, mfa_required and mfa_token (then POST /auth/login/2fa)."
+    }
+
+
+class SessionSchema(AnswerSchema):
+    id = fields.String()
+    created_at = Timestamp()
+    last_used_at = Timestamp(metadata={"description": "the login, or its last refresh"})
+    ip = fields.String()
+    user_agent = fields.String()
+    current = fields.Boolean(metadata={"description": "the session of this request's token"})
+
+
+class TokensAndUserSchema(TokenSchema):
     user = fields.Nested(UserSchema, required=True)
+
+
+class SecondStepSchema(BaseSchema):
+    mfa_token = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    code = fields.String(validate=validate.Regexp(r"^[0-9]{6}$", error="Six digits."))
+    recovery_code = fields.String(validate=validate.Length(min=1, max=32))
+
+    openapi_rules: ClassVar[dict[str, Any]] = {
+        "description": "A code or a recovery code, one of them.",
+        "oneOf": [{"required": ["code"]}, {"required": ["recovery_code"]}],
+    }
+
+    @validates_schema
+    def _one_code(self, data: dict[str, Any], **_: Any) -> None:
+        if ("code" in data) == ("recovery_code" in data):
+            raise ValidationError("Give code or recovery_code (one of them).", "code")
+
+
+class TwoFactorSetupSchema(AnswerSchema):
+    secret = fields.String(metadata={"description": "base32, for typing into an app"})
+    otpauth_uri = fields.String(metadata={"description": "also as a QR code: /auth/2fa/qr.png"})
+
+
+class TwoFactorCodeSchema(BaseSchema):
+    code = fields.String(
+        required=True, validate=validate.Regexp(r"^[0-9]{6}$", error="Six digits.")
+    )
+
+
+class RecoveryCodesSchema(AnswerSchema):
+    recovery_codes = fields.List(
+        fields.String(), metadata={"description": "ten single-use codes, shown only now"}
+    )
+
+
+class TwoFactorDisableSchema(BaseSchema):
+    password = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    code = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=32),
+        metadata={"description": "a code from the app, or a recovery code"},
+    )
 
 
 class LogoutSchema(BaseSchema):

@@ -1,5 +1,6 @@
 """Tokens: access and refresh pairs, rotation with whole-family revocation on reuse, logout,
-and the lookup that makes every request's token count only while its user may act."""
+sessions (one per login: its family), and the lookup that makes every request's token count
+only while its user may act and its session stands."""
 
 from __future__ import annotations
 
@@ -7,16 +8,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict, cast
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from jwt import PyJWTError
-from sqlalchemy import CursorResult, delete, exists, select, update
+from sqlalchemy import CursorResult, delete, exists, or_, select, update
 
 from shop.audit.models import Action, Target
 from shop.audit.services import record
-from shop.auth.models import RefreshToken, RevokedToken, User, UserToken
+from shop.auth.models import LoginSession, RefreshToken, RevokedToken, User, UserToken
 from shop.db import db, unit_of_work, utcnow
-from shop.errors import Unauthorized, Unprocessable
+from shop.errors import NotFound, Unauthorized, Unprocessable
 
 
 class Tokens(TypedDict):
@@ -35,13 +36,14 @@ class Login(Tokens):
 
 
 def issue_tokens(user: User, family: str | None = None) -> Login:
-    """A new access + refresh pair; the refresh token joins `family` (a new one at login)."""
-    claims = {"role": user.role, "ver": user.token_version}
+    """A new access + refresh pair of `family`; without one (a login), a new session: its
+    family, with the request's address and user agent. Both tokens carry the family."""
+    if family is None:
+        family = str(uuid.uuid4())
+        db.session.add(LoginSession(id=family, user_id=user.id, **_client()))
+    claims = {"role": user.role, "ver": user.token_version, "fam": family}
     access = create_access_token(identity=str(user.id), additional_claims=claims)
-    family = family or str(uuid.uuid4())
-    refresh = create_refresh_token(
-        identity=str(user.id), additional_claims={**claims, "fam": family}
-    )
+    refresh = create_refresh_token(identity=str(user.id), additional_claims=claims)
     payload = decode_token(refresh)
     db.session.add(
         RefreshToken(
@@ -61,22 +63,75 @@ def issue_tokens(user: User, family: str | None = None) -> Login:
     }
 
 
+def _client() -> dict[str, str]:
+    if not has_request_context():
+        return {}
+    return {
+        "ip": (request.remote_addr or "")[:45],
+        "user_agent": request.user_agent.string[:300],
+    }
+
+
 def _revoke_family(family: str) -> None:
+    """The session ends: its refresh tokens at once, its access tokens at their next use."""
+    now = utcnow()
     db.session.execute(
         update(RefreshToken)
         .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+        .values(revoked_at=now)
+    )
+    db.session.execute(
+        update(LoginSession)
+        .where(LoginSession.id == family, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=now)
     )
 
 
 def revoke_all(user: User) -> None:
     """Every token issued to `user` so far stops working (password change, deactivation)."""
     user.token_version += 1
+    now = utcnow()
     db.session.execute(
         update(RefreshToken)
         .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+        .values(revoked_at=now)
     )
+    db.session.execute(
+        update(LoginSession)
+        .where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def list_sessions(user: User, current_family: str | None) -> list[dict[str, Any]]:
+    """The user's sessions still standing (not revoked, refreshed within the refresh
+    tokens' lifetime), newest first; `current`: the one the request's token belongs to."""
+    since = utcnow() - current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+    rows = db.session.scalars(
+        select(LoginSession)
+        .where(
+            LoginSession.user_id == user.id,
+            LoginSession.revoked_at.is_(None),
+            LoginSession.last_used_at > since,
+        )
+        .order_by(LoginSession.created_at.desc(), LoginSession.id)
+    )
+    return [
+        {"id": s.id, "created_at": s.created_at, "last_used_at": s.last_used_at, "ip": s.ip,
+         "user_agent": s.user_agent, "current": s.id == current_family}
+        for s in rows
+    ]  # fmt: skip
+
+
+def revoke_session(user: User, session_id: str) -> None:
+    """End one of the user's logins (another's, or one already ended: 404)."""
+    with unit_of_work():
+        found = db.session.get(LoginSession, session_id, with_for_update=True)
+        if found is None or found.user_id != user.id or found.revoked_at is not None:
+            raise NotFound("No such session.")
+        _revoke_family(session_id)
+        record(Action.AUTH_SESSION_REVOKED, actor=user, target_type=Target.USER,
+               target_id=user.id, changes={"session": session_id})  # fmt: skip
 
 
 def refresh(user: User, payload: dict[str, Any]) -> Tokens:
@@ -94,6 +149,11 @@ def refresh(user: User, payload: dict[str, Any]) -> Tokens:
             reused = True
         else:
             row.revoked_at = utcnow()
+            db.session.execute(
+                update(LoginSession)
+                .where(LoginSession.id == row.family)
+                .values(last_used_at=row.revoked_at)
+            )
             tokens = issue_tokens(user, family=row.family)
     if reused:
         raise Unauthorized("The refresh token was already used; please log in again.")
@@ -147,7 +207,12 @@ def load_token_user(payload: dict[str, Any]) -> User | None:
         user_id = int(payload["sub"])
     except (KeyError, TypeError, ValueError):
         return None
-    revoked = exists().where(RevokedToken.jti == payload.get("jti", ""))
+    revoked = or_(
+        exists().where(RevokedToken.jti == payload.get("jti", "")),
+        exists().where(
+            LoginSession.id == payload.get("fam", ""), LoginSession.revoked_at.is_not(None)
+        ),
+    )
     row = db.session.execute(select(User, revoked).where(User.id == user_id)).first()
     if row is None:
         return None
@@ -168,4 +233,8 @@ def purge_expired_tokens() -> dict[str, int]:
         ):
             result = session.execute(delete(model).where(model.expires_at < now))
             counts[name] = cast(CursorResult[Any], result).rowcount
+        # A session outlives its refresh tokens by nothing; a revoked one is kept as long.
+        ended = now - current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+        result = session.execute(delete(LoginSession).where(LoginSession.last_used_at < ended))
+        counts["sessions"] = cast(CursorResult[Any], result).rowcount
     return counts

@@ -306,7 +306,7 @@ class StripeWebhook(MethodView):
     )
     @blp.errors(400, 401, 409)
     @blp.response(200, WebhookResultSchema)
-    def post(self, event: Any) -> WebhookResult:
+    def post(self, event: dict[str, Any]) -> WebhookResult:
         """Stripe's signed events, each handled once (a replay answers duplicate); 401 when
         the signature is missing, wrong or too old, as the generic webhook's"""
         return stripe_payments.handle_event(event)

@@ -128,46 +128,42 @@ def _calling_stripe() -> Iterator[None]:
         raise Conflict(f"Stripe refused: {error.user_message or 'see the log'}") from None
 
 
-def verify_event(raw_body: bytes, header: str | None) -> stripe.Event:
-    """The event `raw_body` is, its Stripe-Signature checked by the library (the
+def verify_event(raw_body: bytes, header: str | None) -> dict[str, Any]:
+    """The event `raw_body` is, as data, its Stripe-Signature checked by the library (the
     STRIPE_WEBHOOK_SECRET, and a timestamp within the library's tolerance, 5 minutes)."""
     try:
-        event: stripe.Event = stripe.Webhook.construct_event(
+        event = stripe.Webhook.construct_event(
             raw_body, header, current_app.config["STRIPE_WEBHOOK_SECRET"]
         )
     except (stripe.SignatureVerificationError, UnicodeDecodeError):
         raise Unauthorized("The Stripe-Signature is missing, wrong or too old.") from None
     except ValueError:  # signed, but not a Stripe event
         raise BadRequest("The body is not a Stripe event.") from None
-    return event
+    data: dict[str, Any] = event.to_dict()
+    return data
 
 
-def handle_event(event: stripe.Event) -> WebhookResult:
+def handle_event(event: dict[str, Any]) -> WebhookResult:
     """A verified event: handled once; other event types and other orders' are ignored."""
-    if event.type not in HANDLED:
+    kind = event.get("type")
+    if kind not in HANDLED:
         return {"result": WebhookOutcome.IGNORED, "payment_id": None}
-    data = _object_of(event)
+    event_id = _text(event, "id")
+    wrapper = event.get("data")
+    data = wrapper.get("object") if isinstance(wrapper, dict) else None
+    if not isinstance(data, dict):
+        raise BadRequest("The event has no data.object.")
     with unit_of_work() as session:
         first = session.scalar(
             insert_ignoring_conflicts(StripeEvent)
-            .values(id=_text(event, "id"), type=event.type)
+            .values(id=event_id, type=kind)
             .returning(StripeEvent.id)
         )
         if first is None:
             return {"result": WebhookOutcome.DUPLICATE, "payment_id": None}
-        if event.type == REFUNDED:
+        if kind == REFUNDED:
             return _charge_refunded(data)
-        return _intent_event(event.id, event.type, data)
-
-
-def _object_of(event: stripe.Event) -> dict[str, Any]:
-    try:
-        data = event["data"]["object"]
-    except (KeyError, TypeError):
-        raise BadRequest("The event has no data.object.") from None
-    if not isinstance(data, dict):
-        raise BadRequest("The event's data.object is not an object.")
-    return data
+        return _intent_event(event_id, kind, data)
 
 
 def _text(data: Any, name: str) -> str:

@@ -40,6 +40,7 @@ from shop.merchandising.routes import coupons_blp as coupons_api
 from shop.merchandising.subscribers import SUBSCRIBERS as MERCHANDISING_SUBSCRIBERS
 from shop.observability import blp as health
 from shop.observability import configure_logging, register_request_hooks
+from shop.orders import stripe_api
 from shop.orders.routes import blp as orders_api
 from shop.products.routes import blp as products_api
 from shop.products.routes import flash_sales_blp as flash_sales_api
@@ -107,6 +108,7 @@ def register_extensions(app: Flask) -> None:
     _scope_limiter_to(app, auth_api.name)
     init_redis(app)
     media.init_app(app)
+    stripe_api.init_app(app)
     api.init_app(
         app,
         spec_kwargs={

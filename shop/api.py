@@ -57,8 +57,8 @@ and payments, inventory, reports.
 - **Errors** are `application/problem+json`: `status`, `title`, `detail`, `request_id`, and for
   validation (422) `errors`, field -> messages. 401 no or bad token, 403 role, 409 conflict,
   413 body over 1 MiB (an image upload: 10 MiB), 415 body not JSON (an upload: not multipart),
-  429 rate limited (`Retry-After`), 503 the database or the media storage unavailable
-  (`Retry-After`). Never a 500 for bad input.
+  429 rate limited (`Retry-After`), 503 the database, the media storage or Stripe
+  unavailable (`Retry-After`). Never a 500 for bad input.
 - **Lists** answer `{items, page, page_size, total, pages, links}` (and a `Link` header);
   `page`, `page_size` (at most 100); an unknown query parameter is a 422.
 - **Idempotency**: `POST /api/v1/orders`, payments and purchase orders take an

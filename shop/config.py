@@ -70,6 +70,14 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "WEBHOOK_ALLOW_PRIVATE": _env_bool("WEBHOOK_ALLOW_PRIVATE", False),
         "WEBHOOK_MAX_ATTEMPTS": max(1, _env_int("WEBHOOK_MAX_ATTEMPTS", 8)),
         "PAYMENT_WEBHOOK_SECRET": env("PAYMENT_WEBHOOK_SECRET", ""),
+        # Payments: `manual` (staff and the generic webhook) or `stripe` (PaymentIntents too).
+        # STRIPE_API_BASE points the library elsewhere (a test server); STRIPE_TIMEOUT is the
+        # seconds to connect and to read each answer of one call (no retry within a request).
+        "PAYMENT_PROVIDER": env("PAYMENT_PROVIDER", "manual"),
+        "STRIPE_SECRET_KEY": env("STRIPE_SECRET_KEY", ""),
+        "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET", ""),
+        "STRIPE_API_BASE": env("STRIPE_API_BASE") or None,
+        "STRIPE_TIMEOUT": float(env("STRIPE_TIMEOUT", "5")),
         "CORS_ORIGINS": env("CORS_ORIGINS", "*"),
         "PUBLIC_URL": env("PUBLIC_URL", "http://127.0.0.1:5000"),
         # Emails: the store's name, and where its storefront's pages are (reset-password, ...).
@@ -154,6 +162,7 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
     if config["RATELIMIT_STORAGE_URI"].startswith("redis"):
         config.setdefault("RATELIMIT_STORAGE_OPTIONS", timeouts)
     _check_media(config)
+    _check_payments(config)
     config["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
     if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         # An unreachable server is an error in seconds, not a request hanging on connect.
@@ -177,6 +186,16 @@ def _check_media(config: dict[str, Any]) -> None:
         raise ConfigError(f"MEDIA_STORAGE is local or s3, not {config['MEDIA_STORAGE']!r}.")
     if config["MEDIA_STORAGE"] == "s3" and not config["S3_BUCKET"]:
         raise ConfigError("MEDIA_STORAGE=s3 needs S3_BUCKET.")
+
+
+def _check_payments(config: dict[str, Any]) -> None:
+    if config["PAYMENT_PROVIDER"] not in ("manual", "stripe"):
+        raise ConfigError(
+            f"PAYMENT_PROVIDER is manual or stripe, not {config['PAYMENT_PROVIDER']!r}."
+        )
+    missing = [name for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET") if not config[name]]
+    if config["PAYMENT_PROVIDER"] == "stripe" and missing:
+        raise ConfigError(f"PAYMENT_PROVIDER=stripe needs {' and '.join(missing)}.")
 
 
 def _refuse_unsafe(config: dict[str, Any]) -> None:

@@ -54,7 +54,7 @@ class TooLarge(ShopError):
 
 
 class Unavailable(ShopError):
-    """A service shop depends on (the media storage) did not answer: retry shortly."""
+    """A service shop depends on (the media storage, Stripe) did not answer: retry shortly."""
 
     status = 503
 

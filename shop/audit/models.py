@@ -64,6 +64,10 @@ class Action(enum.StrEnum):
     ORDER_STATUS_CHANGED = "order.status_changed"
     ORDER_CANCELLED = "order.cancelled"
     PAYMENT_RECORDED = "payment.recorded"
+    PAYMENT_MISMATCHED = "payment.mismatched"  # taken by the provider, not what was owed
+    PROVIDER_REFUND_QUEUED = "provider_refund.queued"
+    PROVIDER_REFUND_SUCCEEDED = "provider_refund.succeeded"
+    PROVIDER_REFUND_FAILED = "provider_refund.failed"
     # reviews
     REVIEW_CREATED = "review.created"
     REVIEW_DELETED = "review.deleted"

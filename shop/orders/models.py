@@ -64,6 +64,8 @@ class PaymentOutcome(enum.StrEnum):
 
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # Money the provider took that does not match what the order owed: not counted as paid.
+    MISMATCHED = "mismatched"
 
 
 class WebhookOutcome(enum.StrEnum):
@@ -71,6 +73,7 @@ class WebhookOutcome(enum.StrEnum):
 
     RECORDED = "recorded"
     DUPLICATE = "duplicate"
+    IGNORED = "ignored"  # not about a payment of shop's (another event type, another order)
 
 
 class PaymentMethod(enum.StrEnum):
@@ -78,6 +81,7 @@ class PaymentMethod(enum.StrEnum):
     CARD = "card"
     BANK_TRANSFER = "bank_transfer"
     PROVIDER = "provider"
+    STRIPE = "stripe"
     OTHER = "other"
 
 
@@ -251,3 +255,57 @@ class Payment(Base):
     provider_event_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class PaymentIntent(Base):
+    """A Stripe PaymentIntent made for an order (POST /orders/{id}/payment-intent): asked for
+    again, the order's intent is read back, never made twice; a charge names its intent."""
+
+    __tablename__ = "payment_intents"
+
+    intent_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class StripeEvent(Base):
+    """A Stripe event handled: one row per event id, so a replay (or two at once) acts once."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ProviderRefundStatus(enum.StrEnum):
+    PENDING = "pending"  # written with its cause; the worker sends it
+    SENT = "sent"  # the provider took it (provider_refund_id)
+    SUCCEEDED = "succeeded"  # the provider says the money went back (charge.refunded)
+    FAILED = "failed"  # the provider refused it: a person must refund it
+
+
+class ProviderRefundReason(enum.StrEnum):
+    CANCELLED = "order_cancelled"
+    PAID_AFTER_CANCELLATION = "paid_after_cancellation"
+    REQUESTED = "requested"
+    AT_PROVIDER = "at_provider"  # made at the provider (its dashboard), learnt from its event
+
+
+class ProviderRefund(TimestampMixin, Base):
+    """Money of a provider payment sent back through the provider. Its amount counts in the
+    order's refund_due from when it is written until the provider confirms it."""
+
+    __tablename__ = "provider_refunds"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    payment_id: Mapped[int] = mapped_column(
+        ForeignKey("payments.id", ondelete="CASCADE"), index=True
+    )
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    reason: Mapped[str] = mapped_column(String(32))  # ProviderRefundReason
+    status: Mapped[str] = mapped_column(String(16))  # ProviderRefundStatus
+    provider_refund_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    last_error: Mapped[str | None] = mapped_column(Text)

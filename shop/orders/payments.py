@@ -1,4 +1,5 @@
-"""Payments: recorded by staff, or reported by the provider's signed webhook (once per event)."""
+"""Payments: recorded by staff, or reported by the provider's signed webhook (once per event),
+and listed; how a payment counts towards its order (stripe_payments uses the same)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import re
 from decimal import Decimal
 
 from flask import current_app
+from sqlalchemy import select
 
 from shop import bus, mail
 from shop.audit.models import Action, Target
 from shop.audit.services import record
 from shop.auth.models import User
-from shop.db import db, insert_ignoring_conflicts, unit_of_work
+from shop.db import Page, db, insert_ignoring_conflicts, paginate, unit_of_work
 from shop.errors import Conflict, NotFound, Unauthorized
 from shop.orders.events import PaymentRecorded
 from shop.orders.models import (
@@ -30,11 +32,18 @@ from shop.orders.schemas import PaymentCreate, PaymentEvent, WebhookResult
 from shop.orders.status import transition
 
 
-def _due(order: Order) -> Decimal:
+def list_payments(actor: User, order_id: int, *, page: int, page_size: int) -> Page:
+    """The payments of an order its owner, staff or an admin may see, oldest first."""
+    order = get_order(actor, order_id)
+    stmt = select(Payment).where(Payment.order_id == order.id).order_by(Payment.id)
+    return paginate(stmt, page, page_size)
+
+
+def amount_due(order: Order) -> Decimal:
     return order.total - (order.amount_paid or Decimal("0.00"))
 
 
-def _apply_payment(actor: User | None, order: Order, payment: Payment) -> None:
+def apply_payment(actor: User | None, order: Order, payment: Payment) -> None:
     order.amount_paid = (order.amount_paid or Decimal("0.00")) + payment.amount
     order.payment_status = (
         PaymentStatus.PAID if order.amount_paid >= order.total else PaymentStatus.PARTIALLY_PAID
@@ -56,7 +65,7 @@ def _apply_payment(actor: User | None, order: Order, payment: Payment) -> None:
         transition(actor, order, OrderStatus.PAID, note="paid in full")
 
 
-def _keep_for_refund(order: Order, payment: Payment) -> None:
+def keep_for_refund(order: Order, payment: Payment) -> None:
     """Money for an order that is already cancelled: kept, owed back, and the admins told."""
     order.amount_paid = (order.amount_paid or Decimal("0.00")) + payment.amount
     order.refund_due = (order.refund_due or Decimal("0.00")) + payment.amount
@@ -80,7 +89,7 @@ def record_payment(actor: User, order_id: int, data: PaymentCreate) -> Payment:
         order = get_order(actor, order_id, for_update=True)
         if order.status in (OrderStatus.CANCELLED, OrderStatus.REFUNDED):
             raise Conflict(f"The order is {order.status}.")
-        due = _due(order)
+        due = amount_due(order)
         if data["amount"] > due:
             raise Conflict(
                 f"The payment exceeds the {due} due.", errors={"amount": [f"At most {due}."]}
@@ -95,7 +104,7 @@ def record_payment(actor: User, order_id: int, data: PaymentCreate) -> Payment:
         )
         db.session.add(payment)
         db.session.flush()
-        _apply_payment(actor, order, payment)
+        apply_payment(actor, order, payment)
     return payment
 
 
@@ -140,12 +149,12 @@ def handle_payment_event(data: PaymentEvent) -> WebhookResult:
         assert payment is not None
         if data["status"] == PaymentOutcome.SUCCEEDED:
             if order.status in (OrderStatus.CANCELLED, OrderStatus.REFUNDED):
-                _keep_for_refund(order, payment)
+                keep_for_refund(order, payment)
             else:
-                due = _due(order)
+                due = amount_due(order)
                 if data["amount"] != due:
                     raise Conflict(f"The amount does not match the {due} due.")
-                _apply_payment(None, order, payment)
+                apply_payment(None, order, payment)
         else:
             bus.publish(PaymentRecorded.of(order, payment))
     return {"result": WebhookOutcome.RECORDED, "payment_id": payment_id}

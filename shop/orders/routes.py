@@ -11,7 +11,7 @@ from flask_jwt_extended import current_user
 
 from shop.api import LOCATION, Blueprint
 from shop.db import Page
-from shop.orders import addresses, cart, checkout, payments, queries, status
+from shop.orders import addresses, cart, checkout, payments, queries, status, stripe_payments
 from shop.orders.models import Address, Order, Payment
 from shop.orders.schemas import (
     AddressCreate,
@@ -32,6 +32,8 @@ from shop.orders.schemas import (
     PaymentCreate,
     PaymentCreateSchema,
     PaymentEvent,
+    PaymentIntentAnswer,
+    PaymentIntentSchema,
     PaymentSchema,
     StatusUpdate,
     StatusUpdateSchema,
@@ -210,6 +212,15 @@ class OrderStatusById(MethodView):
 
 @blp.route("/orders/<int:order_id>/payments")
 class OrderPayments(MethodView):
+    @blp.auth_required()
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.errors(404)
+    @blp.response(200, page_of(PaymentSchema))
+    def get(self, args: dict[str, Any], order_id: int) -> Page:
+        """The payments of an order, oldest first (its owner, staff or admins), failed and
+        mismatched ones too"""
+        return payments.list_payments(current_user, order_id, **args)
+
     @blp.auth_required(Role.STAFF)
     @blp.arguments(PaymentCreateSchema)
     @blp.idempotent
@@ -250,3 +261,65 @@ class PaymentWebhook(MethodView):
     def post(self, data: PaymentEvent) -> WebhookResult:
         """The payment provider's signed event (a repeated event_id changes nothing)"""
         return payments.handle_payment_event(data)
+
+
+@blp.route("/orders/<int:order_id>/payment-intent")
+class OrderPaymentIntent(MethodView):
+    @blp.auth_required()
+    @blp.errors(404, 409, 503)
+    @blp.response(201, PaymentIntentSchema, headers=LOCATION)
+    def post(self, order_id: int) -> tuple[PaymentIntentAnswer, dict[str, str]]:
+        """Pay a pending, unpaid order online (PAYMENT_PROVIDER=stripe, else 409): its Stripe
+        PaymentIntent for the total, made once per order (asked again: the same one); Stripe
+        not answering within STRIPE_TIMEOUT is a 503 with Retry-After. Location: the order's
+        payments"""
+        intent = stripe_payments.create_payment_intent(current_user, order_id)
+        return intent, {"Location": f"/api/v1/orders/{order_id}/payments"}
+
+
+def _stripe_signed(view: Any) -> Any:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # Verified on the raw bytes by the library, then handed over as the event it built.
+        event = stripe_payments.verify_event(
+            request.get_data(), request.headers.get("Stripe-Signature")
+        )
+        return view(*args, event, **kwargs)
+
+    return wrapper
+
+
+@blp.route("/payments/stripe/webhook")
+class StripeWebhook(MethodView):
+    @_stripe_signed
+    @blp.doc(
+        parameters=[
+            {
+                "in": "header",
+                "name": "Stripe-Signature",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<raw body>' with "
+                "STRIPE_WEBHOOK_SECRET>; older than 5 minutes is refused",
+            }
+        ],
+        requestBody={
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "description": "A Stripe event: payment_intent.succeeded, "
+                        "payment_intent.payment_failed and charge.refunded are handled, "
+                        "others ignored",
+                    }
+                }
+            },
+        },
+    )
+    @blp.errors(400, 401, 409)
+    @blp.response(200, WebhookResultSchema)
+    def post(self, event: dict[str, Any]) -> WebhookResult:
+        """Stripe's signed events, each handled once (a replay answers duplicate); 401 when
+        the signature is missing, wrong or too old, as the generic webhook's"""
+        return stripe_payments.handle_event(event)

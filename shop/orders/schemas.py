@@ -305,11 +305,17 @@ class CancelSchema(BaseSchema):
     note = fields.String(validate=validate.Length(max=1000))
 
 
+# What staff record by hand: a provider's payments come from its webhook.
+MANUAL_METHODS = [
+    m.value for m in PaymentMethod if m not in (PaymentMethod.PROVIDER, PaymentMethod.STRIPE)
+]
+
+
 class PaymentCreateSchema(BaseSchema):
     amount = Money(required=True)
     method = fields.String(
         required=True,
-        validate=validate.OneOf([m.value for m in PaymentMethod if m != PaymentMethod.PROVIDER]),
+        validate=validate.OneOf(MANUAL_METHODS),
     )
     reference = fields.String(validate=validate.Length(max=200))
 
@@ -326,9 +332,16 @@ class PaymentSchema(AnswerSchema):
     id = fields.Integer()
     order_id = fields.Integer()
     amount = Money()
-    method = fields.String()
-    status = fields.String()
-    reference = fields.String(allow_none=True)
+    method = fields.String(metadata={"enum": [m.value for m in PaymentMethod]})
+    status = fields.String(
+        metadata={
+            "enum": [o.value for o in PaymentOutcome],
+            "description": "mismatched: taken by the provider, not what the order owed (unpaid)",
+        }
+    )
+    reference = fields.String(
+        allow_none=True, metadata={"description": "stripe: the PaymentIntent's id"}
+    )
     created_at = Timestamp()
 
 
@@ -338,7 +351,8 @@ class WebhookSchema(BaseSchema):
     amount = Money(required=True)
     currency = fields.String(validate=validate.Length(equal=3))
     status = fields.String(
-        required=True, validate=validate.OneOf([o.value for o in PaymentOutcome])
+        required=True,
+        validate=validate.OneOf([PaymentOutcome.SUCCEEDED.value, PaymentOutcome.FAILED.value]),
     )
     reference = fields.String(load_default=None, validate=validate.Length(max=200))
 
@@ -362,3 +376,21 @@ class WebhookResultSchema(AnswerSchema):
 class WebhookResult(TypedDict):
     result: WebhookOutcome
     payment_id: int | None
+
+
+class PaymentIntentSchema(AnswerSchema):
+    provider = fields.String(metadata={"enum": ["stripe"]})
+    client_secret = fields.String(
+        metadata={"description": "for Stripe.js to confirm the payment in the browser"}
+    )
+    amount = Money(metadata={"description": "the order's total"})
+    currency = fields.String()
+
+
+class PaymentIntentAnswer(TypedDict):
+    """What PaymentIntentSchema dumps."""
+
+    provider: str
+    client_secret: str
+    amount: Decimal
+    currency: str

@@ -1,5 +1,6 @@
-"""The order status machine: legal transitions, history, stock returned on cancellation, the
-customer emailed, OrderStatusChanged (or OrderCancelled) published."""
+"""The order status machine: legal transitions, history, stock returned and provider payments
+refunded on cancellation, the customer emailed, OrderStatusChanged (or OrderCancelled)
+published."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from shop.db import db, unit_of_work
 from shop.errors import Conflict, Unprocessable
 from shop.merchandising import coupons
 from shop.orders.events import OrderCancelled, OrderStatusChanged
-from shop.orders.models import TRANSITIONS, Order, OrderStatus, OrderStatusChange, PaymentStatus
+from shop.orders.models import (
+    TRANSITIONS,
+    Order,
+    OrderStatus,
+    OrderStatusChange,
+    PaymentStatus,
+    ProviderRefundReason,
+)
+from shop.orders.provider_refunds import refund_provider_payments
 from shop.orders.queries import get_order
 from shop.orders.schemas import StatusUpdate
 from shop.products.models import MovementType
@@ -41,6 +50,8 @@ def transition(
         if order.coupon_id is not None:
             coupons.give_back(order.id)
         _restore_stock(actor, order)
+        # What Stripe took for it goes back (by a job, after commit); none: nothing.
+        refund_provider_payments(actor, order, reason=ProviderRefundReason.CANCELLED)
     if to_status is OrderStatus.REFUNDED:
         order.payment_status = PaymentStatus.REFUNDED
     if tracking_number:

@@ -34,7 +34,7 @@ from shop.security import (
 
 LOGIN_FAILED = "Invalid email or password."
 MAX_CODE_ATTEMPTS = 5
-PROFILE_FIELDS = ("first_name", "last_name", "phone")
+PROFILE_FIELDS = ("first_name", "last_name", "phone", "date_of_birth")
 ADMIN_FIELDS = ("role", "is_active")
 
 
@@ -93,6 +93,7 @@ def register(data: Registration) -> User:
             first_name=data.get("first_name", ""),
             last_name=data.get("last_name", ""),
             phone=data.get("phone", ""),
+            date_of_birth=data.get("date_of_birth"),
         )
         db.session.add(user)
         db.session.flush()

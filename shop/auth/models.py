@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, func, true
 from sqlalchemy.orm import Mapped, mapped_column
@@ -25,6 +25,7 @@ class User(TimestampMixin, Base):
     first_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     last_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     phone: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    date_of_birth: Mapped[date | None]
     role: Mapped[str] = mapped_column(
         String(16), default=Role.CUSTOMER.value, server_default=Role.CUSTOMER.value, index=True
     )

@@ -25,6 +25,8 @@ from shop.auth.schemas import (
     SessionSchema,
     TokensAndUserSchema,
     TokenSchema,
+    TokenVerdictSchema,
+    TokenVerifySchema,
     TwoFactorCodeSchema,
     TwoFactorDisableSchema,
     TwoFactorSetupSchema,
@@ -142,6 +144,19 @@ class LoginSecondStep(MethodView):
         return two_factor.finish_login(
             data["mfa_token"], data.get("code"), data.get("recovery_code")
         )
+
+
+@blp.route("/auth/token/verify")
+class TokenVerify(MethodView):
+    decorators = [anonymous_write_limit]
+
+    @blp.arguments(TokenVerifySchema)
+    @blp.errors(429)
+    @blp.response(200, TokenVerdictSchema)
+    def post(self, data: dict[str, str]) -> dict[str, Any]:
+        """Whether a token would be accepted now, its type, expiry and user (for a gateway
+        or another service; a token that is not shop's answers valid false, all else null)"""
+        return tokens.verdict(data["token"])
 
 
 @blp.route("/auth/sessions")

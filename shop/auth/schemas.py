@@ -1,5 +1,6 @@
 """Request and response bodies of the auth and users API."""
 
+from datetime import date
 from typing import Any, ClassVar, NotRequired, TypedDict
 
 from marshmallow import ValidationError, fields, validate, validates_schema
@@ -25,6 +26,23 @@ _new_password = fields.String(
     },
 )
 _name = fields.String(validate=validate.Length(max=100))
+MIN_AGE = 13
+
+
+def _old_enough(born: date) -> None:
+    today = date.today()
+    if born > today:
+        raise ValidationError("Not in the future.")
+    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    if age < MIN_AGE:
+        raise ValidationError(f"At least {MIN_AGE} years old.")
+
+
+_date_of_birth = fields.Date(
+    allow_none=True,
+    validate=_old_enough,
+    metadata={"description": f"optional; not in the future; at least {MIN_AGE} years ago"},
+)
 _phone = fields.String(
     validate=validate.Regexp(r"^(|[0-9+()\-. ]{3,32})$", error="Not a valid phone number.")
 )
@@ -36,6 +54,7 @@ class UserSchema(BaseSchema):
     first_name = fields.String(dump_only=True)
     last_name = fields.String(dump_only=True)
     phone = fields.String(dump_only=True)
+    date_of_birth = fields.Date(dump_only=True, allow_none=True)
     role = fields.String(dump_only=True, metadata={"enum": [r.value for r in Role]})
     email_verified = fields.Boolean(dump_only=True)
     two_factor_enabled = fields.Boolean(dump_only=True)
@@ -50,6 +69,7 @@ class RegisterSchema(BaseSchema):
     first_name = _name
     last_name = _name
     phone = _phone
+    date_of_birth = _date_of_birth
 
 
 class Registration(TypedDict):
@@ -60,6 +80,7 @@ class Registration(TypedDict):
     first_name: NotRequired[str]
     last_name: NotRequired[str]
     phone: NotRequired[str]
+    date_of_birth: NotRequired[date | None]
 
 
 class VerifyEmailSchema(BaseSchema):
@@ -109,6 +130,17 @@ class SessionSchema(AnswerSchema):
     ip = fields.String()
     user_agent = fields.String()
     current = fields.Boolean(metadata={"description": "the session of this request's token"})
+
+
+class TokenVerifySchema(BaseSchema):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+
+
+class TokenVerdictSchema(AnswerSchema):
+    valid = fields.Boolean(metadata={"description": "it would be accepted now"})
+    type = fields.String(allow_none=True, metadata={"enum": ["access", "refresh", None]})
+    exp = Timestamp(allow_none=True)
+    user_id = fields.Integer(allow_none=True)
 
 
 class TokensAndUserSchema(TokenSchema):
@@ -165,6 +197,7 @@ class ProfileUpdateSchema(BaseSchema):
     first_name = _name
     last_name = _name
     phone = _phone
+    date_of_birth = _date_of_birth
 
 
 class ProfileUpdate(TypedDict, total=False):
@@ -173,6 +206,7 @@ class ProfileUpdate(TypedDict, total=False):
     first_name: str
     last_name: str
     phone: str
+    date_of_birth: date | None
 
 
 class ChangePasswordSchema(BaseSchema):

@@ -220,6 +220,31 @@ def load_token_user(payload: dict[str, Any]) -> User | None:
     return user if is_token_usable(user, payload, is_revoked) else None
 
 
+def verdict(token: str) -> dict[str, Any]:
+    """Whether `token` would be accepted now (signature, expiry, its user active, not
+    revoked, its session standing; a refresh token also not rotated yet), its type, expiry
+    and user; a token that is not one of shop's: all null."""
+    try:
+        payload = decode_token(token)
+    except Exception:
+        return {"valid": False, "type": None, "exp": None, "user_id": None}
+    kind = payload.get("type")
+    valid = load_token_user(payload) is not None
+    if valid and kind == "refresh":
+        row = db.session.get(RefreshToken, payload.get("jti", ""))
+        valid = row is not None and row.revoked_at is None
+    try:
+        user_id: int | None = int(payload["sub"])
+    except (KeyError, TypeError, ValueError):
+        user_id = None
+    return {
+        "valid": valid,
+        "type": kind if kind in ("access", "refresh") else None,
+        "exp": datetime.fromtimestamp(payload["exp"], UTC) if "exp" in payload else None,
+        "user_id": user_id,
+    }
+
+
 def purge_expired_tokens() -> dict[str, int]:
     """The `purge-expired-tokens` job: revocations, refresh tokens and codes that have
     expired anyway."""

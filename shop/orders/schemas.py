@@ -1,4 +1,7 @@
-"""Request and response bodies of the cart, address, order and payment API."""
+"""Request and response bodies of the cart, address, order and payment API.
+
+Long because one domain's API (guest carts, cart, addresses, checkout and its preview,
+orders, payments, the provider's webhook) declares its bodies and their TypedDicts here."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from shop.tax.schemas import TaxLineSchema
 
 MAX_LINE_QUANTITY = 1000
 MAX_LINES = 50
+MAX_CART_LINES = 100  # lines per cart: anonymous carts are not a cheap way to fill the database
 
 
 def quantity_field(**kwargs: Any) -> fields.Integer:
@@ -71,6 +75,21 @@ class CartSchema(AnswerSchema):
     total = Money(
         positive=False,
         metadata={"description": "subtotal - discount; shipping and tax come at checkout"},
+    )
+
+
+class GuestCartSchema(AnswerSchema):
+    id = fields.Integer()
+    token = fields.String(
+        metadata={"description": "send as X-Cart-Token; shown once (only its hash is kept)"}
+    )
+
+
+class CartMergeSchema(BaseSchema):
+    token = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "the guest cart's X-Cart-Token"},
     )
 
 
@@ -163,6 +182,13 @@ class OrderCreateSchema(BaseSchema):
     coupon_code = coupon_code_field(
         metadata={"description": "any case; ordering the cart, its coupon applies without it"}
     )
+    email = fields.Email(
+        validate=validate.Length(max=254),
+        metadata={
+            "description": "a guest's (with X-Cart-Token): required there, where the"
+            " confirmation goes; a signed-in order uses the account's"
+        },
+    )
 
     # Exactly one of the two, stated with `not` (see MovementCreateSchema).
     openapi_rules: ClassVar[dict[str, Any]] = {
@@ -203,6 +229,7 @@ class OrderCreate(TypedDict):
     address_id: NotRequired[int]
     notes: str
     coupon_code: NotRequired[str]
+    email: NotRequired[str]
 
 
 class OrderLineSchema(AnswerSchema):
@@ -234,7 +261,15 @@ class StatusChangeSchema(AnswerSchema):
 class OrderSchema(AnswerSchema):
     id = fields.Integer()
     number = fields.String()
-    user_id = fields.Integer()
+    user_id = fields.Integer(allow_none=True, metadata={"description": "null: a guest's"})
+    guest_email = fields.String(allow_none=True, metadata={"description": "a guest's order's"})
+    access_key = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "a guest's order, in the answer of POST /orders only: read it with"
+            " GET /orders/{id}?key= (or X-Order-Key); null otherwise"
+        },
+    )
     status = fields.String(metadata={"enum": [s.value for s in OrderStatus]})
     payment_status = fields.String(metadata={"enum": [s.value for s in PaymentStatus]})
     items = fields.List(fields.Nested(OrderLineSchema))
@@ -261,6 +296,13 @@ class OrderSchema(AnswerSchema):
     status_history = fields.List(fields.Nested(StatusChangeSchema))
     created_at = Timestamp()
     updated_at = Timestamp()
+
+
+class OrderKeyArgsSchema(BaseSchema):
+    key = fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "a guest order's access_key (or send X-Order-Key)"},
+    )
 
 
 class CheckoutPreviewSchema(AnswerSchema):

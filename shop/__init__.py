@@ -41,7 +41,10 @@ from shop.merchandising.subscribers import SUBSCRIBERS as MERCHANDISING_SUBSCRIB
 from shop.observability import blp as health
 from shop.observability import configure_logging, register_request_hooks
 from shop.orders import stripe_api
+from shop.orders.payment_routes import blp as payments_api
+from shop.orders.routes import CART_TOKEN_SCHEME, ORDER_KEY_SCHEME
 from shop.orders.routes import blp as orders_api
+from shop.orders.subscribers import SUBSCRIBERS as ORDERS_SUBSCRIBERS
 from shop.products.routes import blp as products_api
 from shop.products.routes import flash_sales_blp as flash_sales_api
 from shop.queues import init_redis
@@ -74,6 +77,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             *REPORTS_SUBSCRIBERS,
             *EVENTS_SUBSCRIBERS,
             *MERCHANDISING_SUBSCRIBERS,
+            *ORDERS_SUBSCRIBERS,
         ),
     )
     register_blueprints(app)
@@ -105,7 +109,7 @@ def register_extensions(app: Flask) -> None:
         expose_headers=["X-Request-ID", "Location", "Retry-After"],
     )
     limiter.init_app(app)
-    _scope_limiter_to(app, auth_api.name)
+    _scope_limiter_to(app, auth_api.name, orders_api.name)
     init_redis(app)
     media.init_app(app)
     stripe_api.init_app(app)
@@ -119,12 +123,18 @@ def register_extensions(app: Flask) -> None:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
+    api.spec.components.security_scheme(
+        CART_TOKEN_SCHEME, {"type": "apiKey", "in": "header", "name": "X-Cart-Token"}
+    )
+    api.spec.components.security_scheme(
+        ORDER_KEY_SCHEME, {"type": "apiKey", "in": "header", "name": "X-Order-Key"}
+    )
 
 
-def _scope_limiter_to(app: Flask, blueprint: str) -> None:
+def _scope_limiter_to(app: Flask, *blueprints: str) -> None:
     """flask-limiter hooks every request of the app; every limit of ours is on the auth
-    blueprint's views, so its hooks move there (on other routes they cost a fifth of a
-    cached answer's time)."""
+    blueprint's views and the orders' (POST /carts), so its hooks move there (on other
+    routes they cost a fifth of a cached answer's time)."""
 
     def is_limiters(hook: Any) -> bool:
         owner = hook.args[0] if isinstance(hook, partial) else getattr(hook, "__self__", None)
@@ -132,7 +142,8 @@ def _scope_limiter_to(app: Flask, blueprint: str) -> None:
 
     hooks: Any
     for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
-        hooks.setdefault(blueprint, []).extend(h for h in hooks[None] if is_limiters(h))
+        for blueprint in blueprints:
+            hooks.setdefault(blueprint, []).extend(h for h in hooks[None] if is_limiters(h))
         hooks[None] = [h for h in hooks[None] if not is_limiters(h)]
 
 
@@ -152,6 +163,7 @@ def register_blueprints(app: Flask) -> None:
         coupons_api,
         tax_rates_api,
         orders_api,
+        payments_api,
         reports_api,
         best_sellers_api,
         events_api,

@@ -305,14 +305,20 @@ class Blueprint(flask_smorest.Blueprint):
         )(wrapper)
         return self.errors(401)(wrapper)
 
-    def idempotent(self, func: Any) -> Any:
+    def idempotent(
+        self, func: Any = None, *, scope: Callable[[dict[str, Any]], str | None] | None = None
+    ) -> Any:
         """An optional Idempotency-Key header: a repeat with the same key and body answers the
         first answer byte for byte and changes nothing (see shop.idempotency). Goes below the
-        body's `arguments`, so a body is validated (422) before a key is claimed.
+        body's `arguments`, so a body is validated (422) before a key is claimed. Keys are the
+        signed-in user's, or, where `scope` (given the view's keyword arguments) names one,
+        that anonymous client's (`@blp.idempotent(scope=...)`).
 
         With a key, the request runs in one unit of work that claims the key, runs the view
         (whose service joins it) and stores the answer, so all three commit together. (This
         one HTTP concern opens the transaction itself: the stored answer is the response.)"""
+        if func is None:
+            return lambda view: self.idempotent(view, scope=scope)
 
         @wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -320,11 +326,16 @@ class Blueprint(flask_smorest.Blueprint):
             key = headers.get("key")
             if key is None:
                 return func(*view_args, **kwargs)
-            owner = current_user.id
+            anonymous = scope(kwargs) if scope is not None else None
+            owner = None if anonymous is not None else current_user.id
             body = view_args[-1] if len(view_args) > 1 else None  # after the MethodView
             with unit_of_work():
                 earlier = idempotency.claim(
-                    owner, key, f"{request.method} {request.path}", idempotency.fingerprint(body)
+                    owner,
+                    key,
+                    f"{request.method} {request.path}",
+                    idempotency.fingerprint(body),
+                    scope=anonymous,
                 )
                 if earlier is not None:
                     return _replay(earlier)
@@ -337,6 +348,7 @@ class Blueprint(flask_smorest.Blueprint):
                         body=response.get_data(as_text=True),
                         location=response.headers.get("Location"),
                     ),
+                    scope=anonymous,
                 )
             return response
 

@@ -61,6 +61,13 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "PENDING_ORDER_REMINDER_HOURS": _env_int("PENDING_ORDER_REMINDER_HOURS", 24),
         "PENDING_ORDER_EXPIRY_HOURS": _env_int("PENDING_ORDER_EXPIRY_HOURS", 72),
         "IDEMPOTENCY_KEY_TTL": timedelta(hours=_env_int("IDEMPOTENCY_KEY_HOURS", 24)),
+        # Guest carts (POST /carts, X-Cart-Token): made at most this often per client address,
+        # purged after this many idle days; last_used_at is written at most every so many
+        # seconds (a read does not write each time). Guests may order unless this is false.
+        "CART_CREATE_LIMIT_PER_IP": env("CART_CREATE_LIMIT_PER_IP", "30 per hour"),
+        "CART_IDLE_DAYS": _env_int("CART_IDLE_DAYS", 30),
+        "CART_TOUCH_SECONDS": _env_int("CART_TOUCH_SECONDS", 60),
+        "GUEST_CHECKOUT": _env_bool("GUEST_CHECKOUT", True),
         # Events are kept this long for the feed and WebSocket replay (at least 24).
         "EVENT_RETENTION_HOURS": max(24, _env_int("EVENT_RETENTION_HOURS", 72)),
         # The WebSocket service (python realtime.py) listens here.

@@ -4,7 +4,8 @@ answer, byte for byte, and changes nothing (`Blueprint.idempotent` applies it to
 A key is claimed by INSERT ... ON CONFLICT DO NOTHING in the request's own unit of work: a
 simultaneous twin waits for the first transaction and then replays its stored answer, and a
 failed attempt rolls its claim back with everything else, so it does not burn the key. Keys
-are scoped to the user and kept IDEMPOTENCY_KEY_TTL (24 h); the same key with another body, or
+are scoped to the user (or, for a client without an account, to the `scope` its endpoint
+names, such as a guest cart) and kept IDEMPOTENCY_KEY_TTL (24 h); the same key with another body, or
 on another endpoint, is a 409.
 """
 
@@ -28,10 +29,14 @@ MAX_KEY_LENGTH = 255
 
 class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
-    __table_args__ = (Index("uq_idempotency_keys_user_key", "user_id", "key", unique=True),)
+    __table_args__ = (
+        Index("uq_idempotency_keys_user_key", "user_id", "key", unique=True),
+        Index("uq_idempotency_keys_scope_key", "scope", "key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    scope: Mapped[str | None] = mapped_column(String(64))  # an anonymous client's ("cart:7")
     key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
     endpoint: Mapped[str] = mapped_column(Text)  # "POST /api/v1/orders"
     fingerprint: Mapped[str] = mapped_column(String(64))  # of the validated body
@@ -58,20 +63,35 @@ def fingerprint(body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim(user_id: int, key: str, endpoint: str, request_fingerprint: str) -> Answer | None:
-    """Claim `key` for this request (None), or return the earlier request's answer.
+def _mine(user_id: int | None, scope: str | None, key: str) -> tuple[Any, ...]:
+    if scope is not None:
+        return (IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+    return (IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+
+
+def claim(
+    user_id: int | None,
+    key: str,
+    endpoint: str,
+    request_fingerprint: str,
+    *,
+    scope: str | None = None,
+) -> Answer | None:
+    """Claim `key` for this request (None), or return the earlier request's answer: the
+    user's key, or with `scope` (and no user) that anonymous client's.
 
     Must run inside the request's unit of work. The INSERT waits while a concurrent request
     holds the same key uncommitted, so the second of two simultaneous requests sees the
     first one's stored answer.
     """
     now = utcnow()
-    mine = (IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+    mine = _mine(user_id, scope, key)
     db.session.execute(delete(IdempotencyKey).where(*mine, IdempotencyKey.expires_at < now))
     claimed = db.session.scalar(
         insert_ignoring_conflicts(IdempotencyKey)
         .values(
-            user_id=user_id,
+            user_id=None if scope is not None else user_id,
+            scope=scope,
             key=key,
             endpoint=endpoint,
             fingerprint=request_fingerprint,
@@ -91,11 +111,11 @@ def claim(user_id: int, key: str, endpoint: str, request_fingerprint: str) -> An
     return Answer(earlier.response_status, earlier.response_body, earlier.response_location)
 
 
-def store(user_id: int, key: str, answer: Answer) -> None:
+def store(user_id: int | None, key: str, answer: Answer, *, scope: str | None = None) -> None:
     """Keep the answer of the request that claimed `key`, in its unit of work."""
     db.session.execute(
         update(IdempotencyKey)
-        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+        .where(*_mine(user_id, scope, key))
         .values(
             response_status=answer.status,
             response_body=answer.body,

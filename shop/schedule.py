@@ -90,6 +90,12 @@ JOBS: tuple[PeriodicJob, ...] = (
         "Send again catalog imports left behind (Redis away at the upload, a worker killed).",
     ),
     PeriodicJob(
+        "purge-carts",
+        "shop.orders.cart.purge_idle_carts",
+        "35 3 * * *",
+        "Delete guest carts idle CART_IDLE_DAYS (30 by default), with their lines.",
+    ),
+    PeriodicJob(
         "purge-expired-tokens",
         "shop.auth.tokens.purge_expired_tokens",
         "17 3 * * *",

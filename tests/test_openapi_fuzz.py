@@ -48,6 +48,13 @@ from tests.factories import (
 )
 
 CHECKS = list(REGISTRY.get_all())
+# An operation a guest may call takes a bearer token or a guest credential (X-Cart-Token,
+# X-Order-Key). schemathesis' ignored_auth probe keeps the run's bearer token and adds an
+# invalid guest credential: the bearer token is what counts then (a 2xx), and a guest
+# credential alone that is unknown is a 404 (API.md), not a 401. Those operations are checked
+# for it in tests/orders/test_guest_cart.py and test_guest_checkout.py instead.
+GUEST_SCHEMES = ("cartToken", "orderKey")
+GUEST_CHECKS = [check for check in CHECKS if check.__name__ != "ignored_auth"]
 EXAMPLES = 20
 API = "/api/v1"
 OWN_CREDENTIALS = {f"{API}/auth/logout", f"{API}/auth/change-password"}
@@ -269,7 +276,9 @@ def run(case, app, world, headers: dict[str, str]) -> None:
         keep_ranges_ordered(query)
         if query != case.query:
             case.query = query
-    case.call_and_validate(headers=headers, checks=CHECKS)
+    security = case.operation.definition.raw.get("security", [])
+    guests = any(scheme in GUEST_SCHEMES for alternative in security for scheme in alternative)
+    case.call_and_validate(headers=headers, checks=GUEST_CHECKS if guests else CHECKS)
 
 
 @schema.parametrize()

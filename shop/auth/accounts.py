@@ -12,7 +12,7 @@ from shop import bus, mail, outbox
 from shop.audit.models import Action, Target
 from shop.audit.services import changes_recorded, record
 from shop.auth import two_factor
-from shop.auth.events import UserRegistered, UserRoleChanged
+from shop.auth.events import UserEmailVerified, UserRegistered, UserRoleChanged
 from shop.auth.models import TokenPurpose, User, UserToken
 from shop.auth.schemas import ProfileUpdate, Registration, UserAdminUpdate
 from shop.auth.tokens import Login, issue_tokens, revoke_all
@@ -186,6 +186,7 @@ def verify_email(email: str, code: str) -> None:
             record(
                 Action.AUTH_EMAIL_VERIFIED, actor=user, target_type=Target.USER, target_id=user.id
             )
+            bus.publish(UserEmailVerified(user_id=user.id, email=user.email))
     if not matched:
         raise BadRequest("The code is wrong or has expired.")
 
@@ -301,6 +302,7 @@ def confirm_password_reset(token: str, new_password: str) -> None:
         _set_password(user, new_password)
         if user.email_verified_at is None:
             user.email_verified_at = utcnow()  # the link proved the address
+            bus.publish(UserEmailVerified(user_id=user.id, email=user.email))
         record(Action.AUTH_PASSWORD_RESET, actor=user, target_type=Target.USER, target_id=user.id)
 
 
@@ -372,7 +374,10 @@ def create_admin(email: str, password: str) -> User:
         user.password_hash = hash_password(password)
         user.role = Role.ADMIN
         user.is_active = True
+        verified = user.email_verified_at is not None
         user.email_verified_at = user.email_verified_at or utcnow()
         db.session.flush()
+        if not verified:
+            bus.publish(UserEmailVerified(user_id=user.id, email=user.email))
         record(Action.USER_CREATED_ADMIN, actor=None, target_type=Target.USER, target_id=user.id)
     return user

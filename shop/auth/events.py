@@ -18,3 +18,11 @@ class UserRoleChanged(Event, name="user.role_changed"):
     user_id: int
     role: str
     previous_role: str
+
+
+@dataclass(frozen=True)
+class UserEmailVerified(Event, name="user.email_verified"):
+    """An account's address proved (a code, a reset link, or made so by an admin)."""
+
+    user_id: int
+    email: str

@@ -3,12 +3,14 @@ all or nothing through the one stock path, in one unit of work."""
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from shop import bus, mail
@@ -16,15 +18,15 @@ from shop.audit.models import Action, Target
 from shop.audit.services import record
 from shop.auth.models import User
 from shop.db import db, insert_loaded, unit_of_work
-from shop.errors import Conflict
+from shop.errors import Conflict, Unprocessable
 from shop.merchandising import coupons
 from shop.merchandising.coupons import Applied
 from shop.merchandising.models import Coupon
+from shop.orders import cart as carts
 from shop.orders.addresses import own_address, shipping_copy
-from shop.orders.cart import cart_coupon
 from shop.orders.events import OrderCreated
 from shop.orders.models import (
-    CartCoupon,
+    Cart,
     CartItem,
     Order,
     OrderItem,
@@ -32,6 +34,7 @@ from shop.orders.models import (
     OrderStatusChange,
     PaymentStatus,
 )
+from shop.orders.queries import access_key_hash
 from shop.orders.schemas import OrderCreate, OrderLineRequest
 from shop.products.catalog import Sellable, for_sale
 from shop.products.models import MovementType
@@ -54,8 +57,13 @@ def _merge_lines(
     return [(item, quantity) for item, quantity, _ in ordered], [i for _, _, i in ordered]
 
 
-def _shipping_address(user: User, data: OrderCreate) -> dict[str, Any]:
+def _shipping_address(user: User | None, data: OrderCreate) -> dict[str, Any]:
     if "address_id" in data:
+        if user is None:
+            raise Unprocessable(
+                "A guest gives a shipping_address.",
+                errors={"address_id": ["Saved addresses are for signed-in customers."]},
+            )
         return shipping_copy(own_address(user, data["address_id"]))
     return dict(data["shipping_address"])
 
@@ -112,48 +120,59 @@ def price(
 RATE = Decimal("0.0001")
 
 
-def _coupon(user: User, data: OrderCreate, from_cart: bool, *, checkout: bool) -> Coupon | None:
+def _coupon(data: OrderCreate, cart: Cart | None, *, checkout: bool) -> Coupon | None:
     """The coupon asked for: `coupon_code`, else the cart's when the cart is ordered."""
     if "coupon_code" in data:
         return coupons.find(data["coupon_code"], checkout=checkout)
-    return cart_coupon(user, checkout=checkout) if from_cart else None
+    return carts.cart_coupon(cart, checkout=checkout) if cart is not None else None
 
 
-def _requested(user: User, data: OrderCreate) -> tuple[list[OrderLineRequest], bool]:
-    """The lines asked for (`items`, else the cart's) and whether they are the cart."""
+def _requested(
+    user: User | None, data: OrderCreate, cart: Cart | None
+) -> tuple[list[OrderLineRequest], Cart | None]:
+    """The lines asked for (`items`, else the cart's) and the cart when it is ordered (a
+    signed-in user's is looked up only then)."""
     if "items" in data:
-        return data["items"], False
-    cart = db.session.scalars(select(CartItem).where(CartItem.user_id == user.id))
+        return data["items"], None
+    if cart is None:
+        assert user is not None
+        cart = carts.user_cart(user)
+    rows: Iterable[CartItem] = (
+        db.session.scalars(select(CartItem).where(CartItem.cart_id == cart.id)) if cart.id else []
+    )
     lines: list[OrderLineRequest] = [
         {"product_id": c.product_id, "variant_id": c.variant_id, "quantity": c.quantity}
-        for c in cart
+        for c in rows
     ]
-    return lines, True
+    return lines, cart
 
 
 def _priced(
-    user: User, data: OrderCreate, *, checkout: bool
-) -> tuple[Priced, list[list[int]], bool]:
+    user: User | None, data: OrderCreate, cart: Cart | None, *, checkout: bool
+) -> tuple[Priced, list[list[int]], Cart | None]:
     """The order asked for, priced: its lines (merged, with the client's indexes behind
-    each) and whether they are the cart's. At `checkout` the coupon's row is share-locked
-    and its limit per customer left to the redemption."""
-    requested, from_cart = _requested(user, data)
+    each) and the cart if they are its lines. At `checkout` the coupon's row is
+    share-locked and its limit per customer left to the redemption."""
+    requested, from_cart = _requested(user, data, cart)
     if not requested:
         # A valid request meeting the cart's state: a conflict, as a short line is.
         raise Conflict("The cart is empty.", errors={"items": ["Nothing to order."]})
     # Errors name the client's own lines: checked as sent, then merged.
     sold = for_sale([(r["product_id"], r.get("variant_id"), r["quantity"]) for r in requested])
     lines, client_indexes = _merge_lines(sold)
-    coupon = _coupon(user, data, from_cart, checkout=checkout)
-    # At checkout the customer's own limit is counted once, by the redemption (under its lock).
-    applied = coupons.apply(coupon, lines, None if checkout else user.id) if coupon else None
+    coupon = _coupon(data, from_cart, checkout=checkout)
+    # At checkout the customer's own limit is counted once, by the redemption (under its lock);
+    # a guest has no account for it to count against.
+    customer = None if checkout or user is None else user.id
+    applied = coupons.apply(coupon, lines, customer) if coupon else None
     return price(lines, applied, _shipping_address(user, data)), client_indexes, from_cart
 
 
-def preview(user: User, data: OrderCreate) -> Priced:
-    """What POST /orders would charge for the same body now: the same code, no writes, no
-    locks; lines short of stock now are a 409 as they would be there."""
-    priced, client_indexes, _ = _priced(user, data, checkout=False)
+def preview(user: User | None, data: OrderCreate, cart: Cart | None = None) -> Priced:
+    """What POST /orders would charge for the same body now (a guest's: `cart`, no `user`):
+    the same code, no writes, no locks; lines short of stock now are a 409 as they would be
+    there."""
+    priced, client_indexes, _ = _priced(user, data, cart, checkout=False)
     short = {
         str(i): {"quantity": [f"{item.sku}: only {item.stock} in stock."]}
         for (item, quantity), indexes in zip(priced.lines, client_indexes, strict=True)
@@ -197,15 +216,20 @@ def preview_answer(priced: Priced) -> dict[str, Any]:
     }
 
 
-def place_order(user: User, data: OrderCreate) -> Order:
+def place_order(user: User | None, data: OrderCreate, cart: Cart | None = None) -> Order:
     """Check out in one unit of work: stock for every line is taken through the one stock
-    path, all or nothing; without `items` the cart is ordered and emptied."""
+    path, all or nothing; without `items` the cart is ordered and emptied. A guest (no
+    `user`, their `cart`) gives an `email`; the order gets an access key, answered once
+    (`order.access_key`) and emailed as a link, of which only the SHA-256 is kept."""
+    if user is None and "email" not in data:
+        raise Unprocessable(
+            "A guest's order needs an email.", errors={"email": ["Required without an account."]}
+        )
     with unit_of_work():
-        priced, client_indexes, from_cart = _priced(user, data, checkout=True)
+        priced, client_indexes, from_cart = _priced(user, data, cart, checkout=True)
         order = _create_order(user, data, priced)
-        if from_cart:
-            db.session.execute(delete(CartItem).where(CartItem.user_id == user.id))
-            db.session.execute(delete(CartCoupon).where(CartCoupon.user_id == user.id))
+        if from_cart is not None and from_cart.id is not None:
+            carts.empty(from_cart)
         record(
             Action.ORDER_CREATED,
             actor=user,
@@ -213,20 +237,31 @@ def place_order(user: User, data: OrderCreate) -> Order:
             target_id=order.id,
             changes={"number": order.number, "total": str(order.total)},
         )
-        mail.queue_email(user.email, "order_created", user=user, order=order)
+        if user is not None:
+            mail.queue_email(user.email, "order_created", user=user, order=order)
+        else:
+            assert order.guest_email is not None
+            mail.queue_email(
+                order.guest_email,
+                "order_created",
+                user=None,
+                order=order,
+                access_key=order.access_key,
+            )
         bus.publish(OrderCreated.of(order))
         # Last, so that the product rows (and a coupon's with a total limit) stay locked only
         # from here to the commit (with an Idempotency-Key, also while the answer is stored:
         # see Blueprint.idempotent); the coupon's first, as cancellation gives it back first.
         if priced.applied:
-            coupons.redeem(priced.applied.coupon, order.id, user.id)
+            coupons.redeem(priced.applied.coupon, order.id, user.id if user else None)
         _take_stock(user, order, client_indexes)
     return order
 
 
-def _create_order(user: User, data: OrderCreate, priced: Priced) -> Order:
+def _create_order(user: User | None, data: OrderCreate, priced: Priced) -> Order:
     """The order, its lines and its first history row: three INSERTs, nothing else (the
     ORM's flush of the same objects costs more than the statements)."""
+    key = secrets.token_urlsafe(24) if user is None else None
     items = [
         OrderItem(
             product_id=item.product_id,
@@ -246,7 +281,9 @@ def _create_order(user: User, data: OrderCreate, priced: Priced) -> Order:
     ]
     applied = priced.applied
     order = Order(
-        user_id=user.id,
+        user_id=user.id if user else None,
+        guest_email=data["email"].strip() if user is None else None,
+        access_key_hash=access_key_hash(key) if key else None,
         status=OrderStatus.PENDING,
         payment_status=PaymentStatus.UNPAID,
         subtotal=priced.subtotal,
@@ -262,8 +299,11 @@ def _create_order(user: User, data: OrderCreate, priced: Priced) -> Order:
         notes=data.get("notes", ""),
     )
     insert_loaded([order])
+    order.access_key = key
     history = [
-        OrderStatusChange(order_id=order.id, to_status=OrderStatus.PENDING, changed_by=user.id)
+        OrderStatusChange(
+            order_id=order.id, to_status=OrderStatus.PENDING, changed_by=user.id if user else None
+        )
     ]
     for item in items:
         item.order_id = order.id
@@ -274,7 +314,7 @@ def _create_order(user: User, data: OrderCreate, priced: Priced) -> Order:
     return order
 
 
-def _take_stock(user: User, order: Order, client_indexes: list[list[int]]) -> None:
+def _take_stock(user: User | None, order: Order, client_indexes: list[list[int]]) -> None:
     short = {}
     for item, indexes in zip(order.items, client_indexes, strict=True):
         try:

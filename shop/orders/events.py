@@ -15,7 +15,7 @@ from shop.orders.models import Order, Payment, PaymentOutcome
 class OrderCreated(Event, name="order.created"):
     order_id: int
     number: str
-    user_id: int
+    user_id: int | None  # None: a guest's order
     status: str
     total: Decimal
     created_at: datetime
@@ -36,7 +36,7 @@ class OrderCreated(Event, name="order.created"):
 class OrderStatusChanged(Event, name="order.status_changed"):
     order_id: int
     number: str
-    user_id: int
+    user_id: int | None  # None: a guest's order
     status: str
     previous_status: str
     total: Decimal
@@ -68,7 +68,7 @@ class PaymentRecorded(Event, name="payment.recorded"):
     payment_id: int
     order_id: int
     number: str
-    user_id: int
+    user_id: int | None  # None: a guest's order
     amount: Decimal
     succeeded: bool
     amount_paid: Decimal

@@ -41,8 +41,9 @@ def process_pending_orders() -> dict[str, int]:
                 expired += 1
             elif order.reminder_sent_at is None:
                 order.reminder_sent_at = now
-                customer = db.session.get(User, order.user_id)
-                if customer is not None:
-                    mail.queue_email(customer.email, "order_reminder", user=customer, order=order)
+                customer = db.session.get(User, order.user_id) if order.user_id else None
+                to = customer.email if customer is not None else order.guest_email
+                if to:
+                    mail.queue_email(to, "order_reminder", user=customer, order=order)
                 reminded += 1
     return {"reminded": reminded, "expired": expired}

@@ -85,13 +85,33 @@ class PaymentMethod(enum.StrEnum):
     OTHER = "other"
 
 
+class Cart(Base):
+    """A signed-in user's cart (one each, made on first use) or a guest's, known by the
+    SHA-256 of the token its client holds (the token itself is never stored)."""
+
+    __tablename__ = "carts"
+    label: ClassVar[str] = "Cart"
+    __table_args__ = (
+        CheckConstraint("(user_id IS NULL) <> (token_hash IS NULL)", name="one_owner"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True
+    )
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Refreshed at most once every CART_TOUCH_SECONDS; guest carts idle CART_IDLE_DAYS go.
+    last_used_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
+
+
 class CartItem(TimestampMixin, Base):
     __tablename__ = "cart_items"
     label: ClassVar[str] = "Cart line"
     __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    cart_id: Mapped[int] = mapped_column(ForeignKey("carts.id", ondelete="CASCADE"))
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
     variant_id: Mapped[int | None] = mapped_column(
         ForeignKey("product_variants.id", ondelete="CASCADE")
@@ -101,7 +121,7 @@ class CartItem(TimestampMixin, Base):
 
 Index(
     "uq_cart_items_line",
-    CartItem.user_id,
+    CartItem.cart_id,
     CartItem.product_id,
     func.coalesce(CartItem.variant_id, 0),
     unique=True,
@@ -109,12 +129,12 @@ Index(
 
 
 class CartCoupon(Base):
-    """The coupon a user's cart holds (checked again at checkout)."""
+    """The coupon a cart holds (checked again at checkout)."""
 
     __tablename__ = "cart_coupons"
 
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    cart_id: Mapped[int] = mapped_column(
+        ForeignKey("carts.id", ondelete="CASCADE"), primary_key=True
     )
     coupon_id: Mapped[int] = mapped_column(ForeignKey("coupons.id", ondelete="CASCADE"), index=True)
 
@@ -150,7 +170,15 @@ class Order(TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint(f"status IN {tuple(s.value for s in OrderStatus)}", name="status"),
         CheckConstraint("total >= 0", name="total_not_negative"),
+        CheckConstraint("user_id IS NOT NULL OR guest_email IS NOT NULL", name="has_customer"),
         Index("ix_orders_user_created", "user_id", "created_at"),
+        # The guest orders an email's account takes over once verified.
+        Index(
+            "ix_orders_guest_email",
+            func.lower(text("guest_email")),
+            postgresql_where=text("user_id IS NULL"),
+            sqlite_where=text("user_id IS NULL"),
+        ),
         Index("ix_orders_status_created", "status", "created_at"),
         Index("ix_orders_created_at", "created_at"),
         # The staff's list of orders owing a refund (GET /orders?needs_refund=true).
@@ -170,8 +198,15 @@ class Order(TimestampMixin, Base):
         ),
     )
 
+    # `access_key`: a guest's key, in the answer of the POST that placed it only (not a column).
+    __allow_unmapped__ = True
+    access_key: str | None = None
+
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    # NULL: a guest's, until an account verifies guest_email (then both are set).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    guest_email: Mapped[str | None] = mapped_column(String(254))
+    access_key_hash: Mapped[str | None] = mapped_column(String(64))  # SHA-256 of the key
     status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING.value)
     payment_status: Mapped[str] = mapped_column(String(16), default=PaymentStatus.UNPAID.value)
     subtotal: Mapped[Decimal] = mapped_column(MONEY)  # the lines before any discount

@@ -27,8 +27,8 @@ from shop.orders.models import (
     PaymentStatus,
     WebhookOutcome,
 )
+from shop.orders.payment_schemas import PaymentCreate, PaymentEvent, WebhookResult
 from shop.orders.queries import get_order
-from shop.orders.schemas import PaymentCreate, PaymentEvent, WebhookResult
 from shop.orders.status import transition
 
 

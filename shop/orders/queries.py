@@ -3,12 +3,15 @@ product."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import datetime
 
 from sqlalchemy import select
 
 from shop.auth.models import User
 from shop.db import Page, db, get_or_404, paginate
+from shop.errors import NotFound
 from shop.orders.models import Order, OrderItem, OrderStatus
 from shop.security import Role
 
@@ -21,6 +24,25 @@ def get_order(user: User, order_id: int, *, for_update: bool = False) -> Order:
         visible=lambda order: order.user_id == user.id or user.has_role(Role.STAFF),
         for_update=for_update,
     )
+
+
+def get_guest_order(order_id: int, key: str, user: User | None = None) -> Order:
+    """An order read with its access key (a guest's link); or, with a token too, one that
+    user may see. A wrong key, or another order's, is a 404."""
+    order = db.session.get(Order, order_id)
+    if order is None or not (
+        (
+            order.access_key_hash is not None
+            and hmac.compare_digest(order.access_key_hash, access_key_hash(key))
+        )
+        or (user is not None and (order.user_id == user.id or user.has_role(Role.STAFF)))
+    ):
+        raise NotFound(f"Order {order_id} does not exist.")
+    return order
+
+
+def access_key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def list_orders(

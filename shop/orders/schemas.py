@@ -1,8 +1,10 @@
-"""Request and response bodies of the cart, address, order and payment API."""
+"""Request and response bodies of the cart, address, order and payment API.
+
+Long because one domain's API (guest carts, cart, addresses, checkout and its preview,
+orders, payments, the provider's webhook) declares its bodies and their TypedDicts here."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, ClassVar, NotRequired, TypedDict
 
 from marshmallow import ValidationError, fields, validate, validates_schema
@@ -10,16 +12,14 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from shop.merchandising.schemas import coupon_code_field
 from shop.orders.models import (
     OrderStatus,
-    PaymentMethod,
-    PaymentOutcome,
     PaymentStatus,
-    WebhookOutcome,
 )
 from shop.schemas import AnswerSchema, BaseSchema, Flag, Money, PageArgsSchema, Timestamp, id_field
 from shop.tax.schemas import TaxLineSchema
 
 MAX_LINE_QUANTITY = 1000
 MAX_LINES = 50
+MAX_CART_LINES = 100  # lines per cart: anonymous carts are not a cheap way to fill the database
 
 
 def quantity_field(**kwargs: Any) -> fields.Integer:
@@ -71,6 +71,21 @@ class CartSchema(AnswerSchema):
     total = Money(
         positive=False,
         metadata={"description": "subtotal - discount; shipping and tax come at checkout"},
+    )
+
+
+class GuestCartSchema(AnswerSchema):
+    id = fields.Integer()
+    token = fields.String(
+        metadata={"description": "send as X-Cart-Token; shown once (only its hash is kept)"}
+    )
+
+
+class CartMergeSchema(BaseSchema):
+    token = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "the guest cart's X-Cart-Token"},
     )
 
 
@@ -163,6 +178,13 @@ class OrderCreateSchema(BaseSchema):
     coupon_code = coupon_code_field(
         metadata={"description": "any case; ordering the cart, its coupon applies without it"}
     )
+    email = fields.Email(
+        validate=validate.Length(max=254),
+        metadata={
+            "description": "a guest's (with X-Cart-Token): required there, where the"
+            " confirmation goes; a signed-in order uses the account's"
+        },
+    )
 
     # Exactly one of the two, stated with `not` (see MovementCreateSchema).
     openapi_rules: ClassVar[dict[str, Any]] = {
@@ -203,6 +225,7 @@ class OrderCreate(TypedDict):
     address_id: NotRequired[int]
     notes: str
     coupon_code: NotRequired[str]
+    email: NotRequired[str]
 
 
 class OrderLineSchema(AnswerSchema):
@@ -234,7 +257,15 @@ class StatusChangeSchema(AnswerSchema):
 class OrderSchema(AnswerSchema):
     id = fields.Integer()
     number = fields.String()
-    user_id = fields.Integer()
+    user_id = fields.Integer(allow_none=True, metadata={"description": "null: a guest's"})
+    guest_email = fields.String(allow_none=True, metadata={"description": "a guest's order's"})
+    access_key = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "a guest's order, in the answer of POST /orders only: read it with"
+            " GET /orders/{id}?key= (or X-Order-Key); null otherwise"
+        },
+    )
     status = fields.String(metadata={"enum": [s.value for s in OrderStatus]})
     payment_status = fields.String(metadata={"enum": [s.value for s in PaymentStatus]})
     items = fields.List(fields.Nested(OrderLineSchema))
@@ -261,6 +292,13 @@ class OrderSchema(AnswerSchema):
     status_history = fields.List(fields.Nested(StatusChangeSchema))
     created_at = Timestamp()
     updated_at = Timestamp()
+
+
+class OrderKeyArgsSchema(BaseSchema):
+    key = fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "a guest order's access_key (or send X-Order-Key)"},
+    )
 
 
 class CheckoutPreviewSchema(AnswerSchema):
@@ -306,91 +344,3 @@ class CancelSchema(BaseSchema):
 
 
 # What staff record by hand: a provider's payments come from its webhook.
-MANUAL_METHODS = [
-    m.value for m in PaymentMethod if m not in (PaymentMethod.PROVIDER, PaymentMethod.STRIPE)
-]
-
-
-class PaymentCreateSchema(BaseSchema):
-    amount = Money(required=True)
-    method = fields.String(
-        required=True,
-        validate=validate.OneOf(MANUAL_METHODS),
-    )
-    reference = fields.String(validate=validate.Length(max=200))
-
-
-class PaymentCreate(TypedDict):
-    """What PaymentCreateSchema loads."""
-
-    amount: Decimal
-    method: str
-    reference: NotRequired[str]
-
-
-class PaymentSchema(AnswerSchema):
-    id = fields.Integer()
-    order_id = fields.Integer()
-    amount = Money()
-    method = fields.String(metadata={"enum": [m.value for m in PaymentMethod]})
-    status = fields.String(
-        metadata={
-            "enum": [o.value for o in PaymentOutcome],
-            "description": "mismatched: taken by the provider, not what the order owed (unpaid)",
-        }
-    )
-    reference = fields.String(
-        allow_none=True, metadata={"description": "stripe: the PaymentIntent's id"}
-    )
-    created_at = Timestamp()
-
-
-class WebhookSchema(BaseSchema):
-    event_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    order_number = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    amount = Money(required=True)
-    currency = fields.String(validate=validate.Length(equal=3))
-    status = fields.String(
-        required=True,
-        validate=validate.OneOf([PaymentOutcome.SUCCEEDED.value, PaymentOutcome.FAILED.value]),
-    )
-    reference = fields.String(load_default=None, validate=validate.Length(max=200))
-
-
-class PaymentEvent(TypedDict):
-    """What WebhookSchema loads."""
-
-    event_id: str
-    order_number: str
-    amount: Decimal
-    currency: NotRequired[str]
-    status: str
-    reference: str | None
-
-
-class WebhookResultSchema(AnswerSchema):
-    result = fields.String(metadata={"enum": [o.value for o in WebhookOutcome]})
-    payment_id = fields.Integer(allow_none=True)
-
-
-class WebhookResult(TypedDict):
-    result: WebhookOutcome
-    payment_id: int | None
-
-
-class PaymentIntentSchema(AnswerSchema):
-    provider = fields.String(metadata={"enum": ["stripe"]})
-    client_secret = fields.String(
-        metadata={"description": "for Stripe.js to confirm the payment in the browser"}
-    )
-    amount = Money(metadata={"description": "the order's total"})
-    currency = fields.String()
-
-
-class PaymentIntentAnswer(TypedDict):
-    """What PaymentIntentSchema dumps."""
-
-    provider: str
-    client_secret: str
-    amount: Decimal
-    currency: str

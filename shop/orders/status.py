@@ -72,9 +72,10 @@ def transition(
         target_id=order.id,
         changes={"status": {"before": from_status.value, "after": to_status.value}, "note": note},
     )
-    customer = db.session.get(User, order.user_id)
-    if customer is not None:
-        mail.queue_email(customer.email, "order_status", user=customer, order=order, note=note)
+    customer = db.session.get(User, order.user_id) if order.user_id is not None else None
+    to = customer.email if customer is not None else order.guest_email
+    if to:
+        mail.queue_email(to, "order_status", user=customer, order=order, note=note)
     bus.publish((OrderCancelled if cancelled else OrderStatusChanged).of(order, from_status))
 
 

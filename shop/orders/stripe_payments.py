@@ -47,10 +47,10 @@ from shop.orders.models import (
     StripeEvent,
     WebhookOutcome,
 )
+from shop.orders.payment_schemas import PaymentIntentAnswer, WebhookResult
 from shop.orders.payments import amount_due, apply_payment, keep_for_refund
 from shop.orders.provider_refunds import HOLDING_MONEY, queue_refund, record_provider_refunds
 from shop.orders.queries import get_order
-from shop.orders.schemas import PaymentIntentAnswer, WebhookResult
 from shop.schemas import MAX_ID
 
 log = logging.getLogger(__name__)

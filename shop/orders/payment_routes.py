@@ -1,0 +1,146 @@
+"""Payments API: an order's payments, staff payments, the generic signed webhook, Stripe's
+PaymentIntent and webhook."""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any
+
+from flask import request
+from flask.views import MethodView
+from flask_jwt_extended import current_user
+
+from shop.api import LOCATION, Blueprint
+from shop.db import Page
+from shop.orders import payments, stripe_payments
+from shop.orders.models import Payment
+from shop.orders.payment_schemas import (
+    PaymentCreate,
+    PaymentCreateSchema,
+    PaymentEvent,
+    PaymentIntentAnswer,
+    PaymentIntentSchema,
+    PaymentSchema,
+    WebhookResult,
+    WebhookResultSchema,
+    WebhookSchema,
+)
+from shop.schemas import PageArgsSchema, page_of
+from shop.security import Role
+
+blp = Blueprint("payments", __name__, url_prefix="/api/v1", description="Payments")
+
+
+@blp.route("/orders/<int:order_id>/payments")
+class OrderPayments(MethodView):
+    @blp.auth_required()
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.errors(404)
+    @blp.response(200, page_of(PaymentSchema))
+    def get(self, args: dict[str, Any], order_id: int) -> Page:
+        """The payments of an order, oldest first (its owner, staff or admins), failed and
+        mismatched ones too"""
+        return payments.list_payments(current_user, order_id, **args)
+
+    @blp.auth_required(Role.STAFF)
+    @blp.arguments(PaymentCreateSchema)
+    @blp.idempotent
+    @blp.errors(404, 409)
+    @blp.response(201, PaymentSchema)
+    def post(self, data: PaymentCreate, order_id: int) -> Payment:
+        """Record a payment; paid in full, a pending order becomes paid"""
+        return payments.record_payment(current_user, order_id, data)
+
+
+def _signed(view: Any) -> Any:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # Checked on the raw bytes before anything parses them.
+        payments.verify_webhook_signature(request.get_data(), request.headers.get("X-Signature"))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@blp.route("/payments/webhook")
+class PaymentWebhook(MethodView):
+    @_signed
+    @blp.arguments(WebhookSchema)
+    @blp.doc(
+        parameters=[
+            {
+                "in": "header",
+                "name": "X-Signature",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "sha256=<hex HMAC-SHA256 of the raw body>",
+            }
+        ]
+    )
+    @blp.errors(401, 404, 409)
+    @blp.response(200, WebhookResultSchema)
+    def post(self, data: PaymentEvent) -> WebhookResult:
+        """The payment provider's signed event (a repeated event_id changes nothing)"""
+        return payments.handle_payment_event(data)
+
+
+@blp.route("/orders/<int:order_id>/payment-intent")
+class OrderPaymentIntent(MethodView):
+    @blp.auth_required()
+    @blp.errors(404, 409, 503)
+    @blp.response(201, PaymentIntentSchema, headers=LOCATION)
+    def post(self, order_id: int) -> tuple[PaymentIntentAnswer, dict[str, str]]:
+        """Pay a pending, unpaid order online (PAYMENT_PROVIDER=stripe, else 409): its Stripe
+        PaymentIntent for the total, made once per order (asked again: the same one); Stripe
+        not answering within STRIPE_TIMEOUT is a 503 with Retry-After. Location: the order's
+        payments"""
+        intent = stripe_payments.create_payment_intent(current_user, order_id)
+        return intent, {"Location": f"/api/v1/orders/{order_id}/payments"}
+
+
+def _stripe_signed(view: Any) -> Any:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # Verified on the raw bytes by the library, then handed over as the event it built.
+        event = stripe_payments.verify_event(
+            request.get_data(), request.headers.get("Stripe-Signature")
+        )
+        return view(*args, event, **kwargs)
+
+    return wrapper
+
+
+@blp.route("/payments/stripe/webhook")
+class StripeWebhook(MethodView):
+    @_stripe_signed
+    @blp.doc(
+        parameters=[
+            {
+                "in": "header",
+                "name": "Stripe-Signature",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<raw body>' with "
+                "STRIPE_WEBHOOK_SECRET>; older than 5 minutes is refused",
+            }
+        ],
+        requestBody={
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "description": "A Stripe event: payment_intent.succeeded, "
+                        "payment_intent.payment_failed and charge.refunded are handled, "
+                        "others ignored",
+                    }
+                }
+            },
+        },
+    )
+    @blp.errors(400, 401, 409)
+    @blp.response(200, WebhookResultSchema)
+    def post(self, event: dict[str, Any]) -> WebhookResult:
+        """Stripe's signed events, each handled once (a replay answers duplicate); 401 when
+        the signature is missing, wrong or too old, as the generic webhook's"""
+        return stripe_payments.handle_event(event)

@@ -11,6 +11,7 @@ from flask.views import MethodView
 from flask_jwt_extended import current_user
 
 from shop.api import LOCATION, Blueprint
+from shop.auth.models import User
 from shop.db import Page
 from shop.orders import payments, stripe_payments
 from shop.orders.models import Payment
@@ -20,12 +21,15 @@ from shop.orders.payment_schemas import (
     PaymentEvent,
     PaymentIntentAnswer,
     PaymentIntentSchema,
+    PaymentListArgsSchema,
     PaymentSchema,
     WebhookResult,
     WebhookResultSchema,
     WebhookSchema,
 )
-from shop.schemas import PageArgsSchema, page_of
+from shop.orders.routes import with_order_key
+from shop.orders.schemas import OrderKeyArgsSchema
+from shop.schemas import page_of
 from shop.security import Role
 
 blp = Blueprint("payments", __name__, url_prefix="/api/v1", description="Payments")
@@ -33,14 +37,17 @@ blp = Blueprint("payments", __name__, url_prefix="/api/v1", description="Payment
 
 @blp.route("/orders/<int:order_id>/payments")
 class OrderPayments(MethodView):
-    @blp.auth_required()
-    @blp.arguments(PageArgsSchema, location="query")
+    @with_order_key
+    @blp.arguments(PaymentListArgsSchema, location="query")
     @blp.errors(404)
     @blp.response(200, page_of(PaymentSchema))
-    def get(self, args: dict[str, Any], order_id: int) -> Page:
-        """The payments of an order, oldest first (its owner, staff or admins), failed and
-        mismatched ones too"""
-        return payments.list_payments(current_user, order_id, **args)
+    def get(
+        self, args: dict[str, Any], order_id: int, *, reader: User | None, key: str | None
+    ) -> Page:
+        """The payments of an order, oldest first (its owner, staff or admins; a guest's with
+        its access key), failed and mismatched ones too"""
+        args.pop("key", None)
+        return payments.list_payments(reader, order_id, key, **args)
 
     @blp.auth_required(Role.STAFF)
     @blp.arguments(PaymentCreateSchema)
@@ -86,15 +93,18 @@ class PaymentWebhook(MethodView):
 
 @blp.route("/orders/<int:order_id>/payment-intent")
 class OrderPaymentIntent(MethodView):
-    @blp.auth_required()
+    @with_order_key
+    @blp.arguments(OrderKeyArgsSchema, location="query")
     @blp.errors(404, 409, 503)
     @blp.response(201, PaymentIntentSchema, headers=LOCATION)
-    def post(self, order_id: int) -> tuple[PaymentIntentAnswer, dict[str, str]]:
+    def post(
+        self, _: dict[str, Any], order_id: int, *, reader: User | None, key: str | None
+    ) -> tuple[PaymentIntentAnswer, dict[str, str]]:
         """Pay a pending, unpaid order online (PAYMENT_PROVIDER=stripe, else 409): its Stripe
         PaymentIntent for the total, made once per order (asked again: the same one); Stripe
         not answering within STRIPE_TIMEOUT is a 503 with Retry-After. Location: the order's
         payments"""
-        intent = stripe_payments.create_payment_intent(current_user, order_id)
+        intent = stripe_payments.create_payment_intent(reader, order_id, key)
         return intent, {"Location": f"/api/v1/orders/{order_id}/payments"}
 
 

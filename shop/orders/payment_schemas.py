@@ -8,7 +8,8 @@ from typing import NotRequired, TypedDict
 from marshmallow import fields, validate
 
 from shop.orders.models import PaymentMethod, PaymentOutcome, WebhookOutcome
-from shop.schemas import AnswerSchema, BaseSchema, Money, Timestamp
+from shop.orders.schemas import OrderKeyArgsSchema
+from shop.schemas import AnswerSchema, BaseSchema, Money, PageArgsSchema, Timestamp
 
 MANUAL_METHODS = [
     m.value for m in PaymentMethod if m not in (PaymentMethod.PROVIDER, PaymentMethod.STRIPE)
@@ -98,3 +99,7 @@ class PaymentIntentAnswer(TypedDict):
     client_secret: str
     amount: Decimal
     currency: str
+
+
+class PaymentListArgsSchema(PageArgsSchema, OrderKeyArgsSchema):
+    pass

@@ -28,13 +28,15 @@ from shop.orders.models import (
     WebhookOutcome,
 )
 from shop.orders.payment_schemas import PaymentCreate, PaymentEvent, WebhookResult
-from shop.orders.queries import get_order
+from shop.orders.queries import get_order, readable_order
 from shop.orders.status import transition
 
 
-def list_payments(actor: User, order_id: int, *, page: int, page_size: int) -> Page:
-    """The payments of an order its owner, staff or an admin may see, oldest first."""
-    order = get_order(actor, order_id)
+def list_payments(
+    reader: User | None, order_id: int, key: str | None, *, page: int, page_size: int
+) -> Page:
+    """The payments of an order its reader may see (queries.readable_order), oldest first."""
+    order = readable_order(reader, order_id, key)
     stmt = select(Payment).where(Payment.order_id == order.id).order_by(Payment.id)
     return paginate(stmt, page, page_size)
 

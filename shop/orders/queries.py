@@ -41,6 +41,15 @@ def get_guest_order(order_id: int, key: str, user: User | None = None) -> Order:
     return order
 
 
+def readable_order(reader: User | None, order_id: int, key: str | None) -> Order:
+    """The order its reader may see: with an access key, a guest's (get_guest_order); else
+    by the reader's token (get_order)."""
+    if key is not None:
+        return get_guest_order(order_id, key, reader)
+    assert reader is not None
+    return get_order(reader, order_id)
+
+
 def access_key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 

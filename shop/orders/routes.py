@@ -285,7 +285,7 @@ class CheckoutPreview(MethodView):
         return checkout.preview_answer(checkout.preview(buyer, data, shopping_cart))
 
 
-def _with_order_key(func: Any) -> Any:
+def with_order_key(func: Any) -> Any:
     """A bearer token, or a guest order's access key (`?key=` or X-Order-Key): the view
     gets `reader` (the user, or None with a key alone) and `key`."""
 
@@ -309,7 +309,7 @@ def _with_order_key(func: Any) -> Any:
 
 @blp.route("/orders/<int:order_id>")
 class OrderById(MethodView):
-    @_with_order_key
+    @with_order_key
     @blp.arguments(OrderKeyArgsSchema, location="query")
     @blp.errors(404)
     @blp.response(200, OrderSchema)
@@ -317,10 +317,7 @@ class OrderById(MethodView):
         self, args: dict[str, Any], order_id: int, *, reader: User | None, key: str | None
     ) -> Order:
         """An order (its owner, staff or admins; a guest's with its access key)"""
-        if key is not None:
-            return queries.get_guest_order(order_id, key, reader)
-        assert reader is not None
-        return queries.get_order(reader, order_id)
+        return queries.readable_order(reader, order_id, key)
 
 
 @blp.route("/orders/<int:order_id>/cancel")

@@ -50,7 +50,7 @@ from shop.orders.models import (
 from shop.orders.payment_schemas import PaymentIntentAnswer, WebhookResult
 from shop.orders.payments import amount_due, apply_payment, keep_for_refund
 from shop.orders.provider_refunds import HOLDING_MONEY, queue_refund, record_provider_refunds
-from shop.orders.queries import get_order
+from shop.orders.queries import readable_order
 from shop.schemas import MAX_ID
 
 log = logging.getLogger(__name__)
@@ -61,10 +61,13 @@ HANDLED = (SUCCEEDED, FAILED, REFUNDED)
 CLOSED = (OrderStatus.CANCELLED, OrderStatus.REFUNDED)
 
 
-def create_payment_intent(actor: User, order_id: int) -> PaymentIntentAnswer:
-    """The order's PaymentIntent for its total: made at the first call, read back after."""
+def create_payment_intent(
+    reader: User | None, order_id: int, key: str | None = None
+) -> PaymentIntentAnswer:
+    """The order's PaymentIntent for its total: made at the first call, read back after.
+    `reader` and `key`: who may pay it (queries.readable_order: a guest with its key)."""
     with unit_of_work() as session:
-        order = get_order(actor, order_id)
+        order = readable_order(reader, order_id, key)
         if current_app.config["PAYMENT_PROVIDER"] != "stripe":
             raise Conflict(
                 "Payments through a provider are off (PAYMENT_PROVIDER=manual): "

@@ -13,7 +13,7 @@ from shop.config import ConfigError
 from shop.db import db
 from shop.orders.models import PaymentIntent
 from shop.orders.stripe_api import from_minor_units, minor_units
-from tests.factories import headers_for, make_user
+from tests.factories import headers_for, make_product, make_user
 from tests.payments.stripe_fake import API, TIMEOUT
 
 
@@ -170,3 +170,25 @@ def test_stripe_needs_its_keys_and_the_provider_a_known_name(other_app):
         other_app(PAYMENT_PROVIDER="stripe")
     with pytest.raises(ConfigError, match="manual or stripe"):
         other_app(PAYMENT_PROVIDER="paypal")
+
+
+def test_a_guest_pays_and_reads_the_payments_with_the_order_s_key(app, stripe_client):
+    pen = make_product(app, price=Decimal("12.50"), stock=5)
+    cart = {"X-Cart-Token": stripe_client.post(f"{API}/carts").json["token"]}
+    line = {"product_id": pen.id, "quantity": 2}
+    assert stripe_client.post(f"{API}/cart/items", headers=cart, json=line).status_code == 201
+    address = {"line1": "1 Main St", "city": "Town", "postal_code": "12345", "country": "US"}
+    placed = stripe_client.post(
+        f"{API}/orders", headers=cart, json={"email": "g@example.com", "shipping_address": address}
+    )
+    assert placed.status_code == 201, placed.json
+    order, key = placed.json, placed.json["access_key"]
+    payments = f"{API}/orders/{order['id']}/payments"
+    assert stripe_client.post(intent_url(order)).status_code == 401
+    assert stripe_client.post(f"{intent_url(order)}?key=wrong").status_code == 404
+    paid = stripe_client.post(intent_url(order), headers={"X-Order-Key": key})
+    assert paid.status_code == 201, paid.json
+    assert paid.json["amount"] == "30.00"  # 25.00 + shipping 5.00
+    assert stripe_client.get(f"{payments}?key={key}").json["total"] == 0
+    assert stripe_client.get(f"{payments}?key=wrong").status_code == 404
+    assert stripe_client.get(payments, headers={"X-Order-Key": key}).status_code == 200

@@ -193,10 +193,11 @@ class TwoFactorSetup(MethodView):
 @blp.route("/auth/2fa/qr.png")
 class TwoFactorQr(MethodView):
     @blp.auth_required()
-    @blp.errors(404)
+    @blp.errors(404, 409)
     @blp.response(200, {"type": "string", "format": "binary"}, content_type="image/png")
     def get(self) -> Response:
-        """The secret set up, as a QR code for an authenticator app"""
+        """The secret set up, as a QR code for an authenticator app (until two-factor is
+        enabled: then 409, the secret is not shown again)"""
         png = two_factor.qr_png(current_user)
         return Response(png, mimetype="image/png", headers={"Cache-Control": "no-store"})
 

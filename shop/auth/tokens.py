@@ -124,12 +124,30 @@ def list_sessions(user: User, current_family: str | None) -> list[dict[str, Any]
 
 
 def revoke_session(user: User, session_id: str) -> None:
-    """End one of the user's logins (another's, or one already ended: 404)."""
+    """End one of the user's logins (another's, or one already ended: 404). Its refresh
+    tokens first, then the session: the order a refresh locks them in."""
     with unit_of_work():
-        found = db.session.get(LoginSession, session_id, with_for_update=True)
-        if found is None or found.user_id != user.id or found.revoked_at is not None:
+        now = utcnow()
+        db.session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.family == session_id,
+                RefreshToken.user_id == user.id,
+                RefreshToken.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+        ended = db.session.execute(
+            update(LoginSession)
+            .where(
+                LoginSession.id == session_id,
+                LoginSession.user_id == user.id,
+                LoginSession.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+        if cast(CursorResult[Any], ended).rowcount == 0:
             raise NotFound("No such session.")
-        _revoke_family(session_id)
         record(Action.AUTH_SESSION_REVOKED, actor=user, target_type=Target.USER,
                target_id=user.id, changes={"session": session_id})  # fmt: skip
 

@@ -68,9 +68,13 @@ def set_up(user: User) -> dict[str, str]:
 
 
 def qr_png(user: User) -> bytes:
-    """The QR code of the secret's otpauth:// URI, for an authenticator app to scan."""
+    """The QR code of the secret's otpauth:// URI, for an authenticator app to scan: only
+    between setup and enable (once two-factor is on, the secret is never shown again: a
+    stolen access token must not yield the second factor)."""
     if user.totp_secret is None:
         raise NotFound("Set up two-factor first (POST /auth/2fa/setup).")
+    if user.two_factor_enabled:
+        raise Conflict("Two-factor is on: its secret is not shown again.")
     buffer = io.BytesIO()
     segno.make(_uri(user, user.totp_secret), error="m").save(buffer, kind="png", scale=6)
     return buffer.getvalue()
@@ -79,7 +83,7 @@ def qr_png(user: User) -> bytes:
 def _accept_code(user: User, code: str) -> bool:
     """Whether `code` is the secret's for the step now or the one either side, and newer than
     the last one accepted; if so it is the last one accepted now. `user` is locked."""
-    if user.totp_secret is None or not code.isdigit():
+    if user.totp_secret is None or not (code.isascii() and code.isdigit() and len(code) == 6):
         return False
     totp = pyotp.TOTP(user.totp_secret, interval=STEP)
     now = int(time.time()) // STEP

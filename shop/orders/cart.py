@@ -293,12 +293,18 @@ def merge_guest_cart(user: User, token: str) -> dict[str, Any]:
     with unit_of_work() as session:
         guest = session.scalar(
             select(Cart)
-            .where(Cart.token_hash == token_hash(token), Cart.user_id.is_(None))
+            .where(
+                Cart.token_hash == token_hash(token),
+                Cart.user_id.is_(None),
+                Cart.last_used_at > utcnow() - timedelta(days=current_app.config["CART_IDLE_DAYS"]),
+            )
             .with_for_update()
         )
         if guest is None:
             raise NotFound("No cart has this token.")
-        # The user's lines locked first: a concurrent add waits, and adds to the sum.
+        # The user's cart, then its lines, locked before they are read: another merge into it
+        # waits for this one, and a concurrent add to a line waits and adds to the sum.
+        session.execute(select(Cart.id).where(Cart.id == mine.id).with_for_update())
         session.scalars(select(CartItem.id).where(CartItem.cart_id == mine.id).with_for_update())
         held = {(line.product_id, line.variant_id): line for line, _ in _cart_rows(mine)}
         refused: dict[str, list[str]] = {}

@@ -116,12 +116,17 @@ def _cart_create_limit() -> str:
     return str(current_app.config["CART_CREATE_LIMIT_PER_IP"])
 
 
-@blp.route("/carts")
+# POST /carts alone is rate limited here: a blueprint of its own keeps flask-limiter's hooks
+# off the cart, checkout and order requests (see shop._scope_limiter_to).
+carts_blp = Blueprint("carts", __name__, url_prefix="/api/v1", description="Guest carts")
+
+
+@carts_blp.route("/carts")
 class Carts(MethodView):
     decorators = [limiter.limit(_cart_create_limit, scope="cart-create")]
 
-    @blp.errors(429)
-    @blp.response(201, GuestCartSchema, headers=LOCATION)
+    @carts_blp.errors(429)
+    @carts_blp.response(201, GuestCartSchema, headers=LOCATION)
     def post(self) -> tuple[dict[str, Any], dict[str, str]]:
         """Start a guest cart (anyone): send its token as X-Cart-Token to the /cart calls,
         POST /orders and /checkout/preview. Limited per client address

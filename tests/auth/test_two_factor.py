@@ -158,3 +158,11 @@ def test_enabling_and_disabling_refuse_what_is_wrong(client, app):
     both = second_step(client, "x", code="123456", recovery_code="abc")
     assert both.status_code == 422
     assert second_step(client, "x").status_code == 422
+
+
+def test_the_secret_is_not_shown_once_two_factor_is_on(client, app):
+    _, headers, _, _ = enabled(client, app)
+    assert client.get(f"{API}/auth/2fa/qr.png", headers=headers).status_code == 409
+    # Digits that are not ASCII are a wrong code, not an error.
+    arabic = {"password": PASSWORD, "code": "١٢٣٤٥٦"}
+    assert client.post(f"{API}/auth/2fa/disable", headers=headers, json=arabic).status_code == 400

@@ -2,6 +2,8 @@
 access key, idempotent per cart, attached to the account that verifies the email later."""
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -187,3 +189,50 @@ def test_verifying_the_email_attaches_the_guest_orders(client, app, mailbox, run
     assert again.status_code == 409 and "coupon_code" in again.json["errors"]
     # The key still reads it.
     assert client.get(f"{API}/orders/{placed['id']}?key={placed['access_key']}").status_code == 200
+
+
+def test_simultaneous_guest_checkouts_with_one_key_make_one_order(app, client):
+    """A double click of a guest: six identical requests at once, one cart, one key."""
+    pen = make_product(app, stock=50)
+    guest = new_cart(client)
+    fill(client, guest, (pen, 1))
+    headers = {**guest, "Idempotency-Key": "double-click"}
+    barrier = threading.Barrier(6)
+
+    def submit(_):
+        barrier.wait()
+        response = app.test_client().post(f"{API}/orders", headers=headers, json=GUEST)
+        return response.status_code, response.get_data()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(submit, range(6)))
+    assert {status for status, _ in results} <= {201, 409}
+    assert len({body for status, body in results if status == 201}) == 1
+    with app.app_context():
+        assert len(db.session.scalars(select(Order)).all()) == 1
+    assert stock_of(app, pen.id) == ledger_sum(app, pen.id) == 49
+
+
+def test_merging_two_guest_carts_at_once_into_one_account_adds_both(app, client):
+    """Two merges racing for one user's cart: both guests' lines end up there, once each."""
+    pen, pad = make_product(app, stock=50), make_product(app, stock=50)
+    first, second = new_cart(client), new_cart(client)
+    fill(client, first, (pen, 2), (pad, 1))
+    fill(client, second, (pen, 3))
+    headers = headers_for(app, make_user(app))
+    barrier = threading.Barrier(2)
+
+    def merge(cart):
+        barrier.wait()
+        token = cart["X-Cart-Token"]
+        return app.test_client().post(f"{API}/cart/merge", headers=headers,
+                                      json={"token": token}).status_code  # fmt: skip
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        assert sorted(pool.map(merge, (first, second))) == [200, 200]
+    lines = client.get(f"{API}/cart", headers=headers).json["items"]
+    assert sorted((line["product_id"], line["quantity"]) for line in lines) == sorted(
+        [(pen.id, 5), (pad.id, 1)]
+    )
+    for cart in (first, second):
+        assert client.get(f"{API}/cart", headers=cart).status_code == 404

@@ -55,6 +55,8 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         # tax in them (extracted) or without it (added).
         "TAX_RATE": Decimal(env("TAX_RATE", "0")),
         "PRICES_INCLUDE_TAX": _env_bool("PRICES_INCLUDE_TAX", False),
+        # An account whose email is not verified may log in but not check out (403).
+        "REQUIRE_VERIFIED_EMAIL": _env_bool("REQUIRE_VERIFIED_EMAIL", True),
         "CURRENCY": env("CURRENCY", "USD"),
         "SHIPPING_FLAT_RATE": Decimal(env("SHIPPING_FLAT_RATE", "5.00")),
         "FREE_SHIPPING_THRESHOLD": Decimal(env("FREE_SHIPPING_THRESHOLD", "50.00")),

@@ -18,7 +18,7 @@ from shop.audit.models import Action, Target
 from shop.audit.services import record
 from shop.auth.models import User
 from shop.db import db, insert_loaded, unit_of_work
-from shop.errors import Conflict, Unprocessable
+from shop.errors import Conflict, Forbidden, Unprocessable
 from shop.merchandising import coupons
 from shop.merchandising.coupons import Applied
 from shop.merchandising.models import Coupon
@@ -224,6 +224,15 @@ def place_order(user: User | None, data: OrderCreate, cart: Cart | None = None) 
     if user is None and "email" not in data:
         raise Unprocessable(
             "A guest's order needs an email.", errors={"email": ["Required without an account."]}
+        )
+    if (
+        user is not None
+        and not user.email_verified
+        and current_app.config["REQUIRE_VERIFIED_EMAIL"]
+    ):
+        raise Forbidden(
+            f"Verify {user.email} before ordering: the code is in the email we sent"
+            " (POST /auth/verify-email/resend sends another)."
         )
     with unit_of_work():
         priced, client_indexes, from_cart = _priced(user, data, cart, checkout=True)

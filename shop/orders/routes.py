@@ -264,7 +264,7 @@ class Orders(MethodView):
     @with_buyer(guests=lambda: bool(current_app.config["GUEST_CHECKOUT"]))
     @blp.arguments(OrderCreateSchema)
     @blp.idempotent(scope=_guest_scope)
-    @blp.errors(404, 409)
+    @blp.errors(403, 404, 409)
     @blp.response(201, OrderSchema, headers=LOCATION)
     def post(
         self, data: OrderCreate, *, buyer: User | None, shopping_cart: ShoppingCart | None

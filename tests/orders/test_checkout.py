@@ -390,3 +390,18 @@ def test_an_ordered_product_is_deactivated_not_deleted(client, app, as_customer,
     assert client.get(f"{API}/products/{product.id}").status_code == 404
     with app.app_context():
         assert db.session.scalar(select(AuditLog).where(AuditLog.action == "product.deactivated"))
+
+
+def test_an_unverified_email_may_not_check_out_unless_the_store_allows_it(client, app):
+    product = make_product(app, stock=5)
+    unverified = make_user(app, verified=False)
+    headers = headers_for(app, unverified)
+    assert client.get(f"{API}/auth/me", headers=headers).status_code == 200  # logged in
+    refused = order(client, headers, (product, 1))
+    assert refused.status_code == 403 and unverified.email in refused.json["detail"]
+    assert count_orders(app) == 0 and stock_of(app, product.id) == 5
+    app.config["REQUIRE_VERIFIED_EMAIL"] = False
+    try:
+        assert order(client, headers, (product, 1)).status_code == 201
+    finally:
+        app.config["REQUIRE_VERIFIED_EMAIL"] = True

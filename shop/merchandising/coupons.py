@@ -121,14 +121,9 @@ def update_coupon(actor: User, coupon_id: int, data: dict[str, Any]) -> Coupon:
             if "max_redemptions" in data:
                 # Locked FOR UPDATE above: every checkout holding the coupon has committed,
                 # and new ones wait, so the count is exact.
-                coupon.redemptions = _held(coupon.id) if coupon.max_redemptions else 0
+                coupon.redemptions = coupon.held if coupon.max_redemptions else 0
             _check(coupon)
     return coupon
-
-
-def _held(coupon_id: int) -> int:
-    count = select(func.count()).where(coupon_redemptions.c.coupon_id == coupon_id)
-    return db.session.scalar(count) or 0
 
 
 def delete_coupon(actor: User, coupon_id: int) -> None:

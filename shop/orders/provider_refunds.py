@@ -100,17 +100,28 @@ def queue_refund(
     reason: ProviderRefundReason,
 ) -> ProviderRefund:
     """Write a refund of `amount` of `payment` (counted in refund_due already) and its job."""
+    refund = _written(actor, order, payment, amount, reason, ProviderRefundStatus.PENDING)
+    outbox.add(send_refund, refund_id=refund.id)
+    return refund
+
+
+def _written(
+    actor: User | None,
+    order: Order,
+    payment: Payment,
+    amount: Decimal,
+    reason: ProviderRefundReason,
+    status: ProviderRefundStatus,
+) -> ProviderRefund:
+    """A refund row and its audit entry: queued (pending, to send) or made at the provider."""
     refund = ProviderRefund(
-        order_id=order.id,
-        payment_id=payment.id,
-        amount=amount,
-        reason=reason,
-        status=ProviderRefundStatus.PENDING,
+        order_id=order.id, payment_id=payment.id, amount=amount, reason=reason, status=status
     )
     db.session.add(refund)
     db.session.flush()
+    queued = status == ProviderRefundStatus.PENDING
     record(
-        Action.PROVIDER_REFUND_QUEUED,
+        Action.PROVIDER_REFUND_QUEUED if queued else Action.PROVIDER_REFUND_SUCCEEDED,
         actor=actor,
         target_type=Target.ORDER,
         target_id=order.id,
@@ -121,7 +132,6 @@ def queue_refund(
             "reason": reason.value,
         },
     )
-    outbox.add(send_refund, refund_id=refund.id)
     return refund
 
 
@@ -208,23 +218,6 @@ def record_provider_refunds(order: Order, payment: Payment, refunded: Decimal) -
             changes={"refund_id": refund.id, "amount": str(refund.amount)},
         )
     if refunded > covered:
-        made_there = ProviderRefund(
-            order_id=order.id,
-            payment_id=payment.id,
-            amount=refunded - covered,
-            reason=ProviderRefundReason.AT_PROVIDER,
-            status=ProviderRefundStatus.SUCCEEDED,
-        )
-        db.session.add(made_there)
-        db.session.flush()
-        record(
-            Action.PROVIDER_REFUND_SUCCEEDED,
-            actor=None,
-            target_type=Target.ORDER,
-            target_id=order.id,
-            changes={
-                "refund_id": made_there.id,
-                "amount": str(made_there.amount),
-                "reason": ProviderRefundReason.AT_PROVIDER.value,
-            },
-        )
+        # Refunded in Stripe's dashboard beyond what shop sent: recorded as made there.
+        _written(None, order, payment, refunded - covered, ProviderRefundReason.AT_PROVIDER,
+                 ProviderRefundStatus.SUCCEEDED)  # fmt: skip

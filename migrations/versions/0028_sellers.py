@@ -1,6 +1,6 @@
 """sellers: the `seller` role, and the seller whose product it is (null: the store's own)
 
-Revision ID: 0033
+Revision ID: 0028
 Revises: 0027
 Create Date: 2026-12-02 19:30:00
 
@@ -11,7 +11,7 @@ import warnings
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0033"
+revision = "0028"
 down_revision = "0027"
 branch_labels = None
 depends_on = None

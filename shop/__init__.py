@@ -45,12 +45,14 @@ from shop.orders.payment_routes import blp as payments_api
 from shop.orders.routes import CART_TOKEN_SCHEME, ORDER_KEY_SCHEME
 from shop.orders.routes import blp as orders_api
 from shop.orders.routes import carts_blp as carts_api
+from shop.orders.seller_routes import blp as seller_orders_api
 from shop.orders.subscribers import SUBSCRIBERS as ORDERS_SUBSCRIBERS
 from shop.products.routes import blp as products_api
 from shop.products.routes import flash_sales_blp as flash_sales_api
 from shop.queues import init_redis
 from shop.reports.routes import best_sellers_blp as best_sellers_api
 from shop.reports.routes import blp as reports_api
+from shop.reports.routes import seller_blp as seller_reports_api
 from shop.reports.subscribers import SUBSCRIBERS as REPORTS_SUBSCRIBERS
 from shop.reviews.routes import blp as reviews_api
 from shop.tax.routes import blp as tax_rates_api
@@ -166,7 +168,9 @@ def register_blueprints(app: Flask) -> None:
         carts_api,
         orders_api,
         payments_api,
+        seller_orders_api,
         reports_api,
+        seller_reports_api,
         best_sellers_api,
         events_api,
         webhooks_api,

@@ -270,24 +270,28 @@ class Blueprint(flask_smorest.Blueprint):
 
         return decorator
 
-    def auth_required(self, role: Role | None = None, *, refresh: bool = False) -> Any:
-        """Require a valid token (and at least `role`); documents bearer auth, 401 and 403."""
+    def auth_required(self, *roles: Role, refresh: bool = False) -> Any:
+        """Require a valid token (with one of `roles`, when given); documents bearer auth, the
+        roles allowed (`x-roles`), 401 and 403. Which objects they may touch is the
+        resource's policy (shop.auth.policy)."""
+        allowed = [r for r in Role if not roles or any(r.includes(role) for role in roles)]
 
         def decorator(func: Any) -> Any:
             @wraps(func)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
                 verify_jwt_in_request(refresh=refresh)
-                if role is not None and not current_user.has_role(role):
-                    raise Forbidden(f"This needs the {role} role.")
+                if roles and not any(current_user.has_role(role) for role in roles):
+                    raise Forbidden(f"This needs the {' or '.join(roles)} role.")
                 return current_app.ensure_sync(func)(*args, **kwargs)
 
-            who = f"a token with the {role} role or above" if role else "a token (any role)"
+            names = ", ".join(r.value for r in allowed)
+            who = f"a token of one of these roles: {names}" if roles else "a token (any role)"
             wrapper = self.doc(
                 security=[{BEARER: []}],
                 description=f"Needs {who}.",
-                **{"x-roles": [r.value for r in Role if role is None or r.includes(role)]},
+                **{"x-roles": [r.value for r in allowed]},
             )(wrapper)
-            return self.errors(401, 403)(wrapper) if role else self.errors(401)(wrapper)
+            return self.errors(401, 403)(wrapper) if roles else self.errors(401)(wrapper)
 
         return decorator
 

@@ -23,17 +23,25 @@ NOT_ALL_DIGITS = "[^0-9]"
 
 
 class Role(enum.StrEnum):
+    """Who a user is. A seller and staff are each a customer and more; an admin is every role.
+    (Sellers are not staff: they manage only their own products, see shop.auth.policy.)"""
+
     CUSTOMER = "customer"
+    SELLER = "seller"
     STAFF = "staff"
     ADMIN = "admin"
 
-    @property
-    def rank(self) -> int:
-        return list(Role).index(self)
-
     def includes(self, other: Role) -> bool:
-        """Whether this role may do what `other` may do (admin > staff > customer)."""
-        return self.rank >= other.rank
+        """Whether this role may do what `other` may do."""
+        return other in _INCLUDES[self]
+
+
+_INCLUDES = {
+    Role.CUSTOMER: frozenset({Role.CUSTOMER}),
+    Role.SELLER: frozenset({Role.SELLER, Role.CUSTOMER}),
+    Role.STAFF: frozenset({Role.STAFF, Role.CUSTOMER}),
+    Role.ADMIN: frozenset(Role),
+}
 
 
 def hash_password(password: str) -> str:

@@ -25,7 +25,9 @@ DEMO_ACCOUNTS = (
     ("admin@example.com", "admin-pass-123", Role.ADMIN, "Ada", "Admin"),
     ("staff@example.com", "staff-pass-123", Role.STAFF, "Sam", "Staff"),
     ("customer@example.com", "customer-pass-123", Role.CUSTOMER, "Cleo", "Customer"),
+    ("seller@example.com", "seller-pass-123", Role.SELLER, "Selma", "Seller"),
 )
+SELLERS_CATEGORY = "T-Shirts"  # the demo seller's products; the rest are the store's
 # (category, parent, [(sku, name, price, stock, description, variants)])
 DEMO_CATALOG: tuple[tuple[str, str | None, list[tuple[Any, ...]]], ...] = (
     ("Electronics", None, []),
@@ -108,23 +110,25 @@ def seed_demo(*, customers: int = 0, products: int = 0) -> dict[str, Any]:
 
 def _demo_catalog() -> None:
     admin = db.session.scalar(select(User).where(User.role == Role.ADMIN).limit(1))
-    assert admin is not None
+    seller = db.session.scalar(select(User).where(User.role == Role.SELLER).limit(1))
+    assert admin is not None and seller is not None
     ids: dict[str, int] = {}
     for name, parent, items in DEMO_CATALOG:
         category = categories.create_category(
             admin, {"name": name, "parent_id": ids.get(parent or "")}
         )
         ids[name] = category.id
+        maker = seller if name == SELLERS_CATEGORY else admin
         for sku, title, price, stock, description, variants in items:
             product = catalog.create_product(
-                admin,
+                maker,
                 {"sku": sku, "name": title, "price": Decimal(price), "stock": stock,
                  "description": description, "category_id": category.id,
                  "is_featured": stock > 20},
             )  # fmt: skip
             for v_sku, v_name, attributes, v_stock in variants or ():
                 catalog.create_variant(
-                    admin,
+                    maker,
                     product.id,
                     {"sku": v_sku, "name": v_name, "attributes": attributes,
                      "price": Decimal(price), "stock": v_stock},

@@ -49,7 +49,7 @@ class User(TimestampMixin, Base):
         return self.email_verified_at is not None
 
     def has_role(self, role: Role) -> bool:
-        """At least `role`: admin > staff > customer."""
+        """Whether the user has `role` (see Role.includes: an admin has every role)."""
         return Role(self.role).includes(role)
 
 

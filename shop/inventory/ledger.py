@@ -13,6 +13,7 @@ from shop import mail
 from shop.audit.models import Action, Target
 from shop.audit.services import record
 from shop.auth.models import User
+from shop.auth.policy import STOCK
 from shop.db import Page, db, paginate, unit_of_work
 from shop.inventory.schemas import MovementCreate
 from shop.products.models import MovementType, Product, ProductVariant, StockMovement
@@ -32,6 +33,11 @@ def record_movement(actor: User, data: MovementCreate) -> StockMovement:
     """A manual movement: IN/RETURN add, OUT/DAMAGE remove, ADJUSTMENT is signed."""
     movement = MovementType(data["type"])
     with unit_of_work():
+        if not STOCK.covers_all(actor):
+            seller = db.session.scalar(
+                select(Product.seller_id).where(Product.id == data["product_id"])
+            )
+            STOCK.check(actor, seller, f"Product {data['product_id']}")
         entry = change_stock(
             product_id=data["product_id"],
             variant_id=data.get("variant_id"),

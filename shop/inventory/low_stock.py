@@ -43,7 +43,7 @@ def low_stock_rows() -> Subquery:
             Product.id,
             ProductVariant.id,
             ProductVariant.sku,
-            # as products.catalog.display_name names a variant's line
+            # as products.sellable.display_name names a variant's line
             (Product.name + " (" + ProductVariant.name + ")"),
             ProductVariant.stock,
             Product.low_stock_threshold,

@@ -42,12 +42,13 @@ class Movements(MethodView):
         """The stock ledger, newest first"""
         return ledger.list_movements(**args)
 
-    @blp.auth_required(Role.STAFF)
+    @blp.auth_required(Role.STAFF, Role.SELLER)
     @blp.arguments(MovementCreateSchema)
     @blp.errors(404, 409)
     @blp.response(201, MovementSchema)
     def post(self, data: MovementCreate) -> StockMovement:
-        """Record a manual movement (IN, OUT, ADJUSTMENT, RETURN, DAMAGE)"""
+        """Record a manual movement (IN, OUT, ADJUSTMENT, RETURN, DAMAGE); a seller, of their
+        own products only"""
         return ledger.record_movement(current_user, data)
 
 

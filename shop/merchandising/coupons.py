@@ -17,8 +17,8 @@ from shop.auth.models import User
 from shop.db import Page, db, get_or_404, is_postgres, paginate, table_of, unit_of_work, utcnow
 from shop.errors import Conflict, Unprocessable
 from shop.merchandising.models import Coupon, CouponKind, coupon_redemptions
-from shop.products.catalog import Sellable
 from shop.products.models import category_and_descendants
+from shop.products.sellable import Sellable
 from shop.schemas import CENT
 
 FIELDS = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 
 from shop.auth.models import User
+from shop.auth.policy import ADDRESSES
 from shop.db import Page, db, get_or_404, paginate, unit_of_work
 from shop.errors import Conflict
 from shop.orders.models import Address
@@ -15,12 +16,14 @@ ADDRESS_FIELDS = ("line1", "line2", "city", "state", "postal_code", "country", "
 
 
 def list_addresses(user: User, *, page: int, page_size: int) -> Page:
-    stmt = select(Address).where(Address.user_id == user.id).order_by(Address.id)
+    stmt = select(Address).where(ADDRESSES.scope(user, Address.user_id)).order_by(Address.id)
     return paginate(stmt, page, page_size)
 
 
 def own_address(user: User, address_id: int) -> Address:
-    return get_or_404(Address, address_id, visible=lambda address: address.user_id == user.id)
+    return get_or_404(
+        Address, address_id, visible=lambda address: ADDRESSES.allows(user, address.user_id)
+    )
 
 
 def shipping_copy(address: Address) -> dict[str, str]:

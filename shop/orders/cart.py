@@ -22,8 +22,8 @@ from shop.merchandising.coupons import Applied
 from shop.merchandising.models import Coupon
 from shop.orders.models import Cart, CartCoupon, CartItem
 from shop.orders.schemas import MAX_CART_LINES, MAX_LINE_QUANTITY, CartLineCreate
-from shop.products.catalog import SELLABLE_COLUMNS, Sellable, sellable
 from shop.products.models import Product, ProductVariant
+from shop.products.sellable import SELLABLE_COLUMNS, Sellable, sellable
 
 # --- which cart --------------------------------------------------------------------------
 

@@ -36,8 +36,8 @@ from shop.orders.models import (
 )
 from shop.orders.queries import access_key_hash
 from shop.orders.schemas import OrderCreate, OrderLineRequest
-from shop.products.catalog import Sellable, for_sale
 from shop.products.models import MovementType
+from shop.products.sellable import Sellable, for_sale
 from shop.products.stock import change_stock
 from shop.schemas import CENT
 from shop.tax import rates

@@ -10,10 +10,10 @@ from datetime import datetime
 from sqlalchemy import select
 
 from shop.auth.models import User
+from shop.auth.policy import ORDERS
 from shop.db import Page, db, get_or_404, paginate
 from shop.errors import NotFound
 from shop.orders.models import Order, OrderItem, OrderStatus
-from shop.security import Role
 
 
 def get_order(user: User, order_id: int, *, for_update: bool = False) -> Order:
@@ -21,7 +21,7 @@ def get_order(user: User, order_id: int, *, for_update: bool = False) -> Order:
     return get_or_404(
         Order,
         order_id,
-        visible=lambda order: order.user_id == user.id or user.has_role(Role.STAFF),
+        visible=lambda order: ORDERS.allows(user, order.user_id),
         for_update=for_update,
     )
 
@@ -35,7 +35,7 @@ def get_guest_order(order_id: int, key: str, user: User | None = None) -> Order:
             order.access_key_hash is not None
             and hmac.compare_digest(order.access_key_hash, access_key_hash(key))
         )
-        or (user is not None and (order.user_id == user.id or user.has_role(Role.STAFF)))
+        or ORDERS.allows(user, order.user_id)
     ):
         raise NotFound(f"Order {order_id} does not exist.")
     return order
@@ -65,10 +65,12 @@ def list_orders(
     created_before: datetime | None = None,
     needs_refund: bool | None = None,
 ) -> Page:
-    stmt = select(Order).order_by(Order.created_at.desc(), Order.id.desc())
-    if not user.has_role(Role.STAFF):
-        stmt = stmt.where(Order.user_id == user.id)
-    elif user_id is not None:
+    stmt = (
+        select(Order)
+        .where(ORDERS.scope(user, Order.user_id))
+        .order_by(Order.created_at.desc(), Order.id.desc())
+    )
+    if user_id is not None and ORDERS.covers_all(user):
         stmt = stmt.where(Order.user_id == user_id)
     if status is not None:
         stmt = stmt.where(Order.status == status)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Row, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -15,14 +13,14 @@ from shop import bus, media
 from shop.audit.models import Action, Target
 from shop.audit.services import changes_recorded, record, snapshot
 from shop.auth.models import User
+from shop.auth.policy import PRODUCTS
 from shop.caching import invalidate
-from shop.db import Page, db, is_postgres, table_of, unit_of_work
+from shop.db import Page, db, is_postgres, unit_of_work
 from shop.errors import Conflict, NotFound, Unprocessable
 from shop.products.cache import CATALOG, CATALOG_MATCHES
 from shop.products.categories import check_category
 from shop.products.events import ItemCreated, WentOnSale
 from shop.products.models import MovementType, Product, ProductVariant
-from shop.products.pricing import current
 from shop.products.schemas import ProductCreate, ProductUpdate, VariantCreate, VariantUpdate
 from shop.products.slugs import claim_slug, unique_slug
 from shop.products.stock import change_stock
@@ -40,66 +38,9 @@ PRODUCT_FIELDS = (
     "is_active",
     "is_featured",
     "image_url",
+    "seller_id",
 )
 VARIANT_FIELDS = ("sku", "name", "attributes", "price", "compare_at_price", "stock", "is_active")
-
-
-def display_name(product_name: str, variant_name: str | None) -> str:
-    """How a product, or one of its variants, is named on a line: "Tee (Large)"."""
-    return f"{product_name} ({variant_name})" if variant_name else product_name
-
-
-_products, _variants = table_of(Product), table_of(ProductVariant)
-# What a line needs of a product and of one of its variants (None where it has none): read
-# with Core, since nothing here is changed (the ORM's loading costs more than the query).
-SELLABLE_COLUMNS = (
-    _products.c.id.label("product_id"),
-    _products.c.sku,
-    _products.c.name,
-    _products.c.price,
-    _products.c.compare_at_price,
-    _products.c.stock,
-    _products.c.category_id,
-    _variants.c.id.label("variant_id"),
-    _variants.c.sku.label("variant_sku"),
-    _variants.c.name.label("variant_name"),
-    _variants.c.price.label("variant_price"),
-    _variants.c.compare_at_price.label("variant_compare_at_price"),
-    _variants.c.stock.label("variant_stock"),
-    _variants.c.is_active.label("variant_active"),
-)
-
-
-@dataclass(frozen=True)
-class Sellable:
-    """A product, or one variant of it, as a cart or an order line shows it."""
-
-    product_id: int
-    variant_id: int | None
-    sku: str
-    name: str
-    price: Decimal
-    stock: int
-    list_price: Decimal  # off sale: its compare-at price if above its own, else its own
-    category_id: int | None
-
-    @classmethod
-    def of(cls, row: Row[Any]) -> Sellable:
-        """From a row of SELLABLE_COLUMNS: the variant's, where the row has one, at the price
-        of the best flash sale running on it, if any."""
-        sale = current().best(row.product_id, row.category_id)
-        if row.variant_id is None:
-            sku, name, price, compare_at, stock = (
-                row.sku, row.name, row.price, row.compare_at_price, row.stock
-            )  # fmt: skip
-        else:
-            sku, name, price, compare_at, stock = (
-                row.variant_sku, display_name(row.name, row.variant_name), row.variant_price,
-                row.variant_compare_at_price, row.variant_stock,
-            )  # fmt: skip
-        charged = sale.price_of(price) if sale else price
-        return cls(row.product_id, row.variant_id, sku, name, charged, stock,
-                   max(price, compare_at or price), row.category_id)  # fmt: skip
 
 
 # --- reads ----------------------------------------------------------------------------------
@@ -123,69 +64,19 @@ def get_product(
     return product
 
 
+def managed_product(actor: User | None, product_id: int, *, for_update: bool = False) -> Product:
+    """A product `actor` may change, image, stock or delete (auth.policy.PRODUCTS: an admin
+    any, a seller theirs; None is the system itself, e.g. an import); anyone else's is a 404."""
+    product = get_product(product_id, include_inactive=True, for_update=for_update)
+    if actor is not None:
+        PRODUCTS.check(actor, product.seller_id, f"Product {product_id}")
+    return product
+
+
 def list_variants(product_id: int, *, include_inactive: bool, page: int, page_size: int) -> Page:
     product = get_product(product_id, include_inactive=include_inactive)
     variants = [v for v in product.variants if v.is_active or include_inactive]
     return Page.of(variants, page, page_size)
-
-
-def _offers(product_ids: set[int]) -> dict[int, list[Row[Any]]]:
-    """The active products among `product_ids`, each with a row per variant (active or not;
-    one row, variant None, for a product without variants), in one statement."""
-    rows = db.session.execute(
-        select(*SELLABLE_COLUMNS)
-        .select_from(_products.outerjoin(_variants, _variants.c.product_id == _products.c.id))
-        .where(_products.c.id.in_(product_ids), _products.c.is_active.is_(True))
-    )
-    offers: dict[int, list[Row[Any]]] = {}
-    for row in rows:
-        offers.setdefault(row.product_id, []).append(row)
-    return offers
-
-
-def _variant_row(rows: list[Row[Any]], variant_id: int) -> Row[Any] | None:
-    return next((r for r in rows if r.variant_id == variant_id and r.variant_active), None)
-
-
-def sellable(product_id: int, variant_id: int | None) -> Sellable:
-    """The active product (and variant) a cart line may hold; 404 or 422 otherwise."""
-    rows = _offers({product_id}).get(product_id)
-    if rows is None:
-        raise NotFound(f"Product {product_id} does not exist.")
-    if variant_id is None:
-        if rows[0].variant_id is not None:
-            raise Unprocessable("Choose a variant.", errors={"variant_id": ["Required."]})
-        return Sellable.of(rows[0])
-    row = _variant_row(rows, variant_id)
-    if row is None:
-        raise NotFound(f"Product {product_id} has no variant {variant_id}.")
-    return Sellable.of(row)
-
-
-def for_sale(lines: list[tuple[int, int | None, int]]) -> list[tuple[Sellable, int]]:
-    """What each (product_id, variant_id, quantity) line of an order sells, read in one
-    statement; a 422 names (by its index) every line that is not for sale."""
-    offers = _offers({p for p, _, _ in lines})
-    resolved, errors = [], {}
-    for index, (product_id, variant_id, quantity) in enumerate(lines):
-        rows = offers.get(product_id)
-        row = None
-        if rows is None:
-            errors[str(index)] = {"product_id": [f"No product {product_id} for sale."]}
-        elif variant_id is None:
-            if rows[0].variant_id is not None:
-                errors[str(index)] = {"variant_id": ["Required: the product sells by variant."]}
-            else:
-                row = rows[0]
-        else:
-            row = _variant_row(rows, variant_id)
-            if row is None:
-                errors[str(index)] = {"variant_id": [f"No variant {variant_id} for sale."]}
-        if row is not None:
-            resolved.append((Sellable.of(row), quantity))
-    if errors:
-        raise Unprocessable("Some lines cannot be ordered.", errors={"items": errors})
-    return resolved
 
 
 # --- writes ---------------------------------------------------------------------------------
@@ -253,7 +144,10 @@ def _write(
 
 def create_product(actor: User | None, data: ProductCreate) -> Product:
     with unit_of_work():
-        product = Product(low_stock_threshold=current_app.config["LOW_STOCK_THRESHOLD"])
+        product = Product(
+            low_stock_threshold=current_app.config["LOW_STOCK_THRESHOLD"],
+            seller_id=PRODUCTS.owner_for(actor) if actor else None,
+        )
         if "slug" not in data:
             product.slug = unique_slug(Product, data["name"])
         _write(actor, product, dict(data), created=True)
@@ -271,7 +165,7 @@ def create_product(actor: User | None, data: ProductCreate) -> Product:
 def update_product(actor: User, product_id: int, data: ProductUpdate) -> Product:
     with unit_of_work():
         # Locked, so that "stock becomes N" is exact even among concurrent edits.
-        product = get_product(product_id, include_inactive=True, for_update=True)
+        product = managed_product(actor, product_id, for_update=True)
         was_on_sale = _marked_down(product)
         with changes_recorded(
             Action.PRODUCT_UPDATED,
@@ -293,7 +187,7 @@ def _marked_down(product: Product) -> bool:
 def delete_product(actor: User, product_id: int) -> None:
     """Delete a product; one that order lines refer to is deactivated instead."""
     with unit_of_work():
-        product = get_product(product_id, include_inactive=True)
+        product = managed_product(actor, product_id)
         changes = snapshot(product, PRODUCT_FIELDS)
         files = [key for image in product.images for key in image.keys]
         try:
@@ -312,9 +206,10 @@ def delete_product(actor: User, product_id: int) -> None:
         invalidate(CATALOG, CATALOG_MATCHES)
 
 
-def _get_variant(product_id: int, variant_id: int) -> ProductVariant:
-    """A product's variant, its rows locked in the fixed order: product, then variant."""
-    get_product(product_id, include_inactive=True, for_update=True)
+def _get_variant(actor: User, product_id: int, variant_id: int) -> ProductVariant:
+    """A product's variant `actor` may change, its rows locked in the fixed order: product,
+    then variant."""
+    managed_product(actor, product_id, for_update=True)
     variant = db.session.scalar(
         select(ProductVariant)
         .where(ProductVariant.id == variant_id, ProductVariant.product_id == product_id)
@@ -328,7 +223,7 @@ def _get_variant(product_id: int, variant_id: int) -> ProductVariant:
 
 def create_variant(actor: User | None, product_id: int, data: VariantCreate) -> ProductVariant:
     with unit_of_work():
-        product = get_product(product_id, include_inactive=True)
+        product = managed_product(actor, product_id)
         has_variants = db.session.scalar(
             select(ProductVariant.id).where(ProductVariant.product_id == product.id).limit(1)
         )
@@ -355,7 +250,7 @@ def update_variant(
     actor: User, product_id: int, variant_id: int, data: VariantUpdate
 ) -> ProductVariant:
     with unit_of_work():
-        variant = _get_variant(product_id, variant_id)
+        variant = _get_variant(actor, product_id, variant_id)
         with changes_recorded(
             Action.VARIANT_UPDATED,
             actor=actor,
@@ -369,7 +264,7 @@ def update_variant(
 
 def delete_variant(actor: User, product_id: int, variant_id: int) -> None:
     with unit_of_work():
-        variant = _get_variant(product_id, variant_id)
+        variant = _get_variant(actor, product_id, variant_id)
         changes = {"product_id": product_id, **snapshot(variant, VARIANT_FIELDS)}
         if variant.stock:
             # Its stock leaves the product too, through the ledger.

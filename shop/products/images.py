@@ -21,7 +21,7 @@ from shop.caching import invalidate
 from shop.db import Page, db, get_or_404, unit_of_work
 from shop.errors import Conflict, NotFound, TooLarge, Unprocessable
 from shop.products.cache import CATALOG
-from shop.products.catalog import get_product
+from shop.products.catalog import get_product, managed_product
 from shop.products.categories import get_category
 from shop.products.models import Category, CategoryImage, Product, ProductImage, ProductVariant
 from shop.products.schemas import (
@@ -102,12 +102,12 @@ def get_image(product_id: int, image_id: int, *, include_inactive: bool) -> Prod
 
 
 def add_image(actor: User, product_id: int, data: ImageUpload) -> ProductImage:
-    get_product(product_id, include_inactive=True)  # 404, 422 before an upload is decoded
+    managed_product(actor, product_id)  # 404, 422 before an upload is decoded
     _check_variant(product_id, data.get("variant_id"))
     files, columns = _prepared(data["file"], f"products/{product_id}")
     with unit_of_work():
         media.save(files)
-        product = get_product(product_id, include_inactive=True, for_update=True)
+        product = managed_product(actor, product_id, for_update=True)
         if len(product.images) >= MAX_IMAGES:
             raise Conflict(f"A product has at most {MAX_IMAGES} images.")
         image = ProductImage(
@@ -131,7 +131,7 @@ def add_image(actor: User, product_id: int, data: ImageUpload) -> ProductImage:
 
 def update_image(actor: User, product_id: int, image_id: int, data: ImageUpdate) -> ProductImage:
     with unit_of_work():
-        product = get_product(product_id, include_inactive=True, for_update=True)
+        product = managed_product(actor, product_id, for_update=True)
         image = _image_of(product, image_id)
         if "variant_id" in data:
             _check_variant(product_id, data["variant_id"])
@@ -155,7 +155,7 @@ def update_image(actor: User, product_id: int, image_id: int, data: ImageUpdate)
 
 def delete_image(actor: User, product_id: int, image_id: int) -> None:
     with unit_of_work():
-        product = get_product(product_id, include_inactive=True, for_update=True)
+        product = managed_product(actor, product_id, for_update=True)
         image = _image_of(product, image_id)
         changes = {"product_id": product.id, **snapshot(image, IMAGE_FIELDS)}
         product.images.remove(image)

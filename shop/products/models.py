@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from shop.auth.models import User
 from shop.db import MONEY, Base, TimestampMixin, rows_named
 
 
@@ -122,6 +123,10 @@ class Product(TimestampMixin, Base):
     )
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
     is_featured: Mapped[bool] = mapped_column(default=False, server_default=false(), index=True)
+    # The seller whose product it is (auth.policy.PRODUCTS); null: the store's own.
+    seller_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     image_url: Mapped[str | None] = mapped_column(String(2048))
     rating_avg: Mapped[Decimal] = mapped_column(Numeric(3, 2), default=0, server_default="0")
     rating_count: Mapped[int] = mapped_column(default=0, server_default="0")
@@ -133,6 +138,7 @@ class Product(TimestampMixin, Base):
     )
 
     category: Mapped[Category | None] = relationship(lazy="joined", innerjoin=False)
+    seller: Mapped[User | None] = relationship(lazy="joined", innerjoin=False)
     variants: Mapped[list[ProductVariant]] = relationship(
         back_populates="product",
         order_by="ProductVariant.id",

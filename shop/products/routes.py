@@ -171,12 +171,13 @@ class Products(MethodView):
         """List products: filters, full-text search (q), sorting and facets"""
         return search.list_products(**_admin_view(args))
 
-    @blp.auth_required(Role.ADMIN)
+    @blp.auth_required(Role.SELLER)
     @blp.arguments(ProductSchema)
     @blp.errors(409)
     @blp.response(201, ProductSchema, headers=LOCATION)
     def post(self, data: ProductCreate) -> tuple[Product, dict[str, str]]:
-        """Create a product; its initial stock is recorded in the ledger"""
+        """Create a product; its initial stock is recorded in the ledger. A seller's product is
+        theirs (`seller`)"""
         product = catalog.create_product(current_user, data)
         return product, _location(f"products/{product.id}")
 
@@ -268,7 +269,7 @@ class ProductById(MethodView):
             body["variants"] = [v for v in body["variants"] if v["is_active"]]
         return jsonify(body)
 
-    @blp.auth_required(Role.ADMIN)
+    @blp.auth_required(Role.SELLER)
     @blp.arguments(ProductUpdateSchema, required=False)
     @blp.errors(404, 409)
     @blp.response(200, ProductSchema)
@@ -276,7 +277,7 @@ class ProductById(MethodView):
         """Change a product; a new stock is recorded as an ADJUSTMENT"""
         return catalog.update_product(current_user, product_id, data)
 
-    @blp.auth_required(Role.ADMIN)
+    @blp.auth_required(Role.SELLER)
     @blp.errors(404)
     @blp.response(204)
     def delete(self, product_id: int) -> None:
@@ -295,7 +296,7 @@ class Variants(MethodView):
         """List a product's variants"""
         return catalog.list_variants(product_id, include_inactive=is_admin(), **args)
 
-    @blp.auth_required(Role.ADMIN)
+    @blp.auth_required(Role.SELLER)
     @blp.arguments(VariantSchema)
     @blp.errors(404, 409)
     @blp.response(201, VariantSchema, headers=LOCATION)
@@ -307,7 +308,7 @@ class Variants(MethodView):
 
 @blp.route("/products/<int:product_id>/variants/<int:variant_id>")
 class VariantById(MethodView):
-    @blp.auth_required(Role.ADMIN)
+    @blp.auth_required(Role.SELLER)
     @blp.arguments(VariantUpdateSchema, required=False)
     @blp.errors(404, 409)
     @blp.response(200, VariantSchema)
@@ -315,7 +316,7 @@ class VariantById(MethodView):
         """Change a variant; a new stock is recorded as an ADJUSTMENT"""
         return catalog.update_variant(current_user, product_id, variant_id, data)
 
-    @blp.auth_required(Role.ADMIN)
+    @blp.auth_required(Role.SELLER)
     @blp.errors(404)
     @blp.response(204)
     def delete(self, product_id: int, variant_id: int) -> None:
@@ -334,7 +335,7 @@ class ProductImages(MethodView):
         """List a product's images by position"""
         return images.list_images(product_id, include_inactive=is_admin(), **args)
 
-    @blp.auth_required(Role.ADMIN)
+    @blp.auth_required(Role.SELLER)
     @blp.arguments(ImageUploadSchema, location="multipart")
     @blp.errors(404, 409, 503)
     @blp.response(201, ImageSchema, headers=LOCATION)
@@ -355,7 +356,7 @@ class ProductImageById(MethodView):
         """Get one of a product's images"""
         return images.get_image(product_id, image_id, include_inactive=is_admin())
 
-    @blp.auth_required(Role.ADMIN)
+    @blp.auth_required(Role.SELLER)
     @blp.arguments(ImageUpdateSchema, required=False)
     @blp.errors(404)
     @blp.response(200, ImageSchema)
@@ -363,7 +364,7 @@ class ProductImageById(MethodView):
         """Change an image's alt text, position (the others move to make room) or variant"""
         return images.update_image(current_user, product_id, image_id, data)
 
-    @blp.auth_required(Role.ADMIN)
+    @blp.auth_required(Role.SELLER)
     @blp.errors(404)
     @blp.response(204)
     def delete(self, product_id: int, image_id: int) -> None:

@@ -141,6 +141,13 @@ class CategoryRefSchema(AnswerSchema):
     slug = fields.String()
 
 
+class SellerRefSchema(AnswerSchema):
+    id = fields.Integer()
+    name = fields.Function(
+        lambda user: f"{user.first_name} {user.last_name}".strip() or f"Seller {user.id}"
+    )
+
+
 class CategorySchema(BaseSchema):
     id = fields.Integer(dump_only=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
@@ -296,6 +303,12 @@ class ProductSchema(BaseSchema):
     low_stock_threshold = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_STOCK))
     category_id = id_field(allow_none=True)
     category = fields.Nested(CategoryRefSchema, dump_only=True, allow_none=True)
+    seller = fields.Nested(
+        SellerRefSchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "the seller whose product it is; null: the store's own"},
+    )
     is_active = Flag()
     is_featured = Flag()
     image_url = fields.String(
@@ -372,6 +385,7 @@ class ProductQueryArgsSchema(PageArgsSchema):
     featured = fields.Boolean()
     on_sale = fields.Boolean(metadata={"description": "priced below its compare_at_price"})
     q = fields.String(validate=validate.Length(min=1, max=200))
+    seller = id_field(strict=False, metadata={"description": "a seller's id: their products"})
     sort = fields.String(
         validate=validate.OneOf(PRODUCT_SORTS),
         metadata={"description": "default: relevance with q, else -created_at; relevance needs q"},

@@ -107,6 +107,7 @@ def list_products(
     in_stock: bool | None = None,
     featured: bool | None = None,
     on_sale: bool | None = None,
+    seller: int | None = None,
     q: str | None = None,
     sort: str | None = None,
     facets: list[str] | None = None,
@@ -128,11 +129,14 @@ def list_products(
         stmt = stmt.where(Product.is_featured.is_(featured))
     if on_sale is not None:
         stmt = stmt.where(_on_sale(on_sale))
+    if seller is not None:
+        stmt = stmt.where(Product.seller_id == seller)
     # Which products match (how many, how they spread over the facets asked for, and, for a
     # search by relevance, the best RANKED_LIMIT) is cached until a write can change it: at
     # volume it is the costly part, read in one statement; the page itself is always read,
     # with live prices and stock.
-    key = f"{(include_inactive, category, min_price, max_price, in_stock, featured, on_sale, q)}"
+    filters = (include_inactive, category, min_price, max_price, in_stock, featured, on_sale)
+    key = f"{(*filters, seller, q)}"
     # Which products are on sale changes when a flash sale starts or ends.
     until = next_boundary if on_sale is not None else None
     rank: ColumnElement[Any] | None = None

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import csv
 import io
+from functools import partial
 from typing import Any
 
 from flask import Response
 from flask.views import MethodView
+from flask_jwt_extended import current_user
 
 from shop.api import Blueprint
 from shop.caching import cached_response
 from shop.db import Page
 from shop.products.cache import CATALOG
 from shop.products.pricing import next_boundary
-from shop.reports import services
+from shop.reports import sellers, services
 from shop.reports.cache import REPORTS
 from shop.reports.schemas import (
     BestSellersArgsSchema,
@@ -119,6 +121,28 @@ class ProductReport(MethodView):
     def get(self, args: dict[str, Any], product_id: int) -> dict[str, Any]:
         """One product's units sold, revenue and orders per day"""
         return services.product_report(product_id, args["start"], args["end"])
+
+
+seller_blp = Blueprint(
+    "seller_reports", __name__, url_prefix="/api/v1/seller/reports", description="Seller reports"
+)
+
+
+@seller_blp.route("/sales")
+class SellerSales(MethodView):
+    @seller_blp.auth_required(Role.SELLER)
+    @cached_response(REPORTS, lambda: f"seller:{current_user.id}", timeout=60)
+    @seller_blp.arguments(SalesArgsSchema, location="query")
+    @seller_blp.alt_response(200, **CSV)
+    @seller_blp.response(200, SalesReportSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """/reports/sales over the seller's own lines: orders holding their products, their
+        units and what those lines came to"""
+        figures = partial(sellers.sales_by_day, current_user)
+        report = services.sales_report(args["period"], args["start"], args["end"], figures)
+        if args["format"] == "csv":
+            return _csv(["period_start", "orders", "items", "revenue"], report["rows"], "sales")
+        return report
 
 
 best_sellers_blp = Blueprint(

@@ -4,7 +4,7 @@ numbers either way (a direct aggregation over orders)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -132,9 +132,16 @@ def _period_start(day: date, period: str) -> date:
     return day
 
 
-def sales_report(period: str, first: date, last: date) -> dict[str, Any]:
+def sales_report(
+    period: str,
+    first: date,
+    last: date,
+    sales_of: Callable[[date, date], dict[date, dict[str, Any]]] = sales_by_day,
+) -> dict[str, Any]:
+    """The range's sales (`sales_of`: the store's sales_by_day, or a seller's) by period, with
+    totals and the previous period's of the same length."""
     span = (last - first).days + 1
-    by_day = sales_by_day(first - timedelta(days=span), last)
+    by_day = sales_of(first - timedelta(days=span), last)
     current = {d: v for d, v in by_day.items() if d >= first}
     previous = _sum(v for d, v in by_day.items() if d < first)
     grouped: dict[date, list[dict[str, Any]]] = defaultdict(list)

@@ -7,6 +7,7 @@ from sqlalchemy import func, select, update
 from shop.audit.models import Action, Target
 from shop.audit.services import record
 from shop.auth.models import User
+from shop.auth.policy import REVIEW_REMOVAL, REVIEWS, Policy
 from shop.caching import invalidate
 from shop.db import Page, db, get_or_404, paginate, unit_of_work
 from shop.errors import Conflict, Forbidden
@@ -16,7 +17,6 @@ from shop.products.catalog import get_product
 from shop.products.models import Product
 from shop.reviews.models import Review
 from shop.reviews.schemas import ReviewCreate, ReviewUpdate
-from shop.security import Role
 
 
 def list_reviews(product_id: int, *, page: int, page_size: int) -> Page:
@@ -67,13 +67,12 @@ def create_review(user: User, product_id: int, data: ReviewCreate) -> Review:
     return review
 
 
-def _own_review(user: User, product_id: int, review_id: int, *, admin_ok: bool) -> Review:
+def _own_review(user: User, product_id: int, review_id: int, *, policy: Policy) -> Review:
     return get_or_404(
         Review,
         review_id,
         visible=lambda review: (
-            review.product_id == product_id
-            and (review.user_id == user.id or (admin_ok and user.has_role(Role.ADMIN)))
+            review.product_id == product_id and policy.allows(user, review.user_id)
         ),
     )
 
@@ -81,7 +80,7 @@ def _own_review(user: User, product_id: int, review_id: int, *, admin_ok: bool) 
 def update_review(user: User, product_id: int, review_id: int, data: ReviewUpdate) -> Review:
     with unit_of_work():
         get_product(product_id, include_inactive=True, for_update=True)
-        review = _own_review(user, product_id, review_id, admin_ok=False)
+        review = _own_review(user, product_id, review_id, policy=REVIEWS)
         for name, value in data.items():
             setattr(review, name, value)
         db.session.flush()
@@ -92,7 +91,7 @@ def update_review(user: User, product_id: int, review_id: int, data: ReviewUpdat
 def delete_review(user: User, product_id: int, review_id: int) -> None:
     with unit_of_work():
         get_product(product_id, include_inactive=True, for_update=True)
-        review = _own_review(user, product_id, review_id, admin_ok=True)
+        review = _own_review(user, product_id, review_id, policy=REVIEW_REMOVAL)
         db.session.delete(review)
         db.session.flush()
         _refresh_rating(product_id)

@@ -14,7 +14,7 @@ from shop.db import db
 from shop.merchandising.coupons import apply
 from shop.merchandising.models import Coupon
 from shop.orders.models import Order
-from shop.products.catalog import Sellable
+from shop.products.sellable import Sellable
 from tests.factories import headers_for, make_category, make_product, make_user
 
 API = "/api/v1"

@@ -9,7 +9,7 @@ import pytest
 
 from shop.merchandising.coupons import Applied
 from shop.orders.checkout import price
-from shop.products.catalog import Sellable
+from shop.products.sellable import Sellable
 from tests.factories import make_product
 
 API = "/api/v1"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, TypedDict
+from typing import Any, ClassVar, TypedDict
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
@@ -35,6 +35,14 @@ class RefundCreateSchema(BaseSchema):
         load_default=False,
         metadata={"description": "the items' units go back to stock (ledger type RETURN)"},
     )
+
+    # restock needs items, stated as JSON Schema; each line once cannot be (lines that differ
+    # in quantity are different items to uniqueItems), so it is said in words.
+    openapi_rules: ClassVar[dict[str, Any]] = {
+        "description": "Each order line at most once in items; restock needs items.",
+        "if": {"properties": {"restock": {"const": True}}, "required": ["restock"]},
+        "then": {"required": ["items"], "properties": {"items": {"minItems": 1}}},
+    }
 
     @validates_schema
     def _lines_once(self, data: dict[str, Any], **_: Any) -> None:

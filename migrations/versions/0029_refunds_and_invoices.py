@@ -3,7 +3,7 @@ they were restocked; provider refunds name the refund they send), the amount ref
 the order, and a gapless invoice number per year given when the order is paid
 
 Revision ID: 0029
-Revises: 0027
+Revises: 0028
 Create Date: 2026-12-10 10:00:00
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0029"
-down_revision = "0027"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 

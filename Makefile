@@ -33,8 +33,11 @@ run: $(VENV)/.runtime
 	LOG_JSON=$${LOG_JSON:-false} $(BIN)/python realtime.py & trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
 	LOG_JSON=$${LOG_JSON:-false} $(BIN)/flask --app wsgi serve --host $(HOST) --port $(PORT)
 
-# The main suite needs PostgreSQL and Redis; under CI=true their absence is a failure.
+# The main suite needs PostgreSQL and Redis; under CI=true their absence is a failure. The
+# invoice tests read PDFs with pdftotext and pdftoppm (poppler-utils), installed if missing.
 test: install lint
+	@command -v pdftotext >/dev/null || (apt-get update -qq && apt-get install -y -qq poppler-utils) \
+		|| echo "WARNING: pdftotext is missing (apt-get install poppler-utils)" >&2
 	@if bash .ci/services; then \
 		$(MAKE) --no-print-directory test-main; \
 	elif [ "$${CI:-}" = "true" ]; then \

@@ -42,6 +42,7 @@ from shop.observability import blp as health
 from shop.observability import configure_logging, register_request_hooks
 from shop.orders import stripe_api
 from shop.orders.payment_routes import blp as payments_api
+from shop.orders.refund_routes import blp as refunds_api
 from shop.orders.routes import CART_TOKEN_SCHEME, ORDER_KEY_SCHEME
 from shop.orders.routes import blp as orders_api
 from shop.orders.routes import carts_blp as carts_api
@@ -169,6 +170,7 @@ def register_blueprints(app: Flask) -> None:
         orders_api,
         payments_api,
         seller_orders_api,
+        refunds_api,
         reports_api,
         seller_reports_api,
         best_sellers_api,

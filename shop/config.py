@@ -91,6 +91,11 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "PUBLIC_URL": env("PUBLIC_URL", "http://127.0.0.1:5000"),
         # Emails: the store's name, and where its storefront's pages are (reset-password, ...).
         "STORE_NAME": env("STORE_NAME", "shop"),
+        # Invoices (GET /orders/{id}/invoice): the seller's address (lines apart with newlines),
+        # email and tax (VAT) number, printed under STORE_NAME.
+        "STORE_ADDRESS": env("STORE_ADDRESS", ""),
+        "STORE_EMAIL": env("STORE_EMAIL", ""),
+        "STORE_TAX_ID": env("STORE_TAX_ID", ""),
         "STOREFRONT_URL": env("STOREFRONT_URL") or env("PUBLIC_URL", "http://127.0.0.1:5000"),
         # Auth
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=_env_int("JWT_ACCESS_MINUTES", 15)),

@@ -68,6 +68,7 @@ class Action(enum.StrEnum):
     PROVIDER_REFUND_QUEUED = "provider_refund.queued"
     PROVIDER_REFUND_SUCCEEDED = "provider_refund.succeeded"
     PROVIDER_REFUND_FAILED = "provider_refund.failed"
+    REFUND_CREATED = "refund.created"
     # reviews
     REVIEW_CREATED = "review.created"
     REVIEW_DELETED = "review.deleted"

@@ -7,7 +7,13 @@ from typing import Any
 
 from shop.bus import Subscriber
 from shop.events.log import record
-from shop.orders.events import OrderCancelled, OrderCreated, OrderStatusChanged, PaymentRecorded
+from shop.orders.events import (
+    OrderCancelled,
+    OrderCreated,
+    OrderStatusChanged,
+    PaymentRecorded,
+    RefundCreated,
+)
 from shop.products.events import ItemCreated, StockChanged, WentOnSale
 
 
@@ -49,6 +55,22 @@ def _payment(event: PaymentRecorded) -> None:
     )
 
 
+def _refund(event: RefundCreated) -> None:
+    record(
+        "refund.created",
+        {
+            "order_id": event.order_id,
+            "number": event.number,
+            "refund_id": event.refund_id,
+            "amount": str(event.amount),
+            "amount_refunded": str(event.amount_refunded),
+            "restocked": event.restocked,
+            "status": event.status,
+        },
+        user_id=event.user_id,
+    )
+
+
 def _stock(event: StockChanged | ItemCreated, stock: int) -> dict[str, Any]:
     return {
         "product_id": event.product_id,
@@ -80,6 +102,7 @@ SUBSCRIBERS: tuple[Subscriber[Any], ...] = (
     Subscriber(OrderStatusChanged, _order_status_changed),
     Subscriber(OrderCancelled, _order_cancelled),
     Subscriber(PaymentRecorded, _payment),
+    Subscriber(RefundCreated, _refund),
     # Once when the stock crosses into low (not on every sale below the line), and once
     # when a sold-out row has stock again.
     Subscriber(StockChanged, _fell_low, when=lambda e: e.delta < 0 and e.crossed_threshold),

@@ -88,3 +88,31 @@ class PaymentRecorded(Event, name="payment.recorded"):
             payment_status=order.payment_status,
             status=order.status,
         )
+
+
+@dataclass(frozen=True)
+class RefundCreated(Event, name="refund.created"):
+    """Money of an order given back (POST /orders/{id}/refunds), in this unit of work; the
+    order's figures are after it."""
+
+    refund_id: int
+    order_id: int
+    number: str
+    user_id: int | None  # None: a guest's order
+    amount: Decimal
+    amount_refunded: Decimal
+    restocked: bool
+    status: str
+
+    @classmethod
+    def of(cls, order: Order, refund_id: int, amount: Decimal, restocked: bool) -> Self:
+        return cls(
+            refund_id=refund_id,
+            order_id=order.id,
+            number=order.number,
+            user_id=order.user_id,
+            amount=amount,
+            amount_refunded=order.amount_refunded,
+            restocked=restocked,
+            status=order.status,
+        )

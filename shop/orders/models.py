@@ -38,8 +38,10 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.PAID: frozenset(
         {OrderStatus.PROCESSING, OrderStatus.CANCELLED, OrderStatus.REFUNDED}
     ),
-    OrderStatus.PROCESSING: frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED}),
-    OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED}),
+    OrderStatus.PROCESSING: frozenset(
+        {OrderStatus.SHIPPED, OrderStatus.CANCELLED, OrderStatus.REFUNDED}
+    ),
+    OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED, OrderStatus.REFUNDED}),
     OrderStatus.DELIVERED: frozenset({OrderStatus.REFUNDED}),
     OrderStatus.CANCELLED: frozenset(),
     OrderStatus.REFUNDED: frozenset(),
@@ -226,6 +228,11 @@ class Order(TimestampMixin, Base):
     reminder_sent_at: Mapped[datetime | None]
     # Money received that must go back: a payment that arrived after the order was cancelled.
     refund_due: Mapped[Decimal] = mapped_column(MONEY, default=0, server_default="0")
+    # The sum of its refunds (POST /orders/{id}/refunds), kept with each one under the lock.
+    amount_refunded: Mapped[Decimal] = mapped_column(MONEY, default=0, server_default="0")
+    # INV-<year>-<6 digits>, gapless per year: given when the order becomes paid (invoices).
+    invoice_number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    invoiced_at: Mapped[datetime | None]
 
     items: Mapped[list[OrderItem]] = relationship(
         order_by="OrderItem.id", lazy="selectin", cascade="all, delete-orphan"
@@ -344,3 +351,7 @@ class ProviderRefund(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(16))  # ProviderRefundStatus
     provider_refund_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The refund (POST /orders/{id}/refunds) it sends; None: a cancellation's, or Stripe's own.
+    refund_id: Mapped[int | None] = mapped_column(
+        ForeignKey("refunds.id", ondelete="SET NULL"), index=True
+    )

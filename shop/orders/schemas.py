@@ -246,6 +246,12 @@ class OrderLineSchema(AnswerSchema):
     )
 
 
+class OrderItemSchema(OrderLineSchema):
+    """A line of a placed order: its id is what refunds name (order_item_id)."""
+
+    id = fields.Integer()
+
+
 class StatusChangeSchema(AnswerSchema):
     from_status = fields.String(allow_none=True)
     to_status = fields.String()
@@ -268,7 +274,7 @@ class OrderSchema(AnswerSchema):
     )
     status = fields.String(metadata={"enum": [s.value for s in OrderStatus]})
     payment_status = fields.String(metadata={"enum": [s.value for s in PaymentStatus]})
-    items = fields.List(fields.Nested(OrderLineSchema))
+    items = fields.List(fields.Nested(OrderItemSchema))
     subtotal = Money(positive=False, metadata={"description": "the lines before any discount"})
     coupon_code = fields.String(allow_none=True)
     discount = Money(positive=False)
@@ -282,6 +288,12 @@ class OrderSchema(AnswerSchema):
         },
     )
     amount_paid = Money(positive=False)
+    amount_refunded = Money(
+        positive=False, metadata={"description": "the sum of its refunds (/orders/{id}/refunds)"}
+    )
+    invoice_number = fields.String(
+        allow_none=True, metadata={"description": "given when paid (GET /orders/{id}/invoice)"}
+    )
     refund_due = Money(
         positive=False, metadata={"description": "received after cancellation: to refund"}
     )

@@ -1,6 +1,6 @@
 """The order status machine: legal transitions, history, stock returned and provider payments
-refunded on cancellation, the customer emailed, OrderStatusChanged (or OrderCancelled)
-published."""
+refunded on cancellation, the invoice number given on payment, the customer emailed,
+OrderStatusChanged (or OrderCancelled) published."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from shop.db import db, unit_of_work
 from shop.errors import Conflict, Unprocessable
 from shop.merchandising import coupons
 from shop.orders.events import OrderCancelled, OrderStatusChanged
+from shop.orders.invoices import assign_invoice_number
 from shop.orders.models import (
     TRANSITIONS,
     Order,
@@ -52,6 +53,9 @@ def transition(
         _restore_stock(actor, order)
         # What Stripe took for it goes back (by a job, after commit); none: nothing.
         refund_provider_payments(actor, order, reason=ProviderRefundReason.CANCELLED)
+    if to_status is OrderStatus.PAID:
+        # Every path that pays an order (staff, either webhook, the status machine) is here.
+        assign_invoice_number(order)
     if to_status is OrderStatus.REFUNDED:
         order.payment_status = PaymentStatus.REFUNDED
     if tracking_number:

@@ -89,27 +89,32 @@ def _right_code(user: User, purpose: PhonePurpose, code: str) -> PhoneCode | Non
     return None
 
 
+def _to_verify(user: User) -> User:
+    """The user, locked, with a phone to verify (else a 409 saying why)."""
+    user = _locked(user.id)
+    if not user.phone:
+        raise Conflict("There is no phone number to verify: set one (PATCH /auth/me).")
+    if as_e164(user.phone) != user.phone:
+        raise Conflict(
+            "The phone number was saved before numbers were checked: set it again in "
+            "international form (PATCH /auth/me)."
+        )
+    if user.phone_verified:
+        raise Conflict("The phone number is verified already.")
+    return user
+
+
 def request_verification(user: User) -> None:
-    """Text a code that verifies the user's phone (409 without one, or verified already)."""
+    """Text a code that verifies the user's phone."""
     with unit_of_work():
-        user = _locked(user.id)
-        if not user.phone:
-            raise Conflict("There is no phone number to verify: set one (PATCH /auth/me).")
-        if as_e164(user.phone) != user.phone:
-            raise Conflict(
-                "The phone number was saved before numbers were checked: set it again in "
-                "international form (PATCH /auth/me)."
-            )
-        if user.phone_verified:
-            raise Conflict("The phone number is verified already.")
-        _issue(user, PhonePurpose.VERIFY)
+        _issue(_to_verify(user), PhonePurpose.VERIFY)
 
 
 def verify(user: User, code: str) -> None:
     """The texted code proves the phone: it is verified, and this account's alone (another
     that had verified it, when the number was someone else's, no longer has it verified)."""
     with unit_of_work():
-        user = _locked(user.id)
+        user = _to_verify(user)
         row = _right_code(user, PhonePurpose.VERIFY, code)
         if row is not None:
             db.session.delete(row)

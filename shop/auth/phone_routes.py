@@ -103,10 +103,11 @@ class PhoneVerify(MethodView):
     @blp.auth_required()
     @tries_per_users_number
     @blp.arguments(PhoneCodeSchema)
-    @blp.errors(400, 429)
+    @blp.errors(400, 409, 429)
     @blp.response(204)
     def post(self, data: dict[str, str]) -> None:
-        """Verify the profile's phone with the code texted to it; five wrong codes spend it"""
+        """Verify the profile's phone with the code texted to it (400 wrong or expired: five
+        wrong codes spend it; 409 without a phone, or when it is verified already)"""
         phone.verify(current_user, data["code"])
 
 

@@ -4,6 +4,7 @@ and resetting the password with one (verified phones only, two-factor's second s
 who may call what."""
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -156,16 +157,17 @@ def test_verify_a_phone_with_the_texted_code(client, app, caplog, run_jobs):
     assert verify(client, headers, code).status_code == 204
     assert me(client, headers)["phone_verified"] is True
     assert "auth.phone_verified" in actions(app)
-    assert verify(client, headers, code).status_code == 400  # used once
+    assert verify(client, headers, code).status_code == 409  # verified already
 
 
-def test_verify_request_needs_a_valid_unverified_phone(client, app, as_customer):
-    assert verify_request(client, as_customer).status_code == 409  # no phone
+def test_verifying_needs_a_valid_unverified_phone(client, app, as_customer):
     verified = headers_for(app, phone_user(app))
-    assert verify_request(client, verified).status_code == 409
     legacy = headers_for(app, make_user(app, phone="555-0100"))  # saved before numbers were checked
+    for headers in (as_customer, verified, legacy):  # no phone, verified already, legacy
+        assert verify_request(client, headers).status_code == 409
+        assert verify(client, headers, "123456").status_code == 409
     response = verify_request(client, legacy)
-    assert response.status_code == 409 and "international form" in response.json["detail"]
+    assert "international form" in response.json["detail"]
 
 
 def test_a_code_expires_after_ten_minutes(client, app, caplog, run_jobs):
@@ -444,3 +446,33 @@ def test_a_body_that_is_not_json_is_a_400(client):
         f"{API}/auth/otp/request", data="{", headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 400
+
+
+# --- at once --------------------------------------------------------------------------------
+
+
+def test_a_code_logs_in_once_when_sent_many_times_at_once(client, app, caplog, run_jobs):
+    phone_user(app)
+    otp_request(client)
+    [code] = sent_codes(caplog, run_jobs, NUMBER)
+
+    def attempt(_):
+        with app.test_client() as own:
+            return otp_login(own, code).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sorted(pool.map(attempt, range(4))) == [200, 401, 401, 401]
+
+
+def test_wrong_guesses_at_once_are_all_counted(client, app, caplog, run_jobs):
+    phone_user(app)
+    otp_request(client)
+    [code] = sent_codes(caplog, run_jobs, NUMBER)
+
+    def guess(_):
+        with app.test_client() as own:
+            return otp_login(own, other_code(code)).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        assert set(pool.map(guess, range(8))) == {401}
+    assert otp_login(client, code).status_code == 401  # spent by its fifth wrong guess

@@ -16,9 +16,10 @@ receiver's name that does not resolve, or resolves to a private address, is a do
 an import's file is a CSV in the export's columns (its description; any other file is a
 documented 422), a phone is a number its country's plan allows (the field's description), and
 the rows they all refer to are not changed or deleted by an example (sent to an id that does
-not exist instead). A code sent by email or text cannot be known: a well-formed wrong one is a
-documented 400 there. Logout and change-password end the credentials they are sent with, so
-each of their examples runs with a user of its own and that user's real secrets.
+not exist instead). A code sent by email or text, or an authenticator's, cannot be known: a
+well-formed wrong one is a documented 400 there. Logout and change-password end the
+credentials they are sent with, so each of their examples runs with a user of its own and that
+user's real secrets.
 """
 
 import copy
@@ -59,9 +60,10 @@ GUEST_CHECKS = [check for check in CHECKS if check.__name__ != "ignored_auth"]
 EXAMPLES = 20
 API = "/api/v1"
 OWN_CREDENTIALS = {f"{API}/auth/logout", f"{API}/auth/change-password"}
-# A code sent by email or text is a secret no generator knows: a well-formed wrong one is the
-# documented 400 (API.md: "wrong/expired code 400"), not valid data refused.
-SENT_CODES = {f"{API}/auth/verify-email", f"{API}/auth/phone/verify"}
+# A code sent by email or text, or shown by an authenticator app, is a secret no generator
+# knows: a well-formed wrong one is the documented 400 (API.md: "wrong/expired code 400"), not
+# valid data refused.
+SECRET_CODES = {f"{API}/auth/verify-email", f"{API}/auth/phone/verify", f"{API}/auth/2fa/enable"}
 ID_MAX = 2**31 - 1
 PUBLIC_RECEIVER = "http://93.184.215.14/hooks"  # an address literal: resolves without DNS
 PHONE = "+16502530000"
@@ -225,8 +227,8 @@ def keep_flash_sales_whole(body: dict[str, Any], world: dict[str, Any], *, patch
 
 def keep_phones_dialable(body: dict[str, Any], generated: dict[str, Any]) -> None:
     """A phone is a number its country's plan allows, in international form (the field's
-    description; a JSON Schema pattern cannot hold the plans), and an account's code is its
-    six digits, not a coupon's code."""
+    description; a JSON Schema pattern cannot hold the plans), and an account's code (texted,
+    emailed, an authenticator's) is what was generated for it, not a coupon's code."""
     if isinstance(body.get("phone"), str) and body["phone"]:
         body["phone"] = PHONE
     if isinstance(generated, dict) and isinstance(generated.get("code"), str):
@@ -296,7 +298,7 @@ def run(case, app, world, headers: dict[str, str]) -> None:
     security = case.operation.definition.raw.get("security", [])
     guests = any(scheme in GUEST_SCHEMES for alternative in security for scheme in alternative)
     checks = GUEST_CHECKS if guests else CHECKS
-    if case.path in SENT_CODES:
+    if case.path in SECRET_CODES:
         checks = [check for check in checks if check.__name__ != "positive_data_acceptance"]
     case.call_and_validate(headers=headers, checks=checks)
 

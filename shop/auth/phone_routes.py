@@ -4,6 +4,7 @@ password reset by phone, in auth.routes)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, request
@@ -50,7 +51,8 @@ def _failed(response: Any) -> bool:
     return bool(response.status_code in (400, 401))
 
 
-def _config(name: str) -> Any:
+def _config(name: str) -> Callable[[], str]:
+    """A limit read from the settings at each request (as auth.routes' login limits are)."""
     return lambda: str(current_app.config[name])
 
 

@@ -239,8 +239,12 @@ class PasswordResetConfirmSchema(BaseSchema):
 
     openapi_rules: ClassVar[dict[str, Any]] = {
         "description": "The emailed token, or the phone and the code texted to it.",
-        "oneOf": [{"required": ["token"]}, {"required": ["phone", "code"]}],
-    }
+        "oneOf": [
+            {"required": ["token"], "not": {"anyOf": [{"required": ["phone"]},
+                                                      {"required": ["code"]}]}},
+            {"required": ["phone", "code"], "not": {"required": ["token"]}},
+        ],
+    }  # fmt: skip
 
     @validates_schema
     def _token_or_code(self, data: dict[str, Any], **_: Any) -> None:

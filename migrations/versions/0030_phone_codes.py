@@ -2,7 +2,7 @@
 six-digit codes texted to it (one per user and purpose, as keyed digests)
 
 Revision ID: 0030
-Revises: 0027
+Revises: 0029
 Create Date: 2026-12-04 10:00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0030"
-down_revision = "0027"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 

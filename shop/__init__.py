@@ -22,6 +22,7 @@ from shop.api import (
     register_errorhandlers,
 )
 from shop.audit.routes import blp as audit_api
+from shop.auth.phone_routes import blp as phone_api
 from shop.auth.routes import blp as auth_api
 from shop.auth.tokens import load_token_user
 from shop.cli import register_commands
@@ -113,7 +114,7 @@ def register_extensions(app: Flask) -> None:
         expose_headers=["X-Request-ID", "Location", "Retry-After"],
     )
     limiter.init_app(app)
-    _scope_limiter_to(app, auth_api.name, carts_api.name)
+    _scope_limiter_to(app, auth_api.name, phone_api.name, carts_api.name)
     init_redis(app)
     media.init_app(app)
     stripe_api.init_app(app)
@@ -136,9 +137,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def _scope_limiter_to(app: Flask, *blueprints: str) -> None:
-    """flask-limiter hooks every request of the app; every limit of ours is on the auth
-    blueprint's views and POST /carts (its own blueprint), so its hooks move there (on other
-    routes they cost a fifth of a cached answer's time)."""
+    """flask-limiter hooks every request of the app; every limit of ours is on the auth and
+    phone blueprints' views and POST /carts (its own blueprint), so its hooks move there (on
+    other routes they cost a fifth of a cached answer's time)."""
 
     def is_limiters(hook: Any) -> bool:
         owner = hook.args[0] if isinstance(hook, partial) else getattr(hook, "__self__", None)
@@ -157,6 +158,7 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (
         health,
         auth_api,
+        phone_api,
         audit_api,
         products_api,
         reviews_api,

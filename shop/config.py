@@ -49,6 +49,12 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "MAIL_PASSWORD": env("MAIL_PASSWORD") or None,
         "MAIL_USE_TLS": _env_bool("MAIL_USE_TLS", False),
         "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER", "shop@localhost"),
+        # Text messages (shop.sms): `log` writes them to the log; `http` POSTs {to, body} as
+        # JSON to SMS_HTTP_URL with the bearer SMS_HTTP_TOKEN, waiting SMS_HTTP_TIMEOUT seconds.
+        "SMS_BACKEND": env("SMS_BACKEND", "log"),
+        "SMS_HTTP_URL": env("SMS_HTTP_URL") or None,
+        "SMS_HTTP_TOKEN": env("SMS_HTTP_TOKEN") or None,
+        "SMS_HTTP_TIMEOUT": float(env("SMS_HTTP_TIMEOUT", "5")),
         "ADMIN_EMAILS": [e.strip() for e in env("ADMIN_EMAILS", "").split(",") if e.strip()],
         "LOW_STOCK_THRESHOLD": _env_int("LOW_STOCK_THRESHOLD", 5),
         # Tax: the rate of a destination without one of its own (tax_rates); prices with the
@@ -109,6 +115,17 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "ANON_WRITE_LIMIT_PER_IP": env("ANON_WRITE_LIMIT_PER_IP", "30 per hour"),
         # Verification codes and reset tokens emailed to one address per hour (then silence).
         "CODE_EMAILS_PER_HOUR": _env_int("CODE_EMAILS_PER_HOUR", 3),
+        # Codes texted to a phone (auth.phone): their lifetime; texts asked for per number and
+        # per client address, and wrong codes tried per number and per address.
+        "PHONE_CODE_TTL": timedelta(minutes=10),
+        "PHONE_CODE_LIMIT_PER_NUMBER": env(
+            "PHONE_CODE_LIMIT_PER_NUMBER", "3 per 10 minutes;10 per day"
+        ),
+        "PHONE_CODE_LIMIT_PER_IP": env("PHONE_CODE_LIMIT_PER_IP", "10 per hour"),
+        "PHONE_ATTEMPT_LIMIT_PER_NUMBER": env(
+            "PHONE_ATTEMPT_LIMIT_PER_NUMBER", "5 per 10 minutes;20 per day"
+        ),
+        "PHONE_ATTEMPT_LIMIT_PER_IP": env("PHONE_ATTEMPT_LIMIT_PER_IP", "20 per hour"),
         # Reverse proxies in front of shop: client addresses (rate limits, audit) are then
         # taken from that many X-Forwarded-For hops; 0 trusts no such header.
         "PROXY_COUNT": _env_int("PROXY_COUNT", 0),
@@ -177,6 +194,7 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         config.setdefault("RATELIMIT_STORAGE_OPTIONS", timeouts)
     _check_media(config)
     _check_payments(config)
+    _check_sms(config)
     config["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
     if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         # An unreachable server is an error in seconds, not a request hanging on connect.
@@ -212,6 +230,14 @@ def _check_payments(config: dict[str, Any]) -> None:
         raise ConfigError(f"PAYMENT_PROVIDER=stripe needs {' and '.join(missing)}.")
 
 
+def _check_sms(config: dict[str, Any]) -> None:
+    if config["SMS_BACKEND"] not in ("log", "http"):
+        raise ConfigError(f"SMS_BACKEND is log or http, not {config['SMS_BACKEND']!r}.")
+    missing = [name for name in ("SMS_HTTP_URL", "SMS_HTTP_TOKEN") if not config[name]]
+    if config["SMS_BACKEND"] == "http" and missing:
+        raise ConfigError(f"SMS_BACKEND=http needs {' and '.join(missing)}.")
+
+
 def _refuse_unsafe(config: dict[str, Any]) -> None:
     if config["SHOP_ENV"] != PRODUCTION:
         return
@@ -225,3 +251,5 @@ def _refuse_unsafe(config: dict[str, Any]) -> None:
             f"SHOP_ENV=production refuses default or short secrets: set {', '.join(weak)} "
             "to random strings of at least 32 characters."
         )
+    if config["SMS_BACKEND"] == "http" and not config["SMS_HTTP_URL"].startswith("https://"):
+        raise ConfigError("SHOP_ENV=production sends texts only to an https:// SMS_HTTP_URL.")

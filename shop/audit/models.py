@@ -20,6 +20,7 @@ class Action(enum.StrEnum):
     # accounts
     AUTH_REGISTER = "auth.register"
     AUTH_EMAIL_VERIFIED = "auth.email_verified"
+    AUTH_PHONE_VERIFIED = "auth.phone_verified"
     AUTH_LOGIN = "auth.login"
     AUTH_LOGIN_FAILED = "auth.login_failed"
     AUTH_2FA_ENABLED = "auth.2fa_enabled"

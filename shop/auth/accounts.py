@@ -230,6 +230,8 @@ def update_profile(user: User, data: ProfileUpdate) -> User:
             fields=PROFILE_FIELDS,
         ),
     ):
+        if data.get("phone", user.phone) != user.phone:
+            user.phone_verified_at = None  # a new number is proved anew (auth.phone)
         for field, value in data.items():
             setattr(user, field, value)
     return user

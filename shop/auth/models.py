@@ -1,11 +1,12 @@
-"""Users, their single-use codes and tokens, and the refresh-token families behind rotation."""
+"""Users, their single-use codes and tokens (emailed and texted), and the refresh-token
+families behind rotation."""
 
 from __future__ import annotations
 
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, func, true
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop.db import Base, TimestampMixin
@@ -24,7 +25,9 @@ class User(TimestampMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     first_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     last_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
-    phone: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    phone: Mapped[str] = mapped_column(String(32), default="", server_default="")  # E.164
+    # When a texted code proved the phone (auth.phone); a new number is unverified.
+    phone_verified_at: Mapped[datetime | None]
     date_of_birth: Mapped[date | None]
     role: Mapped[str] = mapped_column(
         String(16), default=Role.CUSTOMER.value, server_default=Role.CUSTOMER.value, index=True
@@ -48,6 +51,10 @@ class User(TimestampMixin, Base):
     def email_verified(self) -> bool:
         return self.email_verified_at is not None
 
+    @property
+    def phone_verified(self) -> bool:
+        return self.phone_verified_at is not None
+
     def has_role(self, role: Role) -> bool:
         """Whether the user has `role` (see Role.includes: an admin has every role)."""
         return Role(self.role).includes(role)
@@ -55,12 +62,45 @@ class User(TimestampMixin, Base):
 
 # Emails are unique whatever their case; lookups go through this index too.
 Index("uq_users_email_lower", func.lower(User.email), unique=True)
+# A verified phone is one account's (codes texted to it log that account in); the lookup of
+# a login or reset by phone goes through this index.
+VERIFIED_PHONE = User.phone_verified_at.is_not(None)
+Index(
+    "uq_users_verified_phone",
+    User.phone,
+    unique=True,
+    postgresql_where=VERIFIED_PHONE,
+    sqlite_where=VERIFIED_PHONE,
+)
 
 
 class TokenPurpose(enum.StrEnum):
     VERIFY_EMAIL = "verify_email"
     RESET_PASSWORD = "reset_password"
     MFA_LOGIN = "mfa_login"  # the second step of a login with two-factor on
+
+
+class PhonePurpose(enum.StrEnum):
+    VERIFY = "verify_phone"
+    LOGIN = "login"
+    RESET_PASSWORD = "reset_password"
+
+
+class PhoneCode(Base):
+    """A six-digit code texted to a user's phone (auth.phone), as a keyed digest: one per user
+    and purpose (a new one replaces it), spent by its use or by its fifth wrong guess."""
+
+    __tablename__ = "phone_codes"
+    __table_args__ = (UniqueConstraint("user_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(16))
+    phone: Mapped[str] = mapped_column(String(32))  # the number it was texted to
+    digest: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class RecoveryCode(Base):

@@ -7,8 +7,9 @@ from flask.views import MethodView
 from flask_jwt_extended import current_user, get_jwt
 
 from shop.api import Blueprint
-from shop.auth import accounts, tokens, two_factor
-from shop.auth.models import User
+from shop.auth import accounts, phone, tokens, two_factor
+from shop.auth.models import PhonePurpose, User
+from shop.auth.phone_routes import texts_per_ip, texts_per_number, tries_per_ip, tries_per_number
 from shop.auth.schemas import (
     ChangePasswordSchema,
     EmailOnlySchema,
@@ -16,6 +17,7 @@ from shop.auth.schemas import (
     LoginSchema,
     LogoutSchema,
     PasswordResetConfirmSchema,
+    PasswordResetSchema,
     ProfileUpdate,
     ProfileUpdateSchema,
     RecoveryCodesSchema,
@@ -272,26 +274,34 @@ class ChangePassword(MethodView):
 
 @blp.route("/auth/password-reset")
 class PasswordReset(MethodView):
-    decorators = [anonymous_write_limit]
+    decorators = [anonymous_write_limit, texts_per_number, texts_per_ip]
 
-    @blp.arguments(EmailOnlySchema)
+    @blp.arguments(PasswordResetSchema)
     @blp.errors(429)
     @blp.response(202)
     def post(self, data: dict[str, Any]) -> None:
-        """Email a single-use reset token (always 202, whether or not the email is known)"""
-        accounts.request_password_reset(data["email"])
+        """Email a single-use reset token, or text a six-digit code (valid 10 minutes) to a
+        verified phone (always 202, whether or not the email or number is known)"""
+        if "phone" in data:
+            phone.request_code(data["phone"], PhonePurpose.RESET_PASSWORD)
+        else:
+            accounts.request_password_reset(data["email"])
 
 
 @blp.route("/auth/password-reset/confirm")
 class PasswordResetConfirm(MethodView):
-    decorators = [anonymous_write_limit]
+    decorators = [anonymous_write_limit, tries_per_number, tries_per_ip]
 
     @blp.arguments(PasswordResetConfirmSchema)
     @blp.errors(400, 429)
     @blp.response(204)
     def post(self, data: dict[str, Any]) -> None:
-        """Set a new password with a reset token"""
-        accounts.confirm_password_reset(data["token"], data["new_password"])
+        """Set a new password with the emailed reset token, or with the phone and the code
+        texted to it; every token issued before stops working"""
+        if "token" in data:
+            accounts.confirm_password_reset(data["token"], data["new_password"])
+        else:
+            phone.reset_password(data["phone"], data["code"], data["new_password"])
 
 
 @blp.route("/users")

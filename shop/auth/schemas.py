@@ -5,6 +5,7 @@ from typing import Any, ClassVar, NotRequired, TypedDict
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from shop.auth.phone_schemas import CODE_PATTERN, PhoneNumber
 from shop.schemas import AnswerSchema, BaseSchema, Flag, PageArgsSchema, Timestamp
 from shop.security import NOT_ALL_DIGITS, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, Role
 
@@ -43,9 +44,7 @@ _date_of_birth = fields.Date(
     validate=_old_enough,
     metadata={"description": f"optional; not in the future; at least {MIN_AGE} years ago"},
 )
-_phone = fields.String(
-    validate=validate.Regexp(r"^(|[0-9+()\-. ]{3,32})$", error="Not a valid phone number.")
-)
+_phone = PhoneNumber(clearable=True)
 
 
 class UserSchema(BaseSchema):
@@ -53,7 +52,8 @@ class UserSchema(BaseSchema):
     email = fields.String(dump_only=True)
     first_name = fields.String(dump_only=True)
     last_name = fields.String(dump_only=True)
-    phone = fields.String(dump_only=True)
+    phone = fields.String(dump_only=True, metadata={"description": "E.164, or empty"})
+    phone_verified = fields.Boolean(dump_only=True)
     date_of_birth = fields.Date(dump_only=True, allow_none=True)
     role = fields.String(dump_only=True, metadata={"enum": [r.value for r in Role]})
     email_verified = fields.Boolean(dump_only=True)
@@ -214,9 +214,47 @@ class ChangePasswordSchema(BaseSchema):
     new_password = _new_password
 
 
+class PasswordResetSchema(BaseSchema):
+    email = fields.Email(validate=validate.Length(max=254))
+    phone = PhoneNumber(metadata={"description": "a verified phone: a code is texted to it"})
+
+    openapi_rules: ClassVar[dict[str, Any]] = {
+        "description": "An email (a reset token is emailed) or a phone (a code is texted).",
+        "oneOf": [{"required": ["email"]}, {"required": ["phone"]}],
+    }
+
+    @validates_schema
+    def _one_address(self, data: dict[str, Any], **_: Any) -> None:
+        if "email" not in data and "phone" not in data:
+            raise ValidationError("Missing data for required field.", "email")
+        if "email" in data and "phone" in data:
+            raise ValidationError("Give email or phone (one of them).", "email")
+
+
 class PasswordResetConfirmSchema(BaseSchema):
-    token = fields.String(required=True, validate=validate.Length(max=128))
+    token = fields.String(validate=validate.Length(max=128), metadata={"description": "emailed"})
+    phone = PhoneNumber(metadata={"description": "with the code texted to it"})
+    code = fields.String(validate=validate.Regexp(CODE_PATTERN, error="Six digits."))
     new_password = _new_password
+
+    openapi_rules: ClassVar[dict[str, Any]] = {
+        "description": "The emailed token, or the phone and the code texted to it.",
+        "oneOf": [
+            {"required": ["token"], "not": {"anyOf": [{"required": ["phone"]},
+                                                      {"required": ["code"]}]}},
+            {"required": ["phone", "code"], "not": {"required": ["token"]}},
+        ],
+    }  # fmt: skip
+
+    @validates_schema
+    def _token_or_code(self, data: dict[str, Any], **_: Any) -> None:
+        if "token" in data and ("phone" in data or "code" in data):
+            raise ValidationError("Give the token, or the phone and code (not both).", "token")
+        if "token" not in data and "phone" not in data and "code" not in data:
+            raise ValidationError("Missing data for required field.", "token")
+        for field in ("phone", "code"):
+            if "token" not in data and field not in data:
+                raise ValidationError("Missing: give the token, or the phone and the code.", field)
 
 
 class UserQueryArgsSchema(PageArgsSchema):

@@ -44,10 +44,11 @@ def reset_token_from(message):
 
 
 def test_register_creates_customer_and_emails_code(client, app, mailbox, run_jobs):
-    response = register(client, first_name="Ann", phone="+1 555 0100")
+    response = register(client, first_name="Ann", phone="+1 650 253 0000")
     assert response.status_code == 201
     body = response.json
     assert body["email"] == "new@example.com" and body["role"] == "customer"
+    assert body["phone"] == "+16502530000" and body["phone_verified"] is False  # E.164
     assert body["email_verified"] is False and body["first_name"] == "Ann"
     assert "password" not in body and "password_hash" not in body
     assert response.headers["Location"].endswith("/auth/me")

@@ -36,12 +36,17 @@ class RefundCreateSchema(BaseSchema):
         metadata={"description": "the items' units go back to stock (ledger type RETURN)"},
     )
 
-    # restock needs items, stated as JSON Schema; each line once cannot be (lines that differ
-    # in quantity are different items to uniqueItems), so it is said in words.
+    # restock needs items, stated as JSON Schema (OpenAPI 3.0 has no if/then: "not restock
+    # without items"); each line once cannot be (lines that differ in quantity are different
+    # items to uniqueItems), so it is said in words.
     openapi_rules: ClassVar[dict[str, Any]] = {
         "description": "Each order line at most once in items; restock needs items.",
-        "if": {"properties": {"restock": {"const": True}}, "required": ["restock"]},
-        "then": {"required": ["items"], "properties": {"items": {"minItems": 1}}},
+        "not": {
+            "allOf": [
+                {"required": ["restock"], "properties": {"restock": {"enum": [True]}}},
+                {"not": {"required": ["items"], "properties": {"items": {"minItems": 1}}}},
+            ]
+        },
     }
 
     @validates_schema

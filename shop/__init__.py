@@ -11,7 +11,7 @@ from flask import Flask, Request, Response
 from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shop import bus, media
+from shop import bus, edge, media, ratelimits
 from shop.api import (
     DESCRIPTION,
     CrossFieldRules,
@@ -68,8 +68,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.session_interface = _NoCookieSessions()
     app.config.update(load_config(app.instance_path, config))
-    if app.config["PROXY_COUNT"]:
-        hops = app.config["PROXY_COUNT"]
+    if app.config["TRUSTED_PROXIES"]:
+        hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
         )
@@ -104,6 +104,8 @@ class _NoCookieSessions(SessionInterface):
 def register_extensions(app: Flask) -> None:
     configure_logging(app)
     register_request_hooks(app)
+    ratelimits.init_app(app)
+    edge.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     jwt.init_app(app)
@@ -111,7 +113,7 @@ def register_extensions(app: Flask) -> None:
     cors.init_app(
         app,
         resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
-        expose_headers=["X-Request-ID", "Location", "Retry-After"],
+        expose_headers=["X-Request-ID", "Location", "Retry-After", "ETag", *ratelimits.HEADERS],
     )
     limiter.init_app(app)
     _scope_limiter_to(app, auth_api.name, phone_api.name, carts_api.name)

@@ -2,7 +2,8 @@
 and import, flash sales.
 
 Long because every path of the catalog shares its gates (admin views, inactive rows) and its
-cached answers (`cached`, which ends at the next flash-sale boundary), declared once here."""
+cached answers (`cached`, which ends at the next flash-sale boundary and is HTTP-cacheable:
+ETag, Cache-Control, 304), declared once here."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ from shop.security import Role
 
 blp = Blueprint("products", __name__, url_prefix="/api/v1", description="Catalog")
 # Prices change when a flash sale starts or ends: cached answers end then too.
-cached = cached_response(CATALOG, visibility_scope, until=next_boundary)
+cached = cached_response(CATALOG, visibility_scope, until=next_boundary, http=True)
 _product_schema = ProductSchema()  # built once: a marshmallow schema deep-copies its fields
 
 
@@ -246,7 +247,7 @@ class FeaturedProducts(MethodView):
 
 @blp.route("/products/suggestions")
 class Suggestions(MethodView):
-    @cached_response(CATALOG, lambda: "public")
+    @cached_response(CATALOG, lambda: "public", http=True)
     @blp.arguments(SuggestionArgsSchema, location="query")
     @blp.response(200, SuggestionSchema(many=True))
     def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:

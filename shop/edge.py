@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import threading
 from collections import OrderedDict
 from functools import lru_cache
 from typing import Any
@@ -65,20 +66,23 @@ class CompressedBodies:
     def __init__(self, size: int = 256, max_bytes: int = 256 * 1024) -> None:
         self.size, self.max_bytes = size, max_bytes
         self.entries: OrderedDict[str, bytes] = OrderedDict()
+        self.lock = threading.Lock()  # threaded workers share it
 
     def get(self, key: str) -> bytes | None:
-        body = self.entries.get(key)
-        if body is not None:
-            self.entries.move_to_end(key)
-        return body
+        with self.lock:
+            body = self.entries.get(key)
+            if body is not None:
+                self.entries.move_to_end(key)
+            return body
 
     def set(self, key: str, value: bytes) -> None:
         if key.endswith(";") or len(value) > self.max_bytes:  # untagged, or too large
             return
-        self.entries[key] = value
-        self.entries.move_to_end(key)
-        while len(self.entries) > self.size:
-            self.entries.popitem(last=False)
+        with self.lock:
+            self.entries[key] = value
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
 
 
 def _compress_key(_request: Request) -> str:

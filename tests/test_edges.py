@@ -1,8 +1,9 @@
-"""What every answer gets at the edge, by its headers: compression (brotli or gzip, JSON of
-1 KiB or more, never images, PDFs or the streamed export), security headers (no-store when the
-caller is named, CSP on HTML pages, HSTS in production), the API-wide rate limits (per user, per
-address behind TRUSTED_PROXIES, in memory while Redis is down) and HTTP caching of public
-catalog answers (strong ETag from the cache versions, 304 before the view, a write moves it)."""
+"""What every answer gets at the edge (shop.edge), by its headers: compression (brotli or gzip,
+JSON of 1 KiB or more, never images, PDFs or the streamed export), security headers (no-store
+when the caller is named, CSP on HTML pages, HSTS in production); and the HTTP caching of public
+catalog answers (shop.caching: a strong ETag from the cache versions, a 304 before the view
+without a query, a write or a flash sale's start moves it). The API-wide limits:
+tests/test_ratelimits.py."""
 
 import base64
 import gzip
@@ -16,17 +17,11 @@ from urllib.parse import urlsplit
 import brotli
 import pytest
 
-from shop import ratelimits
-from shop.extensions import limiter
-from tests.conftest import statements_of
-from tests.factories import bearer, headers_for, make_category, make_product, make_user
+from tests.factories import bearer, make_category, make_product
 from tests.products.images import encoded, upload
 
 API = "/api/v1"
 SHIP_TO = {"line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
-RATE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
-# Per day: a window aligned to the clock ends at midnight UTC, not during a test.
-LOW = {"RATE_LIMIT_ANON": "3 per day", "RATE_LIMIT_USER": "5 per day"}
 
 
 @pytest.fixture
@@ -180,134 +175,6 @@ def test_hsts_only_in_production(other_app):
     for path in ("/health", f"{API}/products", "/docs"):
         hsts = production.get(path).headers["Strict-Transport-Security"]
         assert hsts == "max-age=31536000; includeSubDomains", path
-
-
-# API-wide rate limits
-
-
-def limited(other_app, **settings):
-    return other_app(**{**LOW, **settings}).test_client()
-
-
-def test_anonymous_calls_are_limited_per_address_with_their_headers(other_app, catalog):
-    client = limited(other_app)
-    for left in (2, 1, 0):
-        answer = client.get(f"{API}/products")
-        assert answer.status_code == 200
-        assert answer.headers["RateLimit-Limit"] == "3"
-        assert answer.headers["RateLimit-Remaining"] == str(left)
-        assert 0 < int(answer.headers["RateLimit-Reset"]) <= 86400
-        assert "Retry-After" not in answer.headers
-    blocked = client.get(f"{API}/products/{catalog[0].id}")
-    assert blocked.status_code == 429 and blocked.mimetype == "application/problem+json"
-    assert blocked.json["status"] == 429 and blocked.json["request_id"]
-    assert blocked.headers["RateLimit-Remaining"] == "0"
-    assert 0 < int(blocked.headers["Retry-After"]) <= 86400
-    assert abs(int(blocked.headers["Retry-After"]) - int(blocked.headers["RateLimit-Reset"])) <= 1
-    # Another address has its own count.
-    elsewhere = client.get(f"{API}/products", environ_base={"REMOTE_ADDR": "198.51.100.9"})
-    assert elsewhere.status_code == 200 and elsewhere.headers["RateLimit-Remaining"] == "2"
-
-
-def test_a_user_is_limited_by_the_token_apart_from_the_address(other_app, app, catalog):
-    client = limited(other_app)
-    alice, bob = (headers_for(app, make_user(app)) for _ in range(2))
-    for _ in range(3):
-        assert client.get(f"{API}/products").status_code == 200
-    assert client.get(f"{API}/products").status_code == 429  # the address's budget is spent
-    for left in (4, 3, 2, 1, 0):
-        answer = client.get(f"{API}/products", headers=alice)
-        assert answer.status_code == 200 and answer.headers["RateLimit-Limit"] == "5"
-        assert answer.headers["RateLimit-Remaining"] == str(left)
-    assert client.get(f"{API}/auth/me", headers=alice).status_code == 429
-    assert client.get(f"{API}/auth/me", headers=bob).status_code == 200  # Bob's own budget
-    # A token that does not verify counts against the address (spent): a 429 before the 401.
-    assert client.get(f"{API}/auth/me", headers=bearer("forged")).status_code == 429
-
-
-def test_the_user_is_read_from_the_token_without_a_query(other_app, app, catalog):
-    limited_app = other_app(**LOW)
-    client = limited_app.test_client()
-    user = headers_for(app, make_user(app))
-    client.get(f"{API}/products", headers=user)  # cached now
-    with statements_of(limited_app) as counter:
-        answer = client.get(f"{API}/products", headers=user)
-    assert answer.status_code == 200 and answer.headers["RateLimit-Remaining"] == "3"
-    assert counter.count == 1  # the view's own token check; the limiter asked nothing
-
-
-@pytest.mark.parametrize(
-    "method, path",
-    [
-        ("get", "/health"),
-        ("get", "/health/ready"),
-        ("get", "/metrics"),
-        ("get", "/docs"),
-        ("get", "/redoc"),
-        ("get", "/openapi.json"),
-        ("get", "/"),
-        ("post", f"{API}/payments/webhook"),
-        ("options", f"{API}/products"),
-    ],
-)
-def test_exempt_answers_carry_no_limit_and_are_never_refused(other_app, method, path):
-    client = limited(other_app)
-    for _ in range(5):
-        answer = getattr(client, method)(path, headers={"Origin": "https://shop.example"})
-        assert answer.status_code != 429
-        assert not any(header in answer.headers for header in RATE_HEADERS), path
-
-
-def test_limits_are_per_client_behind_trusted_proxies(other_app, catalog):
-    proxied = limited(other_app, TRUSTED_PROXIES=1)
-
-    def via(client, address):
-        return client.get(f"{API}/products", headers={"X-Forwarded-For": address})
-
-    for _ in range(3):
-        assert via(proxied, "203.0.113.7").status_code == 200
-    assert via(proxied, "203.0.113.7").status_code == 429
-    assert via(proxied, "203.0.113.8").status_code == 200  # the proxy's other client
-    # Trusting no proxy, a forged X-Forwarded-For changes nothing: the peer is counted.
-    direct = limited(other_app)
-    for n in range(3):
-        assert via(direct, f"192.0.2.{n}").status_code == 200
-    assert via(direct, "192.0.2.99").status_code == 429
-
-
-@pytest.fixture
-def restore_limiter(app):
-    """flask-limiter's Limiter is one object for every app: put its storage back on the test
-    Redis after a test that gave it a Redis of its own."""
-    yield
-    limiter.init_app(app)
-
-
-def test_while_redis_is_down_limits_are_counted_in_memory(
-    other_app, private_redis, catalog, monkeypatch, restore_limiter
-):
-    redis = private_redis()
-    limited_app = other_app(**LOW, RATELIMIT_STORAGE_URI=redis.url)
-    client = limited_app.test_client()
-    assert client.get(f"{API}/products").headers["RateLimit-Remaining"] == "2"  # on Redis
-    redis.pause()
-    try:
-        started = time.monotonic()
-        first = client.get(f"{API}/products")
-        assert first.status_code == 200 and time.monotonic() - started < 0.5
-        assert first.headers["RateLimit-Remaining"] == "2"  # counted in memory from zero
-        started = time.monotonic()
-        assert client.get(f"{API}/products").status_code == 200
-        assert client.get(f"{API}/products").status_code == 200
-        assert client.get(f"{API}/products").status_code == 429  # still limited
-        assert time.monotonic() - started < 0.3  # Redis is not tried again meanwhile
-    finally:
-        redis.resume()
-    limited_app.extensions[ratelimits.EXTENSION].down_until = 0.0  # as RETRY_AFTER later
-    back = client.get(f"{API}/products")
-    # Redis's count again: the first, this one and (most likely) the INCR that timed out,
-    # which Redis ran when it woke up.
-    assert back.status_code == 200 and back.headers["RateLimit-Remaining"] in ("1", "0")
 
 
 # HTTP caching of public catalog answers

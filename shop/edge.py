@@ -106,7 +106,8 @@ def _secure(response: Response) -> Response:
     if credentialed():
         headers["Cache-Control"] = "no-store"
     if response.mimetype == "text/html":
-        body = b"" if response.direct_passthrough else response.get_data()
+        streamed = response.is_streamed or response.direct_passthrough  # not read here
+        body = b"" if streamed else response.get_data()
         headers["Content-Security-Policy"] = _csp(body)
     if current_app.config["SHOP_ENV"] == PRODUCTION:
         headers["Strict-Transport-Security"] = HSTS

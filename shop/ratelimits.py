@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import cast
 
-from flask import Flask, Response, current_app, g, request
+from flask import Config, Flask, Response, current_app, g, request
 from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
@@ -30,6 +30,8 @@ from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from redis import Redis, RedisError
 from werkzeug.exceptions import TooManyRequests
+
+from shop.config import ConfigError
 
 log = logging.getLogger(__name__)
 EXTENSION = "shop.ratelimits"
@@ -75,14 +77,23 @@ def init_app(app: Flask) -> None:
     else:  # memory://, or another storage of `limits`
         storage = cast(Storage, storage_from_string(uri))
     app.extensions[EXTENSION] = Limits(
-        anonymous=parse(config["RATE_LIMIT_ANON"]),
-        user=parse(config["RATE_LIMIT_USER"]),
+        anonymous=_limit(config, "RATE_LIMIT_ANON"),
+        user=_limit(config, "RATE_LIMIT_USER"),
         storage=storage,
         fallback=storage if isinstance(storage, MemoryStorage) else MemoryStorage(),
         prefix=f"{config['RATELIMIT_KEY_PREFIX']}:api",
     )
     app.before_request(_count)
     app.after_request(_headers)
+
+
+def _limit(config: Config, name: str) -> RateLimitItem:
+    try:
+        return parse(config[name])
+    except ValueError:
+        raise ConfigError(
+            f"{name} is a limit such as '300 per minute', not {config[name]!r}."
+        ) from None
 
 
 def _limited() -> bool:

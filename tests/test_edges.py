@@ -267,7 +267,7 @@ def test_a_write_changes_the_tag_at_once(client, catalog, as_admin):
 def test_a_flash_sale_starting_changes_the_tag_without_a_write(client, app, catalog, as_admin):
     product = catalog[0]
     path = f"{API}/products/{product.id}"
-    starts = datetime.now(UTC) + timedelta(seconds=1.5)
+    starts = datetime.now(UTC) + timedelta(seconds=3)
     sale = {
         "name": "Lamp hour",
         "starts_at": starts.isoformat(),

@@ -15,6 +15,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Response, current_app, g, request
+from werkzeug.http import quote_etag
 
 from shop import edge, outbox
 from shop.db import after_commit, unit_of_work, uow_state
@@ -259,25 +260,25 @@ def _fresh(tag: str, size: int) -> bool:
     )
 
 
-def _public(response: Response) -> Response:
+def _public(response: Response, tag: str) -> Response:
+    # add(), not [...] =: the view set none of these, and setting scans every header.
+    headers = response.headers
+    headers.add("ETag", quote_etag(tag))
     if not edge.credentialed():
-        max_age = current_app.config["CATALOG_MAX_AGE"]
-        response.headers["Cache-Control"] = f"public, max-age={max_age}"
-    response.vary.add("Authorization")
+        headers.add("Cache-Control", f"public, max-age={current_app.config['CATALOG_MAX_AGE']}")
+    headers.add("Vary", "Authorization")
     return response
 
 
 def _tagged(response: Response, tag: str) -> Response:
-    response.set_etag(tag)
     g.compress_key = tag  # shop.edge keeps this body compressed under its tag
-    return _public(response)
+    return _public(response, tag)
 
 
 def _not_modified(tag: str, size: int) -> Response:
     response = current_app.response_class(status=304)
     del response.headers["Content-Type"]
-    response.set_etag(edge.encoded_etag(tag, size))
-    return _public(response)
+    return _public(response, edge.encoded_etag(tag, size))
 
 
 def _conditional(response: Any, tag: str | None) -> Any:

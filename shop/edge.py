@@ -100,17 +100,17 @@ def _csp(body: bytes) -> str:
 
 
 def _secure(response: Response) -> Response:
+    # add(), not [...] =: none of these is set before, and setting scans every header.
     headers = response.headers
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "no-referrer"
+    headers.add("X-Content-Type-Options", "nosniff")
+    headers.add("Referrer-Policy", "no-referrer")
     if credentialed():
         headers["Cache-Control"] = "no-store"
     if response.mimetype == "text/html":
         streamed = response.is_streamed or response.direct_passthrough  # not read here
-        body = b"" if streamed else response.get_data()
-        headers["Content-Security-Policy"] = _csp(body)
+        headers.add("Content-Security-Policy", _csp(b"" if streamed else response.get_data()))
     if current_app.config["SHOP_ENV"] == PRODUCTION:
-        headers["Strict-Transport-Security"] = HSTS
+        headers.add("Strict-Transport-Security", HSTS)
     return response
 
 

@@ -10,7 +10,7 @@ The limits are flask-limiter's (its limit strings, its storage `RATELIMIT_STORAG
 request hooks, which doubled the time of a cached catalog answer: here a request costs one Redis
 command. Windows are fixed and aligned to the clock, so one INCR gives both the count and the
 reset (EXPIRE follows on a window's first hit only). While Redis does not answer (within a
-tenth of REDIS_TIMEOUT) the counts go on in this process's memory for a few seconds, as with
+fifth of REDIS_TIMEOUT) the counts go on in this process's memory for a few seconds, as with
 flask-limiter's fallback. flask-limiter itself keeps the limits of particular routes (login,
 codes, guest carts)."""
 
@@ -71,7 +71,7 @@ def init_app(app: Flask) -> None:
     storage: RedisCounts | Storage
     if uri.startswith(("redis://", "rediss://", "unix://")):
         # A count is one INCR: a Redis slower than this is treated as down, not waited for.
-        timeout = config["REDIS_TIMEOUT"] / 10
+        timeout = config["REDIS_TIMEOUT"] / 5
         client = Redis.from_url(uri, socket_timeout=timeout, socket_connect_timeout=timeout)
         storage = RedisCounts(client)
     else:  # memory://, or another storage of `limits`
@@ -151,7 +151,8 @@ def _headers(response: Response) -> Response:
     if counted is not None:
         amount, remaining, reset = counted
         limit, left, resets = HEADERS
-        response.headers[limit] = str(amount)
-        response.headers[left] = str(remaining)
-        response.headers[resets] = str(max(1, math.ceil(reset - time.time())))
+        headers = response.headers
+        headers.add(limit, str(amount))
+        headers.add(left, str(remaining))
+        headers.add(resets, str(max(1, math.ceil(reset - time.time()))))
     return response

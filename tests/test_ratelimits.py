@@ -142,7 +142,7 @@ def test_while_redis_is_down_limits_are_counted_in_memory(
     try:
         started = time.monotonic()
         first = client.get(f"{API}/products")
-        assert first.status_code == 200 and time.monotonic() - started < 0.5  # 50 ms, not 0.5 s
+        assert first.status_code == 200 and time.monotonic() - started < 0.5  # 0.1 s, not 0.5 s
         assert first.headers["RateLimit-Remaining"] == "2"  # counted in memory from zero
         assert client.get(f"{API}/products").status_code == 200
         assert client.get(f"{API}/products").status_code == 200

@@ -47,8 +47,9 @@ test: install lint
 	fi
 	$(MAKE) --no-print-directory test-embedded
 
+# Two processes (pytest-xdist), each with its own database and Redis db (tests/conftest.py).
 test-main: install
-	$(BIN)/pytest -m "not embedded"
+	$(BIN)/pytest -m "not embedded" -n 2 --dist worksteal
 
 test-embedded: install
 	env -u DATABASE_URL -u REDIS_URL -u CACHE_REDIS_URL $(BIN)/pytest -m embedded tests/embedded

@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import lazyload, selectinload
 
 from shop import bus, mail
 from shop.audit.models import Action, Target
@@ -51,6 +52,12 @@ from shop.products.stock import change_stock
 CENT = Decimal("0.01")
 
 
+# What an answer shows of a return's refunds (ReturnRefundSchema) needs none of theirs.
+_ANSWERED = selectinload(Return.refunds).options(
+    lazyload(Refund.items), lazyload(Refund.provider_refunds)
+)
+
+
 def list_returns(
     actor: User,
     *,
@@ -62,6 +69,7 @@ def list_returns(
     """The returns `actor` may see (their orders'; staff and admins every one), newest first."""
     stmt = (
         select(Return)
+        .options(_ANSWERED)
         .join(Order, Order.id == Return.order_id)
         .where(ORDERS.scope(actor, Order.user_id))
         .order_by(Return.created_at.desc(), Return.id.desc())
@@ -77,6 +85,7 @@ def get_return(actor: User, return_id: int) -> Return:
     """A return of an order `actor` may see; anyone else's is a 404."""
     found = db.session.execute(
         select(Return, Order.user_id)
+        .options(_ANSWERED)
         .join(Order, Order.id == Return.order_id)
         .where(Return.id == return_id)
     ).first()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+from typing import Any, ClassVar, NotRequired, TypedDict
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
@@ -12,6 +12,11 @@ from shop.schemas import AnswerSchema, BaseSchema, Flag, Money, PageArgsSchema, 
 
 MAX_REASON = 500
 MAX_NOTE = 1000
+
+
+# Each line once cannot be JSON Schema (lines that differ in a field are different items to
+# uniqueItems), so it is said in words.
+ONCE: dict[str, Any] = {"description": "Each order line at most once in items."}
 
 
 def _lines_once(lines: list[dict[str, Any]]) -> None:
@@ -36,6 +41,8 @@ class ReturnCreateSchema(BaseSchema):
             "delivered minus already returned (rejected returns do not count)"
         },
     )
+
+    openapi_rules: ClassVar[dict[str, Any]] = ONCE
 
     @validates_schema
     def _each_line_once(self, data: dict[str, Any], **_: Any) -> None:
@@ -96,6 +103,8 @@ class ReceiptSchema(BaseSchema):
             "order's refunds: at most paid minus refunded)"
         },
     )
+
+    openapi_rules: ClassVar[dict[str, Any]] = ONCE
 
     @validates_schema
     def _each_line_once(self, data: dict[str, Any], **_: Any) -> None:

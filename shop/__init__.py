@@ -44,6 +44,7 @@ from shop.observability import configure_logging, register_request_hooks
 from shop.orders import stripe_api
 from shop.orders.payment_routes import blp as payments_api
 from shop.orders.refund_routes import blp as refunds_api
+from shop.orders.return_routes import blp as returns_api
 from shop.orders.routes import CART_TOKEN_SCHEME, ORDER_KEY_SCHEME
 from shop.orders.routes import blp as orders_api
 from shop.orders.routes import carts_blp as carts_api
@@ -173,6 +174,7 @@ def register_blueprints(app: Flask) -> None:
         payments_api,
         seller_orders_api,
         refunds_api,
+        returns_api,
         reports_api,
         seller_reports_api,
         best_sellers_api,

@@ -84,6 +84,8 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         # this is set (a receiver on the same network, tests); attempts per delivery.
         "WEBHOOK_ALLOW_PRIVATE": _env_bool("WEBHOOK_ALLOW_PRIVATE", False),
         "WEBHOOK_MAX_ATTEMPTS": max(1, _env_int("WEBHOOK_MAX_ATTEMPTS", 8)),
+        # Returns (POST /orders/{id}/returns) may be asked for this many days after delivery.
+        "RETURN_WINDOW_DAYS": _env_int("RETURN_WINDOW_DAYS", 30),
         "PAYMENT_WEBHOOK_SECRET": env("PAYMENT_WEBHOOK_SECRET", ""),
         # Payments: `manual` (staff and the generic webhook) or `stripe` (PaymentIntents too).
         # STRIPE_API_BASE points the library elsewhere (a test server); STRIPE_TIMEOUT is the

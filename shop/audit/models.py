@@ -70,6 +70,10 @@ class Action(enum.StrEnum):
     PROVIDER_REFUND_SUCCEEDED = "provider_refund.succeeded"
     PROVIDER_REFUND_FAILED = "provider_refund.failed"
     REFUND_CREATED = "refund.created"
+    RETURN_REQUESTED = "return.requested"
+    RETURN_APPROVED = "return.approved"
+    RETURN_REJECTED = "return.rejected"
+    RETURN_RECEIVED = "return.received"
     # reviews
     REVIEW_CREATED = "review.created"
     REVIEW_DELETED = "review.deleted"
@@ -105,6 +109,7 @@ class Target(enum.StrEnum):
     PURCHASE_ORDER = "purchase_order"
     NOTIFICATION = "notification"
     ORDER = "order"
+    RETURN = "return"
     REVIEW = "review"
     COUPON = "coupon"
     TAX_RATE = "tax_rate"

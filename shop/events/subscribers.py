@@ -13,6 +13,7 @@ from shop.orders.events import (
     OrderStatusChanged,
     PaymentRecorded,
     RefundCreated,
+    ReturnUpdated,
 )
 from shop.products.events import ItemCreated, StockChanged, WentOnSale
 
@@ -71,6 +72,20 @@ def _refund(event: RefundCreated) -> None:
     )
 
 
+def _return(event: ReturnUpdated) -> None:
+    record(
+        "return.updated",
+        {
+            "return_id": event.return_id,
+            "order_id": event.order_id,
+            "number": event.number,
+            "status": event.status,
+            "previous_status": event.previous_status,
+        },
+        user_id=event.user_id,
+    )
+
+
 def _stock(event: StockChanged | ItemCreated, stock: int) -> dict[str, Any]:
     return {
         "product_id": event.product_id,
@@ -103,6 +118,7 @@ SUBSCRIBERS: tuple[Subscriber[Any], ...] = (
     Subscriber(OrderCancelled, _order_cancelled),
     Subscriber(PaymentRecorded, _payment),
     Subscriber(RefundCreated, _refund),
+    Subscriber(ReturnUpdated, _return),
     # Once when the stock crosses into low (not on every sale below the line), and once
     # when a sold-out row has stock again.
     Subscriber(StockChanged, _fell_low, when=lambda e: e.delta < 0 and e.crossed_threshold),

@@ -116,3 +116,27 @@ class RefundCreated(Event, name="refund.created"):
             restocked=restocked,
             status=order.status,
         )
+
+
+@dataclass(frozen=True)
+class ReturnUpdated(Event, name="return.updated"):
+    """A return of an order was requested, approved, rejected or received, in this unit of
+    work; `previous_status` is None when it was just requested."""
+
+    return_id: int
+    order_id: int
+    number: str
+    user_id: int | None  # None: a guest's order
+    status: str
+    previous_status: str | None
+
+    @classmethod
+    def of(cls, order: Order, return_id: int, status: str, previous_status: str | None) -> Self:
+        return cls(
+            return_id=return_id,
+            order_id=order.id,
+            number=order.number,
+            user_id=order.user_id,
+            status=status,
+            previous_status=previous_status,
+        )

@@ -39,32 +39,35 @@ def export_data(user: User) -> dict[str, Any]:
 
 
 def erase_account(user: User, password: str) -> None:
-    """Anonymise the account for good: the farewell email goes to the address first (queued
-    with it, before it is erased), then every domain's eraser runs, then accounts' own (the
-    profile, every token and session, two-factor). Orders stay, with the anonymised user.
-    An admin may go unless no other active admin would be left (409)."""
+    """Anonymise the account for good: the farewell email is queued to the address while it
+    is there, then every domain's eraser runs (accounts' own among them: the profile, every
+    token and session, two-factor). Orders stay, with the anonymised user. An admin may go
+    unless no other active admin would be left (409)."""
     with unit_of_work():
+        # An admin locks every active admin's row first, in id order (so two admins going at
+        # once queue rather than deadlock, and the second sees the first gone).
+        admins = _active_admins() if user.role == Role.ADMIN else []
         locked = db.session.get(User, user.id, with_for_update=True, populate_existing=True)
         assert locked is not None
         user = locked
         if not verify_password(user.password_hash, password):
             raise Unauthorized("The password is wrong.")
-        if user.role == Role.ADMIN and not _other_active_admins(user):
+        if user.role == Role.ADMIN and not set(admins) - {user.id}:
             raise Conflict("You are the last active admin: make another one before you go.")
         mail.queue_email(user.email, "account_erased", user=user)
         privacy.erase(privacy.Erasure(user_id=user.id, email=user.email))
         record(Action.USER_ERASED, actor=user, target_type=Target.USER, target_id=user.id)
 
 
-def _other_active_admins(user: User) -> int:
-    # Row locks on the other admins: two admins erasing themselves at once cannot both be
-    # told the other remains (the second re-reads the first's row once it commits).
-    others = db.session.scalars(
-        select(User.id)
-        .where(User.role == Role.ADMIN, User.is_active, User.id != user.id)
-        .with_for_update()
+def _active_admins() -> list[int]:
+    return list(
+        db.session.scalars(
+            select(User.id)
+            .where(User.role == Role.ADMIN, User.is_active)
+            .order_by(User.id)
+            .with_for_update()
+        )
     )
-    return len(list(others))
 
 
 def _export(user_id: int) -> dict[str, Any]:

@@ -45,7 +45,9 @@ class Contributor:
     exports: tuple[str, ...] = ()
     # user id -> {section: JSON-ready data}; a section is always present (empty if nothing).
     export: Callable[[int], Mapping[str, Any]] | None = None
-    # Run inside the erasing unit of work, before the account itself is anonymised.
+    # Run inside the erasing unit of work, in create_app's order; it must not need the
+    # account's row as it was (accounts' own eraser, one of them, anonymises it): `Erasure`
+    # carries what was there.
     erase: Callable[[Erasure], None] | None = None
     # Columns referencing users.id it keeps out of the export -> why.
     not_exported: Mapping[str, str] = field(default_factory=dict)

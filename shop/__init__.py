@@ -11,7 +11,7 @@ from flask import Flask, Request, Response
 from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shop import bus, media
+from shop import bus, idempotency, media, privacy
 from shop.api import (
     DESCRIPTION,
     CrossFieldRules,
@@ -21,7 +21,9 @@ from shop.api import (
     docs_assets,
     register_errorhandlers,
 )
+from shop.audit.personal_data import PERSONAL_DATA as AUDIT_PERSONAL_DATA
 from shop.audit.routes import blp as audit_api
+from shop.auth.personal_data import PERSONAL_DATA as AUTH_PERSONAL_DATA
 from shop.auth.phone_routes import blp as phone_api
 from shop.auth.routes import blp as auth_api
 from shop.auth.tokens import load_token_user
@@ -29,13 +31,16 @@ from shop.cli import register_commands
 from shop.config import load_config
 from shop.db import db
 from shop.errors import problem
+from shop.events.personal_data import PERSONAL_DATA as EVENTS_PERSONAL_DATA
 from shop.events.routes import blp as events_api
 from shop.events.routes import webhooks_blp as webhooks_api
 from shop.events.subscribers import SUBSCRIBERS as EVENTS_SUBSCRIBERS
 from shop.extensions import cache, cors, jwt, limiter, migrate
+from shop.inventory.personal_data import PERSONAL_DATA as INVENTORY_PERSONAL_DATA
 from shop.inventory.routes import blp as inventory_api
 from shop.inventory.routes import notifications_blp as notifications_api
 from shop.inventory.subscribers import SUBSCRIBERS as INVENTORY_SUBSCRIBERS
+from shop.merchandising.personal_data import PERSONAL_DATA as MERCHANDISING_PERSONAL_DATA
 from shop.merchandising.routes import blp as wishlist_api
 from shop.merchandising.routes import coupons_blp as coupons_api
 from shop.merchandising.subscribers import SUBSCRIBERS as MERCHANDISING_SUBSCRIBERS
@@ -43,6 +48,7 @@ from shop.observability import blp as health
 from shop.observability import configure_logging, register_request_hooks
 from shop.orders import stripe_api
 from shop.orders.payment_routes import blp as payments_api
+from shop.orders.personal_data import PERSONAL_DATA as ORDERS_PERSONAL_DATA
 from shop.orders.refund_routes import blp as refunds_api
 from shop.orders.return_routes import blp as returns_api
 from shop.orders.routes import CART_TOKEN_SCHEME, ORDER_KEY_SCHEME
@@ -50,6 +56,7 @@ from shop.orders.routes import blp as orders_api
 from shop.orders.routes import carts_blp as carts_api
 from shop.orders.seller_routes import blp as seller_orders_api
 from shop.orders.subscribers import SUBSCRIBERS as ORDERS_SUBSCRIBERS
+from shop.products.personal_data import PERSONAL_DATA as PRODUCTS_PERSONAL_DATA
 from shop.products.routes import blp as products_api
 from shop.products.routes import flash_sales_blp as flash_sales_api
 from shop.queues import init_redis
@@ -57,6 +64,7 @@ from shop.reports.routes import best_sellers_blp as best_sellers_api
 from shop.reports.routes import blp as reports_api
 from shop.reports.routes import seller_blp as seller_reports_api
 from shop.reports.subscribers import SUBSCRIBERS as REPORTS_SUBSCRIBERS
+from shop.reviews.personal_data import PERSONAL_DATA as REVIEWS_PERSONAL_DATA
 from shop.reviews.routes import blp as reviews_api
 from shop.tax.routes import blp as tax_rates_api
 
@@ -84,6 +92,21 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             *EVENTS_SUBSCRIBERS,
             *MERCHANDISING_SUBSCRIBERS,
             *ORDERS_SUBSCRIBERS,
+        ),
+    )
+    # Every domain's part of a user's personal data: exported (in this order) and erased.
+    privacy.init_app(
+        app,
+        (
+            AUTH_PERSONAL_DATA,
+            ORDERS_PERSONAL_DATA,
+            MERCHANDISING_PERSONAL_DATA,
+            REVIEWS_PERSONAL_DATA,
+            EVENTS_PERSONAL_DATA,
+            AUDIT_PERSONAL_DATA,
+            PRODUCTS_PERSONAL_DATA,
+            INVENTORY_PERSONAL_DATA,
+            idempotency.PERSONAL_DATA,
         ),
     )
     register_blueprints(app)

@@ -18,9 +18,9 @@ documented 422), a refund names each order line once (its schema's description; 
 a return's receipt too), a phone is a number its country's plan allows (the field's
 description), and the rows they all refer to are not changed or deleted by an example (sent
 to an id that does not exist instead). A code sent by email or text, or an authenticator's,
-cannot be known: a well-formed wrong one is a documented 400 there. Logout and change-password
-end the credentials they are sent with, so each of their examples runs with a user of its own
-and that user's real secrets.
+cannot be known: a well-formed wrong one is a documented 400 there. Logout, change-password
+and erasing the account (DELETE /auth/me) end the credentials they are sent with, so each of
+their examples runs with a user of its own and that user's real secrets.
 """
 
 import copy
@@ -60,7 +60,7 @@ GUEST_SCHEMES = ("cartToken", "orderKey")
 GUEST_CHECKS = [check for check in CHECKS if check.__name__ != "ignored_auth"]
 EXAMPLES = 20
 API = "/api/v1"
-OWN_CREDENTIALS = {f"{API}/auth/logout", f"{API}/auth/change-password"}
+OWN_CREDENTIALS = {f"{API}/auth/logout", f"{API}/auth/change-password", f"{API}/auth/me"}
 # A code sent by email or text, or shown by an authenticator app, is a secret no generator
 # knows: a well-formed wrong one is the documented 400 (API.md: "wrong/expired code 400"), not
 # valid data refused.
@@ -282,6 +282,8 @@ def run(case, app, world, headers: dict[str, str]) -> None:
                 body["refresh_token"] = tokens["refresh_token"]
             if isinstance(body.get("current_password"), str):
                 body["current_password"] = PASSWORD
+            if case.path == f"{API}/auth/me" and isinstance(body.get("password"), str):
+                body["password"] = PASSWORD  # DELETE /auth/me: the account erased
     if valid and body is not None and not isinstance(body, NotSet):
         refer_to_real_rows(body, world, headers)
         if isinstance(body, dict):

@@ -32,6 +32,8 @@ class Action(enum.StrEnum):
     AUTH_PASSWORD_RESET = "auth.password_reset"
     USER_UPDATED = "user.updated"
     USER_CREATED_ADMIN = "user.created_admin"
+    USER_DATA_EXPORTED = "user.data_exported"  # GET /auth/me/export
+    USER_ERASED = "user.erased"  # DELETE /auth/me: the account anonymised
     # catalog
     CATEGORY_CREATED = "category.created"
     CATEGORY_UPDATED = "category.updated"

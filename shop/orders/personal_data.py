@@ -1,5 +1,6 @@
 """Orders' part of a user's personal data (shop.privacy): addresses, the cart, and orders
-(guest orders the account took over too) with their lines, history, payments and refunds.
+(guest orders the account took over too) with their lines, history, payments, refunds and
+returns.
 
 Erasing deletes the addresses and the cart. Orders stay, for accounting (their totals count in
 the reports as before), with the anonymised user; the email a guest order was placed with is
@@ -20,6 +21,8 @@ from shop.orders.billing_models import Refund
 from shop.orders.models import Address, Cart, CartItem, Order, Payment
 from shop.orders.payment_schemas import PaymentSchema
 from shop.orders.refund_schemas import RefundSchema
+from shop.orders.return_models import Return
+from shop.orders.return_schemas import ReturnSchema
 from shop.orders.schemas import AddressSchema, OrderSchema
 
 
@@ -37,6 +40,7 @@ def _export(user_id: int) -> dict[str, Any]:
     )
     payments: dict[int, list[Payment]] = defaultdict(list)
     refunds: dict[int, list[Refund]] = defaultdict(list)
+    returns: dict[int, list[Return]] = defaultdict(list)
     if orders:
         ids = [order.id for order in orders]
         for payment in db.session.scalars(
@@ -47,10 +51,15 @@ def _export(user_id: int) -> dict[str, Any]:
             select(Refund).where(Refund.order_id.in_(ids)).order_by(Refund.id)
         ):
             refunds[refund.order_id].append(refund)
+        for return_ in db.session.scalars(
+            select(Return).where(Return.order_id.in_(ids)).order_by(Return.id)
+        ):
+            returns[return_.order_id].append(return_)
     dumped = OrderSchema(many=True).dump(orders)
     for order, answer in zip(orders, dumped, strict=True):
         answer["payments"] = PaymentSchema(many=True).dump(payments[order.id])
         answer["refunds"] = RefundSchema(many=True).dump(refunds[order.id])
+        answer["returns"] = ReturnSchema(many=True).dump(returns[order.id])
     return {
         "addresses": AddressSchema(many=True).dump(addresses),
         "cart": [
@@ -81,7 +90,8 @@ def _erase(erasure: privacy.Erasure) -> None:
 
 STAFF_WORK = "an act of the user as staff, on someone else's order (the audit entries record it"
 PERSONAL_DATA = privacy.Contributor(
-    exports=("addresses.user_id", "carts.user_id", "orders.user_id"),
+    # A return is asked for by the order's owner (or staff for them): exported with the order.
+    exports=("addresses.user_id", "carts.user_id", "orders.user_id", "returns.requested_by"),
     export=_export,
     erase=_erase,
     not_exported={
@@ -89,5 +99,6 @@ PERSONAL_DATA = privacy.Contributor(
         "orders[].status_history",
         "payments.recorded_by": f"{STAFF_WORK})",
         "refunds.created_by": f"{STAFF_WORK})",
+        "returns.decided_by": f"{STAFF_WORK})",
     },
 )

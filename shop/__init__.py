@@ -48,6 +48,7 @@ from shop.orders.routes import CART_TOKEN_SCHEME, ORDER_KEY_SCHEME
 from shop.orders.routes import blp as orders_api
 from shop.orders.routes import carts_blp as carts_api
 from shop.orders.seller_routes import blp as seller_orders_api
+from shop.orders.shipment_routes import blp as shipments_api
 from shop.orders.subscribers import SUBSCRIBERS as ORDERS_SUBSCRIBERS
 from shop.products.routes import blp as products_api
 from shop.products.routes import flash_sales_blp as flash_sales_api
@@ -173,6 +174,7 @@ def register_blueprints(app: Flask) -> None:
         payments_api,
         seller_orders_api,
         refunds_api,
+        shipments_api,
         reports_api,
         seller_reports_api,
         best_sellers_api,

@@ -85,6 +85,9 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "WEBHOOK_ALLOW_PRIVATE": _env_bool("WEBHOOK_ALLOW_PRIVATE", False),
         "WEBHOOK_MAX_ATTEMPTS": max(1, _env_int("WEBHOOK_MAX_ATTEMPTS", 8)),
         "PAYMENT_WEBHOOK_SECRET": env("PAYMENT_WEBHOOK_SECRET", ""),
+        # The carrier's tracking webhook (POST /shipping/webhook) is signed with this; unset,
+        # every call to it is refused (401), as the payment webhook's without its secret.
+        "SHIPPING_WEBHOOK_SECRET": env("SHIPPING_WEBHOOK_SECRET", ""),
         # Payments: `manual` (staff and the generic webhook) or `stripe` (PaymentIntents too).
         # STRIPE_API_BASE points the library elsewhere (a test server); STRIPE_TIMEOUT is the
         # seconds to connect and to read each answer of one call (no retry within a request).

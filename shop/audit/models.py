@@ -70,6 +70,8 @@ class Action(enum.StrEnum):
     PROVIDER_REFUND_SUCCEEDED = "provider_refund.succeeded"
     PROVIDER_REFUND_FAILED = "provider_refund.failed"
     REFUND_CREATED = "refund.created"
+    SHIPMENT_CREATED = "shipment.created"
+    SHIPMENT_UPDATED = "shipment.updated"  # a tracking event recorded
     # reviews
     REVIEW_CREATED = "review.created"
     REVIEW_DELETED = "review.deleted"

@@ -174,7 +174,9 @@ def test_who_may_record_tracking_events(client, app, paid, as_customer, as_staff
     assert track(client, as_admin, shipment, status="out_for_delivery").status_code == 201
 
 
-def test_a_guest_reads_the_shipments_of_its_order_with_its_key(client, goods, as_staff):
+def test_a_guest_reads_the_shipments_of_its_order_with_its_key(
+    client, goods, as_staff, mailbox, run_jobs
+):
     pen, _ = goods
     cart = {"X-Cart-Token": client.post(f"{API}/carts").json["token"]}
     client.post(f"{API}/cart/items", headers=cart, json={"product_id": pen.id, "quantity": 1})
@@ -186,6 +188,8 @@ def test_a_guest_reads_the_shipments_of_its_order_with_its_key(client, goods, as
     assert client.get(url, query_string={"key": order["access_key"]}).json["total"] == 1
     assert client.get(url, headers={"X-Order-Key": order["access_key"]}).json["total"] == 1
     assert client.get(url, query_string={"key": "wrong"}).status_code == 404
+    run_jobs()
+    assert any("has shipped" in m["Subject"] for m in mailbox.to("guest@example.com"))
 
 
 # --- bodies ----------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ from shop.orders.routes import CART_TOKEN_SCHEME, ORDER_KEY_SCHEME
 from shop.orders.routes import blp as orders_api
 from shop.orders.routes import carts_blp as carts_api
 from shop.orders.seller_routes import blp as seller_orders_api
+from shop.orders.shipment_routes import blp as shipments_api
 from shop.orders.subscribers import SUBSCRIBERS as ORDERS_SUBSCRIBERS
 from shop.products.personal_data import PERSONAL_DATA as PRODUCTS_PERSONAL_DATA
 from shop.products.routes import blp as products_api
@@ -198,6 +199,7 @@ def register_blueprints(app: Flask) -> None:
         seller_orders_api,
         refunds_api,
         returns_api,
+        shipments_api,
         reports_api,
         seller_reports_api,
         best_sellers_api,

@@ -87,6 +87,9 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         # Returns (POST /orders/{id}/returns) may be asked for this many days after delivery.
         "RETURN_WINDOW_DAYS": _env_int("RETURN_WINDOW_DAYS", 30),
         "PAYMENT_WEBHOOK_SECRET": env("PAYMENT_WEBHOOK_SECRET", ""),
+        # The carrier's tracking webhook (POST /shipping/webhook) is signed with this; unset,
+        # every call to it is refused (401), as the payment webhook's without its secret.
+        "SHIPPING_WEBHOOK_SECRET": env("SHIPPING_WEBHOOK_SECRET", ""),
         # Payments: `manual` (staff and the generic webhook) or `stripe` (PaymentIntents too).
         # STRIPE_API_BASE points the library elsewhere (a test server); STRIPE_TIMEOUT is the
         # seconds to connect and to read each answer of one call (no retry within a request).

@@ -14,13 +14,13 @@ the schema's description), a tax rate's region is in its country (the same), a f
 window is ordered and it names products or categories, a webhook's URL is a public address (a
 receiver's name that does not resolve, or resolves to a private address, is a documented 422),
 an import's file is a CSV in the export's columns (its description; any other file is a
-documented 422), a refund names each order line once (its schema's description; a return and
-a return's receipt too), a phone is a number its country's plan allows (the field's
-description), and the rows they all refer to are not changed or deleted by an example (sent
-to an id that does not exist instead). A code sent by email or text, or an authenticator's,
-cannot be known: a well-formed wrong one is a documented 400 there. Logout, change-password
-and erasing the account (DELETE /auth/me) end the credentials they are sent with, so each of
-their examples runs with a user of its own and that user's real secrets.
+documented 422), a refund or a shipment names each order line once (its schema's description;
+a return and a return's receipt too), a phone is a number its country's plan allows (the
+field's description), and the rows they all refer to are not changed or deleted by an example
+(sent to an id that does not exist instead). A code sent by email or text, or an
+authenticator's, cannot be known: a well-formed wrong one is a documented 400 there. Logout,
+change-password and erasing the account (DELETE /auth/me) end the credentials they are sent
+with, so each of their examples runs with a user of its own and that user's real secrets.
 """
 
 import copy
@@ -227,8 +227,8 @@ def keep_flash_sales_whole(body: dict[str, Any], world: dict[str, Any], *, patch
 
 
 def keep_refund_lines_once(body: dict[str, Any]) -> None:
-    """A refund, a return or a receipt names each order line at most once (its schema's
-    description)."""
+    """A refund, a return, a receipt or a shipment names each order line at most once (its
+    schema's description)."""
     lines = body.get("items")
     if isinstance(lines, list) and all(isinstance(line, dict) for line in lines):
         once = {repr(line.get("order_item_id")): line for line in lines}
@@ -294,7 +294,7 @@ def run(case, app, world, headers: dict[str, str]) -> None:
                 keep_tax_rates_whole(body, patch=case.method == "PATCH")
             if case.path.startswith(f"{API}/flash-sales"):
                 keep_flash_sales_whole(body, world, patch=case.method == "PATCH")
-            if case.path.endswith(("/refunds", "/returns", "/receive")):
+            if case.path.endswith(("/refunds", "/returns", "/receive", "/shipments")):
                 keep_refund_lines_once(body)
             if case.path.startswith(f"{API}/webhooks") and isinstance(body.get("url"), str):
                 body["url"] = PUBLIC_RECEIVER  # a name may not resolve, or not to the public

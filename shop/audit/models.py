@@ -76,6 +76,8 @@ class Action(enum.StrEnum):
     RETURN_APPROVED = "return.approved"
     RETURN_REJECTED = "return.rejected"
     RETURN_RECEIVED = "return.received"
+    SHIPMENT_CREATED = "shipment.created"
+    SHIPMENT_UPDATED = "shipment.updated"  # a tracking event recorded
     # reviews
     REVIEW_CREATED = "review.created"
     REVIEW_DELETED = "review.deleted"

@@ -281,8 +281,9 @@ class MyData(MethodView):
     @blp.response(200, PersonalDataSchema)
     def get(self) -> dict[str, Any]:
         """Everything stored about you, as JSON: profile, addresses, cart, orders with their
-        payments, refunds and returns, wishlist, reviews, sessions, two-factor status, codes sent,
-        your events and the audit entries about you (no secret, hash or token)"""
+        payments, refunds, returns and shipments, wishlist, reviews, sessions, two-factor
+        status, codes sent, your events and the audit entries about you (no secret, hash or
+        token)"""
         return personal_data.export_data(current_user)
 
 

@@ -301,8 +301,9 @@ class PersonalDataSchema(AnswerSchema):
     openapi_rules: ClassVar[dict[str, Any]] = {
         "description": "Beside user_id and exported_at, a field per section, each always "
         "present: profile, two_factor, sessions, codes (accounts), addresses, cart, orders "
-        "(each with its payments, refunds and returns), wishlist, reviews, events (the user's "
-        "event feed), audit_entries (as actor and as subject). No secret, hash or token is in it.",
+        "(each with its payments, refunds, returns, shipments), wishlist, reviews, events "
+        "(the user's event feed), audit_entries (as actor and as subject). No secret, hash or "
+        "token is in it.",
         "additionalProperties": True,
     }
 

@@ -9,6 +9,7 @@ from typing import Self
 
 from shop.bus import Event
 from shop.orders.models import Order, Payment, PaymentOutcome
+from shop.orders.shipment_models import Shipment, ShipmentEvent
 
 
 @dataclass(frozen=True)
@@ -139,4 +140,65 @@ class ReturnUpdated(Event, name="return.updated"):
             user_id=order.user_id,
             status=status,
             previous_status=previous_status,
+        )
+
+
+@dataclass(frozen=True)
+class ShipmentCreated(Event, name="shipment.created"):
+    """A parcel of an order was sent (POST /orders/{id}/shipments), in this unit of work."""
+
+    shipment_id: int
+    order_id: int
+    number: str
+    user_id: int | None  # None: a guest's order
+    carrier: str
+    tracking_number: str
+    status: str
+    units: int  # how many units of the order's lines it carries
+
+    @classmethod
+    def of(cls, order: Order, shipment: Shipment) -> Self:
+        return cls(
+            shipment_id=shipment.id,
+            order_id=order.id,
+            number=order.number,
+            user_id=order.user_id,
+            carrier=shipment.carrier,
+            tracking_number=shipment.tracking_number,
+            status=shipment.status,
+            units=sum(item.quantity for item in shipment.items),
+        )
+
+
+@dataclass(frozen=True)
+class ShipmentUpdated(Event, name="shipment.updated"):
+    """A tracking event of a shipment was recorded (staff or the carrier's webhook); `status`
+    is the shipment's after it (an event older than the newest one is history only)."""
+
+    shipment_id: int
+    order_id: int
+    number: str
+    user_id: int | None  # None: a guest's order
+    carrier: str
+    tracking_number: str
+    status: str
+    previous_status: str
+    event_status: str
+    location: str | None
+    at: datetime
+
+    @classmethod
+    def of(cls, order: Order, shipment: Shipment, previous: str, event: ShipmentEvent) -> Self:
+        return cls(
+            shipment_id=shipment.id,
+            order_id=order.id,
+            number=order.number,
+            user_id=order.user_id,
+            carrier=shipment.carrier,
+            tracking_number=shipment.tracking_number,
+            status=shipment.status,
+            previous_status=previous,
+            event_status=event.status,
+            location=event.location,
+            at=event.at,
         )

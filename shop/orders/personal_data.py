@@ -1,6 +1,6 @@
 """Orders' part of a user's personal data (shop.privacy): addresses, the cart, and orders
-(guest orders the account took over too) with their lines, history, payments, refunds and
-returns.
+(guest orders the account took over too) with their lines, history, payments, refunds,
+returns and shipments.
 
 Erasing deletes the addresses and the cart. Orders stay, for accounting (their totals count in
 the reports as before), with the anonymised user; the email a guest order was placed with is
@@ -24,6 +24,8 @@ from shop.orders.refund_schemas import RefundSchema
 from shop.orders.return_models import Return
 from shop.orders.return_schemas import ReturnSchema
 from shop.orders.schemas import AddressSchema, OrderSchema
+from shop.orders.shipment_models import Shipment
+from shop.orders.shipment_schemas import ShipmentSchema
 
 
 def _export(user_id: int) -> dict[str, Any]:
@@ -41,6 +43,7 @@ def _export(user_id: int) -> dict[str, Any]:
     payments: dict[int, list[Payment]] = defaultdict(list)
     refunds: dict[int, list[Refund]] = defaultdict(list)
     returns: dict[int, list[Return]] = defaultdict(list)
+    shipments: dict[int, list[Shipment]] = defaultdict(list)
     if orders:
         ids = [order.id for order in orders]
         for payment in db.session.scalars(
@@ -55,11 +58,16 @@ def _export(user_id: int) -> dict[str, Any]:
             select(Return).where(Return.order_id.in_(ids)).order_by(Return.id)
         ):
             returns[return_.order_id].append(return_)
+        for shipment in db.session.scalars(
+            select(Shipment).where(Shipment.order_id.in_(ids)).order_by(Shipment.id)
+        ):
+            shipments[shipment.order_id].append(shipment)
     dumped = OrderSchema(many=True).dump(orders)
     for order, answer in zip(orders, dumped, strict=True):
         answer["payments"] = PaymentSchema(many=True).dump(payments[order.id])
         answer["refunds"] = RefundSchema(many=True).dump(refunds[order.id])
         answer["returns"] = ReturnSchema(many=True).dump(returns[order.id])
+        answer["shipments"] = ShipmentSchema(many=True).dump(shipments[order.id])
     return {
         "addresses": AddressSchema(many=True).dump(addresses),
         "cart": [
@@ -100,5 +108,7 @@ PERSONAL_DATA = privacy.Contributor(
         "payments.recorded_by": f"{STAFF_WORK})",
         "refunds.created_by": f"{STAFF_WORK})",
         "returns.decided_by": f"{STAFF_WORK})",
+        "shipments.created_by": f"{STAFF_WORK}); the shipments are in orders[].shipments",
+        "shipment_events.recorded_by": f"{STAFF_WORK}); the events are in orders[].shipments",
     },
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, NotRequired, TypedDict
+from typing import Any, ClassVar, NotRequired, TypedDict
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
@@ -28,26 +28,18 @@ MAX_DAYS = 365
 
 
 class CountryCode(fields.String):
-    """An ISO 3166-1 alpha-2 code, any case (stored upper case)."""
+    """An ISO 3166-1 alpha-2 code, upper case as addresses have it (`everywhere`: or "*")."""
 
     def __init__(self, *, everywhere: bool = False, **kwargs: Any) -> None:
-        self.everywhere = everywhere
-        pattern = r"^(\*|[A-Za-z]{2})$" if everywhere else r"^[A-Za-z]{2}$"
-        metadata = {"pattern": pattern, "example": "US", **kwargs.pop("metadata", {})}
+        self.codes = ISO_COUNTRIES | {EVERYWHERE} if everywhere else ISO_COUNTRIES
+        metadata = {"enum": sorted(self.codes), **kwargs.pop("metadata", {})}
         super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
-        code = super()._deserialize(value, attr, data, **kwargs).upper()
-        if code == EVERYWHERE and self.everywhere:
-            return code
-        if code not in ISO_COUNTRIES:
-            raise ValidationError(f"{value!r} is not an ISO 3166-1 alpha-2 country code.")
+        code = super()._deserialize(value, attr, data, **kwargs)
+        if code not in self.codes:
+            raise ValidationError(f"{code!r} is not an ISO 3166-1 alpha-2 code such as US.")
         return code
-
-
-def _countries(codes: list[str]) -> None:
-    if EVERYWHERE in codes and len(set(codes)) > 1:
-        raise ValidationError('"*" is every country: give it alone.')
 
 
 class ShippingMethodSchema(BaseSchema):
@@ -70,14 +62,21 @@ class ShippingMethodSchema(BaseSchema):
     countries = fields.List(
         CountryCode(everywhere=True),
         required=True,
-        validate=[validate.Length(min=1, max=len(ISO_COUNTRIES)), _countries],
-        metadata={"description": 'ISO 3166-1 alpha-2 codes (any case), or ["*"]: everywhere'},
+        validate=validate.Length(min=1, max=len(ISO_COUNTRIES)),
+        metadata={
+            "description": 'ISO 3166-1 alpha-2 codes, or "*": everywhere (with "*" the others'
+            " are left out; each code is kept once)"
+        },
     )
     min_days = fields.Integer(strict=True, required=True, validate=validate.Range(0, MAX_DAYS))
     max_days = fields.Integer(strict=True, required=True, validate=validate.Range(0, MAX_DAYS))
     is_active = Flag(load_default=True)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
+
+    openapi_rules: ClassVar[dict[str, Any]] = {
+        "description": "min_days is at most max_days (a change is checked against the stored ones)."
+    }
 
     @validates_schema
     def _days(self, data: dict[str, Any], **_: Any) -> None:
@@ -103,7 +102,7 @@ class ShippingMethodUpdateSchema(ShippingMethodSchema):
     free_over = Money(positive=False, allow_none=True)
     countries = fields.List(
         CountryCode(everywhere=True),
-        validate=[validate.Length(min=1, max=len(ISO_COUNTRIES)), _countries],
+        validate=validate.Length(min=1, max=len(ISO_COUNTRIES)),
     )
     min_days = fields.Integer(strict=True, validate=validate.Range(0, MAX_DAYS))
     max_days = fields.Integer(strict=True, validate=validate.Range(0, MAX_DAYS))

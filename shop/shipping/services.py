@@ -55,16 +55,14 @@ def _ships_to(country: str) -> ColumnElement[bool]:
     """The method has a row for `country` or for everywhere (on the country's index)."""
     return ShippingMethod.id.in_(
         select(ShippingDestination.method_id).where(
-            ShippingDestination.country.in_((country.upper(), EVERYWHERE))
+            ShippingDestination.country.in_((country, EVERYWHERE))
         )
     )
 
 
 def options_for(country: str) -> list[Option]:
     """The active methods shipping to `country`, cheapest first (list price, then id)."""
-    rows = cached_value(
-        SHIPPING_METHODS, f"to:{country.upper()}", lambda: _options(country), timeout=3600
-    )
+    rows = cached_value(SHIPPING_METHODS, f"to:{country}", lambda: _options(country), timeout=3600)
     return [Option(*row) for row in rows]
 
 
@@ -126,8 +124,11 @@ def get_method(method_id: int, *, include_inactive: bool = False) -> ShippingMet
 
 
 def _set_countries(method: ShippingMethod, codes: Iterable[str]) -> None:
-    """Keep the rows of countries still wanted, add the new ones (the others are deleted)."""
+    """Keep the rows of countries still wanted, add the new ones (the others are deleted);
+    with "*" no other country is needed."""
     wanted = sorted(set(codes))
+    if EVERYWHERE in wanted:
+        wanted = [EVERYWHERE]
     kept = {d.country: d for d in method.destinations if d.country in wanted}
     method.destinations = [kept.get(c) or ShippingDestination(country=c) for c in wanted]
 

@@ -18,7 +18,7 @@ def test_methods_by_country_and_an_order_shipped_by_one_on_sqlite(embedded_app):
     admin = headers_for(embedded_app, make_user(embedded_app, role=Role.ADMIN))
     customer = headers_for(embedded_app, make_user(embedded_app, email="s@example.com"))
     made = {}
-    for name, price, countries in (("Standard", "5.00", ["*"]), ("Express", "15.00", ["us"]),
+    for name, price, countries in (("Standard", "5.00", ["*"]), ("Express", "15.00", ["US"]),
                                    ("EU", "7.00", ["DE", "FR"])):  # fmt: skip
         body = {"name": name, "carrier": "Post", "price": price, "free_over": "100.00",
                 "countries": countries, "min_days": 1, "max_days": 4}  # fmt: skip

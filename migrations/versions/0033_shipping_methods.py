@@ -2,8 +2,8 @@
 price, a free-over threshold and a delivery estimate; orders keep the method chosen, its name
 and carrier
 
-Revision ID: 0031
-Revises: 0030
+Revision ID: 0033
+Revises: 0032
 Create Date: 2026-12-05 10:00:00
 
 """
@@ -13,8 +13,8 @@ import warnings
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0031"
-down_revision = "0030"
+revision = "0033"
+down_revision = "0032"
 branch_labels = None
 depends_on = None
 

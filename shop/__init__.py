@@ -67,6 +67,7 @@ from shop.reports.routes import seller_blp as seller_reports_api
 from shop.reports.subscribers import SUBSCRIBERS as REPORTS_SUBSCRIBERS
 from shop.reviews.personal_data import PERSONAL_DATA as REVIEWS_PERSONAL_DATA
 from shop.reviews.routes import blp as reviews_api
+from shop.shipping.routes import blp as shipping_methods_api
 from shop.tax.routes import blp as tax_rates_api
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -193,6 +194,7 @@ def register_blueprints(app: Flask) -> None:
         wishlist_api,
         coupons_api,
         tax_rates_api,
+        shipping_methods_api,
         carts_api,
         orders_api,
         payments_api,

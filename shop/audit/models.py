@@ -97,6 +97,10 @@ class Action(enum.StrEnum):
     TAX_RATE_CREATED = "tax_rate.created"
     TAX_RATE_UPDATED = "tax_rate.updated"
     TAX_RATE_DELETED = "tax_rate.deleted"
+    # shipping
+    SHIPPING_METHOD_CREATED = "shipping_method.created"
+    SHIPPING_METHOD_UPDATED = "shipping_method.updated"
+    SHIPPING_METHOD_DELETED = "shipping_method.deleted"
     # jobs
     JOB_RUN = "job.run"
 
@@ -117,6 +121,7 @@ class Target(enum.StrEnum):
     REVIEW = "review"
     COUPON = "coupon"
     TAX_RATE = "tax_rate"
+    SHIPPING_METHOD = "shipping_method"
     WEBHOOK = "webhook"
     JOB = "job"
 

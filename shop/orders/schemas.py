@@ -319,24 +319,6 @@ class OrderSchema(AnswerSchema):
     updated_at = Timestamp()
 
 
-class SellerOrderSchema(AnswerSchema):
-    """An order as a seller sees it: only their lines, and where to ship them."""
-
-    id = fields.Integer()
-    number = fields.String()
-    status = fields.String(metadata={"enum": [s.value for s in OrderStatus]})
-    payment_status = fields.String(metadata={"enum": [s.value for s in PaymentStatus]})
-    items = fields.List(fields.Nested(OrderLineSchema), metadata={"description": "theirs only"})
-    total = Money(positive=False, metadata={"description": "their lines' line_total summed"})
-    currency = fields.String()
-    shipping_address = fields.Nested(AddressFieldsSchema)
-    created_at = Timestamp()
-
-
-class SellerOrderQueryArgsSchema(PageArgsSchema):
-    status = fields.String(validate=validate.OneOf([s.value for s in OrderStatus]))
-
-
 class OrderKeyArgsSchema(BaseSchema):
     key = fields.String(
         validate=validate.Length(min=1, max=100),

@@ -11,7 +11,7 @@ from flask import Flask, Request, Response
 from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shop import bus, media
+from shop import bus, media, tracking
 from shop.api import (
     DESCRIPTION,
     CrossFieldRules,
@@ -116,6 +116,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     _scope_limiter_to(app, auth_api.name, phone_api.name, carts_api.name)
     init_redis(app)
+    tracking.init_app(app)
     media.init_app(app)
     stripe_api.init_app(app)
     api.init_app(

@@ -116,3 +116,14 @@ class RefundCreated(Event, name="refund.created"):
             restocked=restocked,
             status=order.status,
         )
+
+
+@dataclass(frozen=True)
+class CartItemAdded(Event, name="cart.item_added"):
+    """Units of a product (or variant) added to a cart, in this unit of work."""
+
+    cart_id: int
+    user_id: int | None  # None: a guest's cart
+    product_id: int
+    variant_id: int | None
+    quantity: int

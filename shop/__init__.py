@@ -52,6 +52,8 @@ from shop.orders.subscribers import SUBSCRIBERS as ORDERS_SUBSCRIBERS
 from shop.products.routes import blp as products_api
 from shop.products.routes import flash_sales_blp as flash_sales_api
 from shop.queues import init_redis
+from shop.recommendations.routes import blp as recommendations_api
+from shop.recommendations.subscribers import SUBSCRIBERS as RECOMMENDATIONS_SUBSCRIBERS
 from shop.reports.routes import best_sellers_blp as best_sellers_api
 from shop.reports.routes import blp as reports_api
 from shop.reports.routes import seller_blp as seller_reports_api
@@ -83,6 +85,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             *EVENTS_SUBSCRIBERS,
             *MERCHANDISING_SUBSCRIBERS,
             *ORDERS_SUBSCRIBERS,
+            *RECOMMENDATIONS_SUBSCRIBERS,
         ),
     )
     register_blueprints(app)
@@ -177,6 +180,7 @@ def register_blueprints(app: Flask) -> None:
         reports_api,
         seller_reports_api,
         best_sellers_api,
+        recommendations_api,
         events_api,
         webhooks_api,
         media.blp,

@@ -102,6 +102,12 @@ JOBS: tuple[PeriodicJob, ...] = (
         "Write the buffered views, searches, cart and wishlist adds, purchases and ratings.",
     ),
     PeriodicJob(
+        "recommendations",
+        "shop.recommendations.jobs.refresh_recommendations",
+        "20 * * * *",
+        "Recompute every product's and customer's recommendations from their histories.",
+    ),
+    PeriodicJob(
         "purge-expired-tokens",
         "shop.auth.tokens.purge_expired_tokens",
         "17 3 * * *",

@@ -19,8 +19,9 @@ import numpy as np
 import scipy.sparse as sp
 
 NEIGHBOURS = 50  # kept per product, for "bought together", "similar" and scoring customers
-# Hybrid: a customer's collaborative and content scores, each scaled to its best, blended so.
-COLLABORATIVE_WEIGHT = 0.5
+# Hybrid: a customer's collaborative and content scores, each scaled to its best, blended so
+# (chosen on the generated data: README, "Recommendations").
+COLLABORATIVE_WEIGHT = 0.8
 WORD = re.compile(r"[^\W\d_]{2,}")  # words of letters: a product's number says nothing
 # Content blocks above this many products are compared in row chunks of this size.
 CHUNK = 2000

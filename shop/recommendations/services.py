@@ -1,17 +1,22 @@
-"""Serving the stored lists, each answer in one query: only active products in stock, and for
-a customer none they ordered (read now, not as of the job); a customer's list is filled up
-with best sellers (of the categories they viewed, else of the store), which is the whole
-answer for a customer the job had no history of (cold start)."""
+"""Serving the stored lists, each in one query (its statement built once): only active
+products in stock, and for a customer none they ordered (read now, not as of the job); a
+customer's list that falls short is filled with best sellers (of the categories they viewed,
+else of the store) in a second, which is the whole answer for a customer the job had no
+history of (the cold start)."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Float,
+    Integer,
     Select,
+    String,
     and_,
+    bindparam,
     case,
     exists,
     literal,
@@ -76,44 +81,43 @@ def _item(row: Any, score: float, reason: str) -> dict[str, Any]:
     }
 
 
-def for_user(user: User, algorithm: Algorithm, limit: int) -> dict[str, Any]:
-    """The customer's stored list by `algorithm`, then best sellers, `limit` in all."""
+@cache
+def _user_statements() -> tuple[Select[Any], Select[Any]]:
+    """The customer's stored list, and the best sellers that fill it: built once (with bound
+    parameters), so a request only binds them."""
+    user_id, algorithm = bindparam("user_id", type_=Integer), bindparam("algorithm", type_=String)
+    limit = bindparam("limit", type_=Integer)
     # What they ordered (not cancelled), and bought as the job knew it (their purchases).
     ordered = union_all(
         select(OrderItem.product_id)
         .join(Order, Order.id == OrderItem.order_id)
-        .where(Order.user_id == user.id, Order.status != OrderStatus.CANCELLED.value),
+        .where(Order.user_id == user_id, Order.status != OrderStatus.CANCELLED.value),
         select(Interaction.product_id).where(
-            Interaction.user_id == user.id, Interaction.kind == InteractionKind.PURCHASE.value
+            Interaction.user_id == user_id, Interaction.kind == InteractionKind.PURCHASE.value
         ),
     )
-    mine = and_(UserRecommendation.user_id == user.id, UserRecommendation.algorithm == algorithm)
+    mine = and_(UserRecommendation.user_id == user_id, UserRecommendation.algorithm == algorithm)
     stored = (
-        select(
-            *_product_columns(),
-            UserRecommendation.score.label("score"),
-            UserRecommendation.reason.label("reason"),
-            literal(0).label("part"),
-            UserRecommendation.position.label("rank"),
-        )
+        select(*_product_columns(), UserRecommendation.score, UserRecommendation.reason)
         .join(Product, Product.id == UserRecommendation.recommended_id)
         .where(mine, _available(), Product.id.not_in(ordered))
         .order_by(UserRecommendation.position)
         .limit(limit)
-        .subquery()
     )
     recent = (
         select(Interaction.product_id)
-        .where(Interaction.user_id == user.id, Interaction.kind == InteractionKind.VIEW.value)
+        .where(Interaction.user_id == user_id, Interaction.kind == InteractionKind.VIEW.value)
         .order_by(Interaction.created_at.desc())
         .limit(RECENT_VIEWS)
         .subquery()
     )
     viewed = aliased(Product)
-    categories = select(viewed.category_id).where(
-        viewed.id.in_(select(recent.c.product_id)), viewed.category_id.is_not(None)
+    categories = (
+        select(viewed.category_id)
+        .where(viewed.id.in_(select(recent.c.product_id)), viewed.category_id.is_not(None))
+        .cte("viewed_categories")
     )
-    has_viewed = exists(categories)
+    has_viewed = exists(select(categories.c.category_id))
     best_sellers = (
         select(
             *_product_columns(),
@@ -121,28 +125,33 @@ def for_user(user: User, algorithm: Algorithm, limit: int) -> dict[str, Any]:
             case(
                 (has_viewed, Reason.BEST_SELLER_IN_CATEGORY.value), else_=Reason.BEST_SELLER.value
             ).label("reason"),
-            literal(1).label("part"),
-            (-Product.sales_count).label("rank"),
         )
         .where(
             _available(),
             Product.id.not_in(ordered),
             Product.id.not_in(select(UserRecommendation.recommended_id).where(mine)),
-            or_(~has_viewed, Product.category_id.in_(categories)),
+            or_(~has_viewed, Product.category_id.in_(select(categories.c.category_id))),
         )
         .order_by(Product.sales_count.desc(), Product.id)
         .limit(limit)
-        .subquery()
     )
-    # The best sellers are read only when the stored list falls short (LIMIT stops the
-    # UNION ALL once the first part has given enough).
-    stmt: Select[Any] = union_all(select(stored), select(best_sellers)).limit(limit)  # type: ignore[assignment]
-    rows = sorted(db.session.execute(stmt), key=lambda r: (r.part, r.rank, r.id))
+    return stored, best_sellers
+
+
+def for_user(user: User, algorithm: Algorithm, limit: int) -> dict[str, Any]:
+    """The customer's stored list by `algorithm` (one query), filled with best sellers when
+    it falls short of `limit` (a second)."""
+    stored, best_sellers = _user_statements()
+    params = {"user_id": user.id, "algorithm": algorithm.value, "limit": limit}
+    rows = list(db.session.execute(stored, params))
+    if len(rows) < limit:
+        rows += db.session.execute(best_sellers, {**params, "limit": limit - len(rows)})
     return {"algorithm": algorithm, "items": [_item(r, r.score, r.reason) for r in rows]}
 
 
-def for_product(product_id: int, limit: int) -> dict[str, Any]:
-    """An active product's stored lists, each at most `limit` long."""
+@cache
+def _product_statement() -> Select[Any]:
+    product_id = bindparam("product_id", type_=Integer)
     lists = (
         select(
             *_product_columns(),
@@ -155,12 +164,17 @@ def for_product(product_id: int, limit: int) -> dict[str, Any]:
         .subquery()
     )
     base = aliased(Product)
-    rows = db.session.execute(
+    return (
         select(base.id.label("base_id"), lists)
         .select_from(base)
         .outerjoin(lists, true())
         .where(base.id == product_id, base.is_active.is_(True))
-    ).all()
+    )
+
+
+def for_product(product_id: int, limit: int) -> dict[str, Any]:
+    """An active product's stored lists, each at most `limit` long (one query)."""
+    rows = db.session.execute(_product_statement(), {"product_id": product_id}).all()
     if not rows:
         raise NotFound(f"Product {product_id} does not exist.")
     answer: dict[str, list[dict[str, Any]]] = {kind.value: [] for kind in ProductList}

@@ -1,24 +1,29 @@
 """Behaviour facts (a product viewed, a search made, an item added to a cart) recorded without
-making a request wait on a write: each fact is one RPUSH onto a Redis list, taken off in
-batches by a periodic job (reports.behaviour) and written to the database in bulk. Without
-Redis (the embedded default) the list is a buffer in this process, emptied by the same job in
-the same process (`flask serve` runs it in its scheduler thread).
+making a request wait on a write: a process gathers its facts and sends them with one RPUSH
+onto a Redis list per batch (at most BATCH_FACTS facts or BATCH_SECONDS old: a thread of the
+process sends what waits that long), and a periodic job (reports.behaviour) takes them off in
+batches and writes them to the database in bulk. A cached product read is one Redis round trip;
+a round trip more per view would cost a third of its throughput, a batch's costs nothing to
+speak of. What a process had not sent when it died (a second's facts at most) is lost: these
+are samples. Without Redis (the embedded default) the list is a buffer in this process,
+emptied by the same job in the same process (`flask serve` runs it in its scheduler thread).
 
-A fact that cannot be pushed (Redis down or slow) is dropped and counted, never retried: these
-are samples, and a read must not fail or wait for them. After a failure this process pushes
-nothing for RETRY_AFTER seconds (a hung Redis costs one short timeout, not one per request);
-its count of dropped facts goes to Redis with its next push, for the job's summary.
+A batch that cannot be pushed (Redis down or slow) is dropped and counted, never retried, and
+for RETRY_AFTER seconds this process pushes nothing (a hung Redis costs one short timeout, not
+one per request); the count goes to Redis with the next push, for the job's summary.
 
-A batch is moved atomically to a list of its own under a token before it is written; the job
+The job moves a batch atomically to a list of its own under a token before writing it; it
 records the token in the same transaction as the rows and clears the batch after commit, so a
 run that died halfway leaves the batch to the next run, which writes it once.
 """
 
 from __future__ import annotations
 
+import atexit
 import enum
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -60,6 +65,8 @@ FACTS, BATCH, BATCH_TOKEN, DROPPED = (
     f"shop:tracking:{name}" for name in ("facts", "batch", "batch-token", "dropped")
 )
 RETRY_AFTER = 5.0
+BATCH_FACTS = 100  # a process sends its facts at this many, or when the oldest is this old:
+BATCH_SECONDS = 1.0
 # The embedded buffer holds at most this many (a process whose job never runs drops the rest).
 MAX_BUFFERED = 100_000
 # Moves up to ARGV[1] facts into the batch list under the token ARGV[2], unless a batch is
@@ -82,16 +89,22 @@ return 0
 
 @dataclass
 class _State:
-    """One app's tracking: the embedded buffer, and this process's failures."""
+    """One app's tracking in this process: the facts gathered (or, embedded, the buffer), the
+    thread that sends what waits, and the failures."""
 
+    redis: Any = None  # the app's Redis client, for the sending thread
     buffer: deque[str] = field(default_factory=deque)
+    oldest: float = 0.0  # when the first fact in `buffer` came (monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    sender_pid: int = 0  # the process whose thread sends (a forked worker starts its own)
     down_until: float = 0.0
     dropped: int = 0  # not yet added to Redis's count
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["tracking"] = _State()
+    state = _State(redis=app.extensions.get("redis"))
+    app.extensions["tracking"] = state
+    atexit.register(_send, state)
 
 
 def _state() -> _State:
@@ -130,41 +143,74 @@ def record_after_commit(kind: Fact, **data: Any) -> None:
         return
     fact = _encoded(kind, data)
     if not in_unit_of_work():
-        _push(fact)
+        _push(fact, now=True)
         return
     state = uow_state()
     if "tracking" not in state:
         facts: list[str] = []
         state["tracking"] = facts
-        after_commit(lambda: _push(*facts))
+        after_commit(lambda: _push(*facts, now=True))
     state["tracking"].append(fact)
 
 
-def _push(*facts: str) -> None:
+def _push(*facts: str, now: bool = False) -> None:
+    """Gather `facts`; send the gathered ones when there are BATCH_FACTS, when the oldest is
+    BATCH_SECONDS old, or `now` (after a commit: a purchase does not wait)."""
     state = _state()
-    connection = redis_connection()
-    if connection is None:
+    if state.redis is None:
         with state.lock:
             room = max(0, MAX_BUFFERED - len(state.buffer))
             state.buffer.extend(facts[:room])
             state.dropped += len(facts) - min(room, len(facts))
         return
+    with state.lock:
+        if not state.buffer:
+            state.oldest = time.monotonic()
+        state.buffer.extend(facts)
+        due = now or len(state.buffer) >= BATCH_FACTS
+        due = due or time.monotonic() - state.oldest >= BATCH_SECONDS
+        if state.sender_pid != os.getpid():
+            state.sender_pid = os.getpid()
+            threading.Thread(
+                target=_sender, args=(state,), name="shop-tracking", daemon=True
+            ).start()
+    if due:
+        _send(state)
+
+
+def _sender(state: _State) -> None:
+    """Sends what waited BATCH_SECONDS, for a process with few facts to send."""
+    while True:
+        time.sleep(BATCH_SECONDS)
+        if state.buffer and time.monotonic() - state.oldest >= BATCH_SECONDS:
+            _send(state)
+
+
+def _send(state: _State) -> None:
+    with state.lock:
+        facts = list(state.buffer)
+        state.buffer.clear()
+    if not facts or state.redis is None:
+        return
     if time.monotonic() < state.down_until:
         state.dropped += len(facts)
         return
     try:
+        pipe = state.redis.pipeline(transaction=False)
+        pipe.rpush(FACTS, *facts)
         if state.dropped:
-            pipe = connection.pipeline(transaction=False)
-            pipe.rpush(FACTS, *facts)
             pipe.incrby(DROPPED, state.dropped)
-            pipe.execute()
-            state.dropped = 0
-        else:
-            connection.rpush(FACTS, *facts)
+        pipe.execute()
+        state.dropped = 0
     except (RedisError, OSError):
         state.down_until = time.monotonic() + RETRY_AFTER
         state.dropped += len(facts)
         log.warning("tracking: Redis unreachable, facts dropped for %s s", RETRY_AFTER)
+
+
+def flush() -> None:
+    """Send what this process gathered now (tests, a job about to read the list)."""
+    _send(_state())
 
 
 @dataclass(frozen=True)
@@ -177,11 +223,12 @@ def take(limit: int) -> Batch:
     """The next batch of at most `limit` facts, oldest first (the unfinished one, if a run
     died before clearing it). Raises RedisError when Redis is down."""
     connection = redis_connection()
+    state = _state()
     if connection is None:
-        state = _state()
         with state.lock:
             raw = [state.buffer.popleft() for _ in range(min(limit, len(state.buffer)))]
         return Batch(None, [json.loads(fact) for fact in raw])
+    _send(state)  # what this process gathered goes first
     token, raw = connection.eval(_TAKE, 3, FACTS, BATCH, BATCH_TOKEN, limit, str(uuid.uuid4()))
     return Batch(
         token.decode() if isinstance(token, bytes) else token, [json.loads(f) for f in raw]

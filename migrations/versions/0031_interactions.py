@@ -1,5 +1,6 @@
 """interactions: customers' (and anonymous sessions') interactions with products, searches,
-the batches of them written, and each product's views and cart adds per day
+sessions logged in, the batches of them written, and each product's views and cart adds per
+day
 
 Revision ID: 0031
 Revises: 0030
@@ -80,6 +81,23 @@ def upgrade():
     )
     op.create_index("ix_search_queries_created_query", "search_queries", ["created_at", "query"])
     op.create_table(
+        "session_logins",
+        sa.Column("session_id", sa.String(length=128), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "logged_in_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_session_logins_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("session_id", name=op.f("pk_session_logins")),
+    )
+    op.create_index(op.f("ix_session_logins_user_id"), "session_logins", ["user_id"])
+    op.create_index(op.f("ix_session_logins_logged_in_at"), "session_logins", ["logged_in_at"])
+    op.create_table(
         "interaction_batches",
         sa.Column("token", sa.String(length=36), nullable=False),
         sa.Column(
@@ -116,5 +134,6 @@ def upgrade():
 def downgrade():
     op.drop_table("report_daily_product_interactions")
     op.drop_table("interaction_batches")
+    op.drop_table("session_logins")
     op.drop_table("search_queries")
     op.drop_table("interactions")

@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shop import tracking
 from shop.auth.models import User
@@ -36,6 +38,7 @@ from shop.reports.models import (
     InteractionKind,
     SearchQuery,
     SearchSource,
+    SessionLogin,
 )
 
 log = logging.getLogger(__name__)
@@ -78,11 +81,9 @@ def flush_interactions() -> dict[str, Any]:
         if len(batch.facts) < BATCH:
             break
     with unit_of_work() as session:
-        session.execute(
-            delete(InteractionBatch).where(
-                InteractionBatch.applied_at < utcnow() - timedelta(days=1)
-            )
-        )
+        day_ago = utcnow() - timedelta(days=1)
+        session.execute(delete(InteractionBatch).where(InteractionBatch.applied_at < day_ago))
+        session.execute(delete(SessionLogin).where(SessionLogin.logged_in_at < day_ago))
     return {**written, "batches": batches, "dropped": tracking.take_dropped(),
             "pending": tracking.pending()}  # fmt: skip
 
@@ -92,9 +93,10 @@ def _at(fact: dict[str, Any]) -> datetime:
 
 
 def _write(facts: list[dict[str, Any]]) -> dict[str, int]:
-    """One batch's rows in one INSERT per table, then its sessions merged (in order: what a
-    session did before its login is in this batch or an earlier one). A fact that does not
-    parse, or names a product or user deleted since, is skipped."""
+    """One batch's rows in one INSERT per table (an anonymous row of a session logged in
+    already is its user's), then the batch's logins: each session's rows become its user's,
+    and the login is kept a day for rows that arrive later. A fact that does not parse, or
+    names a product or user deleted since, is skipped."""
     interactions, searches, merges, skipped = [], [], [], 0
     for fact in facts:
         try:
@@ -133,13 +135,20 @@ def _write(facts: list[dict[str, Any]]) -> dict[str, int]:
             skipped += 1
     kept = _existing(interactions)
     skipped += len(interactions) - len(kept)
+    merged = _logged_in(kept)
     if kept:
         db.session.execute(insert(Interaction), kept)
         _mark_days(row["created_at"] for row in kept)
     if searches:
         db.session.execute(insert(SearchQuery), searches)
-    merged = 0
     for user_id, session_id in merges:
+        upsert = (pg_insert if is_postgres() else sqlite_insert)(SessionLogin)
+        db.session.execute(
+            upsert.values(session_id=session_id, user_id=user_id).on_conflict_do_update(
+                index_elements=[SessionLogin.session_id],
+                set_={"user_id": user_id, "logged_in_at": func.now()},
+            )
+        )
         result = db.session.execute(
             update(Interaction)
             .where(Interaction.session_id == session_id, Interaction.user_id.is_(None))
@@ -149,6 +158,26 @@ def _write(facts: list[dict[str, Any]]) -> dict[str, int]:
         merged += cast(CursorResult[Any], result).rowcount
     return {"interactions": len(kept), "searches": len(searches),
             "sessions_merged": merged, "skipped": skipped}  # fmt: skip
+
+
+def _logged_in(rows: list[dict[str, Any]]) -> int:
+    """Give anonymous rows of a session that has logged in to its user (a view another process
+    sent after the login's fact was written); how many."""
+    sessions = {row["session_id"] for row in rows if row["user_id"] is None}
+    if not sessions:
+        return 0
+    found = db.session.execute(
+        select(SessionLogin.session_id, SessionLogin.user_id).where(
+            SessionLogin.session_id.in_(sessions)
+        )
+    )
+    users = {session_id: user_id for session_id, user_id in found}
+    given = 0
+    for row in rows:
+        if row["user_id"] is None and row["session_id"] in users:
+            row["user_id"] = users[row["session_id"]]
+            given += 1
+    return given
 
 
 def _existing(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -157,6 +157,17 @@ class SearchQuery(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
+class SessionLogin(Base):
+    """An anonymous session (X-Session-ID) logged in as a user: its interactions written
+    since, even those another process sent after the login, are the user's. Kept a day."""
+
+    __tablename__ = "session_logins"
+
+    session_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    logged_in_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
+
+
 class InteractionBatch(Base):
     """A batch of facts written (shop.tracking's token): a run that wrote it and died before
     clearing it in Redis is not written twice. Pruned after a day."""

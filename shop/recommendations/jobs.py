@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 
 from shop.db import db, is_postgres, table_of, unit_of_work
 from shop.recommendations import training
@@ -43,6 +43,8 @@ def refresh_recommendations() -> dict[str, Any]:
         session.execute(delete(UserRecommendation))
         _write(ProductRecommendation, product_rows)
         _write(UserRecommendation, user_rows)
+        if is_postgres():  # millions of rows replaced: a plan from old statistics can scan all
+            session.execute(text("ANALYZE product_recommendations, user_recommendations"))
     return {
         "products": len(catalog.product_ids),
         "customers": len(customers.user_ids),

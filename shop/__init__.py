@@ -11,7 +11,7 @@ from flask import Flask, Request, Response
 from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shop import bus, idempotency, media, privacy
+from shop import bus, idempotency, media, privacy, tracking
 from shop.api import (
     DESCRIPTION,
     CrossFieldRules,
@@ -61,6 +61,10 @@ from shop.products.personal_data import PERSONAL_DATA as PRODUCTS_PERSONAL_DATA
 from shop.products.routes import blp as products_api
 from shop.products.routes import flash_sales_blp as flash_sales_api
 from shop.queues import init_redis
+from shop.recommendations.personal_data import PERSONAL_DATA as RECOMMENDATIONS_PERSONAL_DATA
+from shop.recommendations.routes import blp as recommendations_api
+from shop.recommendations.subscribers import SUBSCRIBERS as RECOMMENDATIONS_SUBSCRIBERS
+from shop.reports.personal_data import PERSONAL_DATA as REPORTS_PERSONAL_DATA
 from shop.reports.routes import best_sellers_blp as best_sellers_api
 from shop.reports.routes import blp as reports_api
 from shop.reports.routes import seller_blp as seller_reports_api
@@ -94,6 +98,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             *EVENTS_SUBSCRIBERS,
             *MERCHANDISING_SUBSCRIBERS,
             *ORDERS_SUBSCRIBERS,
+            *RECOMMENDATIONS_SUBSCRIBERS,
         ),
     )
     # Every domain's part of a user's personal data: exported (in this order) and erased.
@@ -108,6 +113,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             AUDIT_PERSONAL_DATA,
             PRODUCTS_PERSONAL_DATA,
             INVENTORY_PERSONAL_DATA,
+            REPORTS_PERSONAL_DATA,
+            RECOMMENDATIONS_PERSONAL_DATA,
             idempotency.PERSONAL_DATA,
         ),
     )
@@ -142,6 +149,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     _scope_limiter_to(app, auth_api.name, phone_api.name, carts_api.name)
     init_redis(app)
+    tracking.init_app(app)
     media.init_app(app)
     stripe_api.init_app(app)
     api.init_app(
@@ -205,6 +213,7 @@ def register_blueprints(app: Flask) -> None:
         reports_api,
         seller_reports_api,
         best_sellers_api,
+        recommendations_api,
         events_api,
         webhooks_api,
         media.blp,

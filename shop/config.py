@@ -141,6 +141,9 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         **({"CACHE_TYPE": env("CACHE_TYPE")} if env("CACHE_TYPE") else {}),
         "CACHE_KEY_PREFIX": "shop:",
         "CACHE_RESPONSES": _env_bool("CACHE_RESPONSES", True),
+        # Behaviour (shop.tracking): product views, searches, cart and wishlist adds, purchases
+        # and ratings recorded for the reports and recommendations; false records none.
+        "TRACK_BEHAVIOUR": _env_bool("TRACK_BEHAVIOUR", True),
         "REDIS_TIMEOUT": float(env("REDIS_TIMEOUT", "0.5")),
         # Requests (an image upload may be larger: UPLOAD_MAX_BYTES)
         "MAX_CONTENT_LENGTH": 1024 * 1024,

@@ -96,6 +96,18 @@ JOBS: tuple[PeriodicJob, ...] = (
         "Delete guest carts idle CART_IDLE_DAYS (30 by default), with their lines.",
     ),
     PeriodicJob(
+        "interactions",
+        "shop.reports.behaviour.flush_interactions",
+        "* * * * *",
+        "Write the buffered views, searches, cart and wishlist adds, purchases and ratings.",
+    ),
+    PeriodicJob(
+        "recommendations",
+        "shop.recommendations.jobs.refresh_recommendations",
+        "20 * * * *",
+        "Recompute every product's and customer's recommendations from their histories.",
+    ),
+    PeriodicJob(
         "purge-expired-tokens",
         "shop.auth.tokens.purge_expired_tokens",
         "17 3 * * *",

@@ -202,3 +202,14 @@ class ShipmentUpdated(Event, name="shipment.updated"):
             location=event.location,
             at=event.at,
         )
+
+
+@dataclass(frozen=True)
+class CartItemAdded(Event, name="cart.item_added"):
+    """Units of a product (or variant) added to a cart, in this unit of work."""
+
+    cart_id: int
+    user_id: int | None  # None: a guest's cart
+    product_id: int
+    variant_id: int | None
+    quantity: int

@@ -20,6 +20,8 @@ from shop.db import db, unit_of_work, utcnow
 from shop.merchandising.models import WishlistItem
 from shop.orders.models import Address, Cart, Order
 from shop.orders.subscribers import attach_guest_orders
+from shop.recommendations.models import UserRecommendation
+from shop.reports.models import Interaction, SessionLogin
 from shop.security import Role, digest
 from tests.conftest import text_of
 from tests.factories import PASSWORD, bearer, headers_for, make_product, make_user
@@ -30,7 +32,7 @@ NUMBER = "+16502530000"
 EMAIL = "Ada.Lovelace@example.com"
 SECTIONS = {
     "profile", "two_factor", "sessions", "codes", "addresses", "cart", "orders", "wishlist",
-    "reviews", "events", "audit_entries",
+    "reviews", "events", "audit_entries", "interactions",
 }  # fmt: skip
 
 
@@ -131,6 +133,18 @@ def ada_with_everything(app, client, ada, goods, as_staff, as_admin):
         session.add_all(RecoveryCode(user_id=ada.id, digest=digest(f"code-{n}")) for n in range(3))
         session.add(PhoneCode(user_id=ada.id, purpose="login", phone=NUMBER, digest="x" * 64,
                               expires_at=utcnow() + timedelta(minutes=10)))  # fmt: skip
+        session.add(Interaction(user_id=ada.id, product_id=pen.id, kind="view"))
+        session.add(SessionLogin(session_id="browser-1", user_id=ada.id))
+        session.add(
+            UserRecommendation(
+                user_id=ada.id,
+                algorithm="hybrid",
+                position=0,
+                recommended_id=pad.id,
+                score=1.0,
+                reason="similar",
+            )
+        )
     return {"headers": headers, "order": order, "guest": guest, "refresh": signed_in.json}
 
 
@@ -211,6 +225,7 @@ def test_the_export_holds_every_section(client, app, ada, ada_with_everything, g
     assert guest["guest_email"] == EMAIL.upper() and guest["payments"] == []
     assert [w["product_id"] for w in data["wishlist"]] == [goods[1].id]
     assert [r["title"] for r in data["reviews"]] == ["Precise"]
+    assert [(i["kind"], i["product_id"]) for i in data["interactions"]] == [("view", goods[0].id)]
     assert "order.created" in {e["type"] for e in data["events"]}
     actions = [e["action"] for e in data["audit_entries"]]
     assert {"auth.login", "auth.login_failed", "order.created", "review.created"} <= set(actions)
@@ -281,7 +296,7 @@ def test_erasing_anonymises_the_account_and_keeps_its_orders(
         assert user.phone_verified_at is None and user.date_of_birth is None
         assert user.totp_secret is None and user.totp_enabled_at is None
         for model in (Address, WishlistItem, LoginSession, RefreshToken, UserToken, RecoveryCode,
-                      PhoneCode, Cart):  # fmt: skip
+                      PhoneCode, Cart, Interaction, SessionLogin, UserRecommendation):  # fmt: skip
             assert (
                 db.session.scalar(
                     select(func.count()).select_from(model).where(model.user_id == ada.id)

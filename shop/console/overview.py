@@ -110,6 +110,11 @@ def orders_to_ship(actor: User, page: int) -> Page:
     return paginate(stmt, page, PAGE_SIZE)
 
 
+def order_number(order_id: int) -> str | None:
+    order = db.session.get(Order, order_id)
+    return order.number if order is not None else None
+
+
 def refunds_owed(actor: User, page: int) -> dict[str, Any]:
     """Two lists. Money owed back: orders with refund_due > 0 (paid after being cancelled, or
     a provider refund not confirmed yet; orders.queries.list_orders(needs_refund=True)).

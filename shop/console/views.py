@@ -145,7 +145,7 @@ def to_ship() -> Any:
     return page(
         "ship.html",
         orders=overview.orders_to_ship(_staff(), max(number, 1)),
-        done=request.args.get("done"),
+        done=_notice("shipped", "Order {} marked shipped."),
     )
 
 
@@ -163,7 +163,7 @@ def ship(order_id: int) -> Any:
         return _refused(
             "ship.html", error.status, error.detail, orders=overview.orders_to_ship(_staff(), 1)
         )
-    return redirect(url_for("console.to_ship", done=f"Order {order_id} marked shipped."), 303)
+    return redirect(url_for("console.to_ship", shipped=order_id), 303)
 
 
 @blp.get("/refunds")
@@ -172,7 +172,7 @@ def refunds() -> Any:
     return page(
         "refunds.html",
         owed=overview.refunds_owed(_staff(), max(number, 1)),
-        done=request.args.get("done"),
+        done=_notice("refunded", "Refund recorded on order {}."),
     )
 
 
@@ -190,7 +190,15 @@ def refund(order_id: int) -> Any:
         return _refused(
             "refunds.html", error.status, error.detail, owed=overview.refunds_owed(_staff(), 1)
         )
-    return redirect(url_for("console.refunds", done=f"Refund recorded on order {order_id}."), 303)
+    return redirect(url_for("console.refunds", refunded=order_id), 303)
+
+
+def _notice(name: str, text: str) -> str | None:
+    """The notice after an action (Post/Redirect/Get): made here from the order's id in the
+    address, never text taken from it."""
+    order_id = request.args.get(name, type=int)
+    number = overview.order_number(order_id) if order_id else None
+    return text.format(number) if number else None
 
 
 def _refused(template: str, status: int, message: str, **context: Any) -> Any:

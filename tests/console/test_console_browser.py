@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from shop.db import db
+from shop.orders.models import Order
 from shop.security import Role
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.console.cdp import CHROMIUM, Browser
@@ -58,15 +60,9 @@ def served(app):
         "JWT_SECRET_KEY": app.config["JWT_SECRET_KEY"],
         "LOG_LEVEL": "WARNING",
     }
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
     server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "wsgi:app",
-        ],  # fmt: skip
+        [gunicorn, "--bind", f"127.0.0.1:{port}", "--workers", "1", "wsgi:app"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -111,6 +107,11 @@ def charts_drawn(browser):
 def test_the_console_in_chromium(served, browser, client, app):
     make_user(app, role=Role.STAFF, email="clerk@example.com", password=PASSWORD)
     order, _, _ = place_paid_order(client, app)
+    owed, _, _ = place_paid_order(client, app, product="Mug", buyer="dora@example.com")
+    with app.app_context():  # a payment that arrived after the order was cancelled
+        row = db.session.get(Order, owed["id"])
+        row.status, row.refund_due = "cancelled", row.amount_paid
+        db.session.commit()
     make_product(app, name="Nearly gone", stock=1)  # on the low-stock list
 
     browser.goto(f"{served}/admin/")
@@ -148,16 +149,22 @@ def test_the_console_in_chromium(served, browser, client, app):
         "row.querySelector('form').submit();"
     )
     text = browser.evaluate("document.body.innerText")
-    assert f"Order {order['id']} marked shipped." in text
-    assert order["number"] not in text
+    assert f"Order {order['number']} marked shipped." in text
+    assert f"order-{order['id']}" not in browser.evaluate("document.body.innerHTML")
     shoot(browser, "shipped")
 
     browser.goto(f"{served}/admin/refunds")
-    assert "Refunds owed" in browser.evaluate("document.body.innerText")
+    assert owed["number"] in browser.evaluate("document.body.innerText")
     shoot(browser, "refunds")
+    browser.submit(f"document.querySelector('#order-{owed['id']} form').submit();")
+    text = browser.evaluate("document.body.innerText")
+    assert f"Refund recorded on order {owed['number']}." in text
+    assert f"order-{owed['id']}" not in browser.evaluate("document.body.innerHTML")
+    shoot(browser, "refunded")
 
     browser.goto(f"{served}/admin/")  # the action's audit row is on the dashboard
-    assert "shipment.created" in browser.evaluate("document.body.innerText")
+    text = browser.evaluate("document.body.innerText")
+    assert "shipment.created" in text and "refund.created" in text
     charts_drawn(browser)
 
     browser.submit("document.querySelector('form.logout').submit();")

@@ -47,10 +47,10 @@ def signed_in(client, clerk):
     return client
 
 
-def place_paid_order(client, app):
-    pen = make_product(app, name="Pen", price=Decimal("20.00"), stock=10)
-    buyer = make_user(app, email="buyer@example.com")
-    staff = make_user(app, role=Role.STAFF, email="payer@example.com")
+def place_paid_order(client, app, product="Pen", buyer="buyer@example.com"):
+    pen = make_product(app, name=product, price=Decimal("20.00"), stock=10)
+    buyer = make_user(app, email=buyer)
+    staff = make_user(app, role=Role.STAFF, email=f"payer-{buyer.id}@example.com")
     order = client.post(
         f"{API}/orders",
         headers=headers_for(app, buyer),
@@ -170,7 +170,10 @@ def test_mark_shipped_goes_through_the_shipments_service(signed_in, app):
         ).one()
         assert entry.actor_email == "clerk@example.com"
     after = signed_in.get(answer.headers["Location"]).get_data(as_text=True)
-    assert "marked shipped" in after and f'id="order-{order["id"]}"' not in after
+    assert (
+        f"Order {order['number']} marked shipped." in after
+        and f'id="order-{order["id"]}"' not in after
+    )
 
 
 def test_a_refused_shipment_says_why(signed_in, app):
@@ -214,13 +217,22 @@ def test_refunds_owed_lists_money_due_and_records_a_refund(signed_in, app):
             select(AuditLog).where(AuditLog.action == Action.REFUND_CREATED)
         ).one()
         assert entry.actor_email == "clerk@example.com"
-    assert order["number"] not in signed_in.get("/admin/refunds").get_data(as_text=True)
+    after = signed_in.get(answer.headers["Location"]).get_data(as_text=True)
+    assert f"Refund recorded on order {order['number']}." in after
+    assert f'id="order-{order["id"]}"' not in after
     too_much = signed_in.post(
         f"/admin/orders/{order['id']}/refund",
         data={"amount": "1.00", "reason": "again", "csrf_token": csrf_of(page)},
     )
     assert too_much.status_code == 409
     assert "can be refunded" in too_much.get_data(as_text=True)
+
+
+def test_the_notice_after_an_action_is_never_text_from_the_address(signed_in):
+    page = signed_in.get("/admin/ship?shipped=Call+0800+now").get_data(as_text=True)
+    assert "Call 0800" not in page
+    page = signed_in.get("/admin/refunds?refunded=424242").get_data(as_text=True)
+    assert "424242" not in page  # no such order: no notice
 
 
 def test_sign_out_ends_the_login_session(signed_in, app):

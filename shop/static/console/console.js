@@ -46,8 +46,10 @@
       ],
       axes: [
         { splits: function () { return xs; }, values: function (u, splits) {
-            return splits.map(function (i) { var l = labels[i] || ""; return l.length > 12 ? l.slice(0, 11) + "…" : l; });
-          }, rotate: 0, size: 40 },
+            // as many characters as a bar's slot holds (about 7 px each)
+            var room = Math.max(3, Math.floor(u.bbox.width / devicePixelRatio / Math.max(labels.length, 1) / 7));
+            return splits.map(function (i) { var l = labels[i] || ""; return l.length > room ? l.slice(0, room - 1) + "…" : l; });
+          }, size: 40 },
         {}
       ]
     }, [xs, data.values], el);

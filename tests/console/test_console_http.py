@@ -280,3 +280,28 @@ def test_two_factor_asks_for_the_code(client, clerk, app):
     )
     assert right.status_code == 303, right.get_data(as_text=True)
     assert client.get("/admin/").status_code == 200
+
+
+def test_the_lists_cost_the_same_statements_for_one_order_or_many(signed_in, app, count_queries):
+    def owe(order):
+        with app.app_context():
+            row = db.session.get(Order, order["id"])
+            row.status, row.refund_due = "cancelled", row.amount_paid
+            db.session.commit()
+
+    first, _, _ = place_paid_order(signed_in, app)
+    owe(place_paid_order(signed_in, app, product="Owed", buyer="owed@example.com")[0])
+    with count_queries() as one:
+        assert first["number"] in signed_in.get("/admin/ship").get_data(as_text=True)
+    with count_queries() as one_owed:
+        signed_in.get("/admin/refunds")
+    for n in range(3):
+        place_paid_order(signed_in, app, product=f"S{n}", buyer=f"s{n}@example.com")
+        order, _, _ = place_paid_order(signed_in, app, product=f"P{n}", buyer=f"b{n}@example.com")
+        owe(order)
+    with count_queries() as many:
+        assert signed_in.get("/admin/ship").status_code == 200
+    with count_queries() as many_owed:
+        assert order["number"] in signed_in.get("/admin/refunds").get_data(as_text=True)
+    assert one.count == many.count
+    assert one_owed.count == many_owed.count

@@ -144,7 +144,7 @@ def to_ship() -> Any:
     number = request.args.get("page", 1, type=int)
     return page(
         "ship.html",
-        orders=overview.orders_to_ship(_staff(), max(number, 1)),
+        orders=overview.orders_to_ship(max(number, 1)),
         done=_notice("shipped", "Order {} marked shipped."),
     )
 
@@ -156,13 +156,9 @@ def ship(order_id: int) -> Any:
         data = ShipmentCreateSchema().load(fields)
         create_shipment(_staff(), order_id, data)
     except ValidationError as error:
-        return _refused(
-            "ship.html", 422, _messages(error), orders=overview.orders_to_ship(_staff(), 1)
-        )
+        return _refused("ship.html", 422, _messages(error), orders=overview.orders_to_ship(1))
     except ShopError as error:
-        return _refused(
-            "ship.html", error.status, error.detail, orders=overview.orders_to_ship(_staff(), 1)
-        )
+        return _refused("ship.html", error.status, error.detail, orders=overview.orders_to_ship(1))
     return redirect(url_for("console.to_ship", shipped=order_id), 303)
 
 
@@ -199,6 +195,11 @@ def _notice(name: str, text: str) -> str | None:
     order_id = request.args.get(name, type=int)
     number = overview.order_number(order_id) if order_id else None
     return text.format(number) if number else None
+
+
+@blp.errorhandler(429)
+def _too_many(error: Any) -> Any:
+    return page("login.html", 429, error="Too many sign-in attempts from here: wait a while.")
 
 
 def _refused(template: str, status: int, message: str, **context: Any) -> Any:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from shop.audit.models import Action, AuditLog
 from shop.db import db
 from shop.orders.models import Order
+from shop.orders.return_models import Return, ReturnItem, ReturnStatus
 from shop.security import Role
 from tests.factories import headers_for, make_product, make_user
 
@@ -305,3 +306,33 @@ def test_the_lists_cost_the_same_statements_for_one_order_or_many(signed_in, app
         assert order["number"] in signed_in.get("/admin/refunds").get_data(as_text=True)
     assert one.count == many.count
     assert one_owed.count == many_owed.count
+
+
+def test_a_return_received_and_not_refunded_is_owed(signed_in, app):
+    order, _, _ = place_paid_order(signed_in, app)
+    with app.app_context():
+        row = db.session.get(Order, order["id"])
+        line = row.items[0]
+        ret = Return(order_id=row.id, status=ReturnStatus.RECEIVED.value)
+        ret.items = [ReturnItem(order_item_id=line.id, quantity=2, reason="broken",
+                                received_quantity=2)]  # fmt: skip
+        db.session.add(ret)
+        db.session.commit()
+        return_id = ret.id
+    html = signed_in.get("/admin/refunds").get_data(as_text=True)
+    assert f'id="return-{return_id}"' in html
+    assert f"return #{return_id} received" in html
+
+
+def test_sign_in_attempts_are_limited_per_address(other_app, clerk):
+    limited = other_app(LOGIN_LIMIT_PER_IP="2 per minute").test_client()
+    token = csrf_of(limited.get("/admin/login"))
+    wrong = {"email": clerk.email, "password": "not the password", "csrf_token": token}
+    assert [limited.post("/admin/login", data=wrong).status_code for _ in range(3)] == [
+        401,
+        401,
+        429,
+    ]
+    refused = limited.post("/admin/login", data=wrong)
+    assert refused.mimetype == "text/html"
+    assert "Too many sign-in attempts" in refused.get_data(as_text=True)

@@ -13,11 +13,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from shop.db import db
+from shop.db import db, utcnow
 from shop.orders.models import Order
 from shop.security import Role
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
@@ -113,6 +114,12 @@ def test_the_console_in_chromium(served, browser, client, app):
         row.status, row.refund_due = "cancelled", row.amount_paid
         db.session.commit()
     make_product(app, name="Nearly gone", stock=1)  # on the low-stock list
+    past = [place_paid_order(client, app, product=f"Lamp {n}", buyer=f"p{n}@example.com")[0]
+            for n in range(6)]  # fmt: skip
+    with app.app_context():  # placed over the last weeks: the line has a shape
+        for n, placed in enumerate(past):
+            db.session.get(Order, placed["id"]).created_at = utcnow() - timedelta(days=3 + 4 * n)
+        db.session.commit()
 
     browser.goto(f"{served}/admin/")
     assert browser.evaluate("location.pathname") == "/admin/login"

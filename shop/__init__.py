@@ -29,6 +29,7 @@ from shop.auth.routes import blp as auth_api
 from shop.auth.tokens import load_token_user
 from shop.cli import register_commands
 from shop.config import load_config
+from shop.console import blp as console
 from shop.db import db
 from shop.errors import problem
 from shop.events.personal_data import PERSONAL_DATA as EVENTS_PERSONAL_DATA
@@ -147,7 +148,7 @@ def register_extensions(app: Flask) -> None:
         expose_headers=["X-Request-ID", "Location", "Retry-After"],
     )
     limiter.init_app(app)
-    _scope_limiter_to(app, auth_api.name, phone_api.name, carts_api.name)
+    _scope_limiter_to(app, auth_api.name, phone_api.name, carts_api.name, console.name)
     init_redis(app)
     tracking.init_app(app)
     media.init_app(app)
@@ -189,6 +190,7 @@ def _scope_limiter_to(app: Flask, *blueprints: str) -> None:
 def register_blueprints(app: Flask) -> None:
     app.url_map.converters["int"] = IdConverter  # before any route is added
     app.register_blueprint(docs_assets)
+    app.register_blueprint(console)  # HTML at /admin/, not part of the API's OpenAPI
     for blueprint in (
         health,
         auth_api,

@@ -42,6 +42,9 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "CACHE_REDIS_URL": env("CACHE_REDIS_URL") or None,
         "LOG_LEVEL": env("LOG_LEVEL", "INFO"),
         "LOG_JSON": _env_bool("LOG_JSON", True),
+        # The staff console's cookie (/admin/) is Secure unless this says otherwise (plain
+        # http on a host other than localhost, e.g. a LAN test box).
+        "CONSOLE_COOKIE_SECURE": _env_bool("CONSOLE_COOKIE_SECURE", True),
         # Mail: with no MAIL_SERVER the message is written to the log instead of sent.
         "MAIL_SERVER": env("MAIL_SERVER") or None,
         "MAIL_PORT": _env_int("MAIL_PORT", 25),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from flask import Flask
 from rq_scheduler import Scheduler
 from werkzeug.utils import import_string
 
-from shop import outbox
+from shop import metrics, outbox
 from shop.audit.models import Action, Target
 from shop.audit.services import record
 from shop.db import unit_of_work, utcnow
@@ -24,6 +25,9 @@ from shop.queues import DEFAULT_QUEUE
 
 log = logging.getLogger(__name__)
 JOB_ID_PREFIX = "periodic-"
+# When the scheduler last ticked (seconds since the epoch), for GET /admin/system; it lives a
+# few ticks (an absent key: no scheduler has ticked lately).
+LAST_TICK_KEY = "shop-scheduler:last-tick"
 
 
 @dataclass(frozen=True)
@@ -210,6 +214,11 @@ class RelayingScheduler(Scheduler):
         except Exception:
             log.exception("could not check the periodic schedule; will retry next tick")
         jobs = super().enqueue_jobs()
+        metrics.child(metrics.JOBS_QUEUED, DEFAULT_QUEUE).inc(len(jobs))
+        try:
+            self.connection.set(LAST_TICK_KEY, time.time(), ex=int(self._interval) * 3 + 10)
+        except Exception:
+            log.warning("could not record the tick", exc_info=True)
         try:
             outbox.relay()
         except Exception:

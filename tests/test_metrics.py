@@ -9,6 +9,7 @@ import operator
 import re
 import shutil
 import subprocess
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,8 +26,8 @@ from shop.outbox import OutboxMessage
 from shop.products.cache import CATALOG
 from shop.queues import DEFAULT_QUEUE
 from tests.conftest import TEST_REDIS_URL, statements_of
-from tests.events.test_webhooks import add_endpoint, make_due, receiver, tick  # noqa: F401
-from tests.factories import bearer, make_product
+from tests.events.test_webhooks import Receiver, add_endpoint, make_due, tick
+from tests.factories import make_product
 
 ROOT = Path(__file__).resolve().parent.parent
 API = "/api/v1"
@@ -206,6 +207,15 @@ def test_a_scrape_with_redis_down_still_answers(other_app, private_redis):
     assert value(found, "shop_scrape_ok", source="redis") == 0
     assert value(found, "shop_scrape_ok", source="database") == 1
     assert ("shop_queue_depth", (("queue", DEFAULT_QUEUE),)) not in found
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
 def test_webhook_deliveries_are_counted_by_status(

@@ -206,6 +206,11 @@ class RelayingScheduler(Scheduler):
     """rq-scheduler whose every tick also re-registers a schedule Redis lost (a restart from
     nothing, a flush), relays the outbox to RQ, and fans new events out to webhooks."""
 
+    def enqueue_job(self, job: Any) -> Any:
+        queued = super().enqueue_job(job)
+        metrics.child(metrics.JOBS_QUEUED, job.origin or DEFAULT_QUEUE).inc()
+        return queued
+
     def enqueue_jobs(self) -> Any:
         try:
             present = {job.id for job in self.get_jobs()}
@@ -214,7 +219,6 @@ class RelayingScheduler(Scheduler):
         except Exception:
             log.exception("could not check the periodic schedule; will retry next tick")
         jobs = super().enqueue_jobs()
-        metrics.child(metrics.JOBS_QUEUED, DEFAULT_QUEUE).inc(len(jobs))
         try:
             self.connection.set(LAST_TICK_KEY, time.time(), ex=int(self._interval) * 3 + 10)
         except Exception:

@@ -10,6 +10,8 @@ import re
 import shutil
 import subprocess
 import threading
+import time
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from shop.db import db, unit_of_work
 from shop.outbox import OutboxMessage
 from shop.products.cache import CATALOG
 from shop.queues import DEFAULT_QUEUE
+from shop.schedule import LAST_TICK_KEY, RelayingScheduler
 from tests.conftest import TEST_REDIS_URL, statements_of
 from tests.events.test_webhooks import Receiver, add_endpoint, make_due, tick
 from tests.factories import make_product
@@ -182,6 +185,18 @@ def test_jobs_queued_started_and_failed_by_queue(app, client, run_jobs):
     assert ran == queued + 1
     assert delta(before, after, "shop_jobs_started_total", queue=DEFAULT_QUEUE) == ran
     assert delta(before, after, "shop_jobs_failed_total", queue=DEFAULT_QUEUE) == 1
+
+
+def test_the_scheduler_counts_the_jobs_it_queues_and_records_its_tick(app, client):
+    redis = Redis.from_url(TEST_REDIS_URL)
+    scheduler = RelayingScheduler(queue_name=DEFAULT_QUEUE, connection=redis)
+    scheduler.enqueue_in(timedelta(seconds=-1), operator.add, 1, 2)
+    before = scrape(client)
+    with app.app_context():
+        scheduler.enqueue_jobs()
+    assert delta(before, scrape(client), "shop_jobs_queued_total", queue=DEFAULT_QUEUE) == 1
+    assert Queue(DEFAULT_QUEUE, connection=redis).count == 1
+    assert float(redis.get(LAST_TICK_KEY)) == pytest.approx(time.time(), abs=5)
 
 
 def test_outbox_backlog_and_queue_depth_are_read_at_scrape(app, client):

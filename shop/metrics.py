@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 slow_log = logging.getLogger("shop.slow")
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 UNMATCHED = "unmatched"  # the route label of a request no URL rule matched
+# The method label; any other method a client makes up is "other" (labels stay bounded).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 SLOWEST = 3  # statements a slow request's log line shows
 SQL_CHARS = 300  # of each, whitespace collapsed
 
@@ -121,7 +123,7 @@ def _finish(response: Response) -> Response:
     seconds = time.perf_counter() - started
     rule = request.url_rule
     route = rule.rule if rule is not None else UNMATCHED
-    method = request.method
+    method = request.method if request.method in METHODS else "other"
     child(REQUESTS, route, method, str(response.status_code)).inc()
     child(DURATION, route, method).observe(seconds)
     child(STATEMENTS, route).observe(len(timings))

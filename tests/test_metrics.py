@@ -117,6 +117,7 @@ def test_requests_are_counted_by_url_rule_method_and_status(app, client, count_q
         assert client.get(f"{API}/products/999999").status_code == 404
     assert client.get("/no/such/path").status_code == 404
     assert client.delete("/health").status_code == 405
+    assert client.open("/health", method="BREW").status_code == 405
     after = scrape(client)
 
     assert delta(before, after, "shop_http_requests_total", route="/health", method="GET",
@@ -128,6 +129,8 @@ def test_requests_are_counted_by_url_rule_method_and_status(app, client, count_q
     assert delta(before, after, "shop_http_requests_total", **unmatched) == 1
     # A method the rule does not take: werkzeug matched no rule either.
     assert delta(before, after, "shop_http_requests_total", route="unmatched", method="DELETE",
+                 status="405") == 1  # fmt: skip
+    assert delta(before, after, "shop_http_requests_total", route="unmatched", method="other",
                  status="405") == 1  # fmt: skip
     # The raw path is never a label.
     raw = f"{API}/products/{product.id}"

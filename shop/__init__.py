@@ -11,7 +11,7 @@ from flask import Flask, Request, Response
 from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shop import bus, idempotency, media, privacy, tracking
+from shop import bus, idempotency, media, metrics, privacy, tracking
 from shop.api import (
     DESCRIPTION,
     CrossFieldRules,
@@ -47,6 +47,9 @@ from shop.merchandising.routes import coupons_blp as coupons_api
 from shop.merchandising.subscribers import SUBSCRIBERS as MERCHANDISING_SUBSCRIBERS
 from shop.observability import blp as health
 from shop.observability import configure_logging, register_request_hooks
+from shop.ops.routes import blp as system_api
+from shop.ops.routes import metrics_blp
+from shop.ops.subscribers import SUBSCRIBERS as OPS_SUBSCRIBERS
 from shop.orders import stripe_api
 from shop.orders.payment_routes import blp as payments_api
 from shop.orders.personal_data import PERSONAL_DATA as ORDERS_PERSONAL_DATA
@@ -100,6 +103,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             *MERCHANDISING_SUBSCRIBERS,
             *ORDERS_SUBSCRIBERS,
             *RECOMMENDATIONS_SUBSCRIBERS,
+            *OPS_SUBSCRIBERS,
         ),
     )
     # Every domain's part of a user's personal data: exported (in this order) and erased.
@@ -138,6 +142,7 @@ class _NoCookieSessions(SessionInterface):
 def register_extensions(app: Flask) -> None:
     configure_logging(app)
     register_request_hooks(app)
+    metrics.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     jwt.init_app(app)
@@ -191,6 +196,7 @@ def register_blueprints(app: Flask) -> None:
     app.url_map.converters["int"] = IdConverter  # before any route is added
     app.register_blueprint(docs_assets)
     app.register_blueprint(console)  # HTML at /admin/, not part of the API's OpenAPI
+    app.register_blueprint(metrics_blp)
     for blueprint in (
         health,
         auth_api,
@@ -219,6 +225,7 @@ def register_blueprints(app: Flask) -> None:
         events_api,
         webhooks_api,
         media.blp,
+        system_api,
     ):
         api.register_blueprint(blueprint)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from decimal import Decimal
@@ -137,6 +138,15 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         # Reverse proxies in front of shop: client addresses (rate limits, audit) are then
         # taken from that many X-Forwarded-For hops; 0 trusts no such header.
         "PROXY_COUNT": _env_int("PROXY_COUNT", 0),
+        # Metrics (shop.metrics): GET /metrics answers scrapes from these addresses and CIDR
+        # blocks, or with `Authorization: Bearer METRICS_TOKEN`; anyone else gets a 404. The
+        # worker and the scheduler serve theirs on METRICS_PORT (unset: not at all). Requests
+        # slower than SLOW_REQUEST_MS are logged with their slowest statements.
+        "METRICS_ENABLED": _env_bool("METRICS_ENABLED", True),
+        "METRICS_ALLOW_FROM": env("METRICS_ALLOW_FROM", "127.0.0.1"),
+        "METRICS_TOKEN": env("METRICS_TOKEN") or None,
+        "METRICS_PORT": _env_int("METRICS_PORT", 0) or None,
+        "SLOW_REQUEST_MS": _env_int("SLOW_REQUEST_MS", 500),
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_KEY_PREFIX": "shop-limits",
@@ -203,6 +213,7 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         config.setdefault("CACHE_OPTIONS", timeouts)
     if config["RATELIMIT_STORAGE_URI"].startswith("redis"):
         config.setdefault("RATELIMIT_STORAGE_OPTIONS", timeouts)
+    _check_metrics(config)
     _check_media(config)
     _check_payments(config)
     _check_sms(config)
@@ -222,6 +233,19 @@ def _normalise_database_url(url: str) -> str:
     if url.startswith("postgres://"):
         return "postgresql://" + url[len("postgres://") :]
     return url
+
+
+def _check_metrics(config: dict[str, Any]) -> None:
+    allow_from = config["METRICS_ALLOW_FROM"]
+    if isinstance(allow_from, str):
+        try:
+            config["METRICS_ALLOW_FROM"] = [
+                ipaddress.ip_network(part.strip(), strict=False)
+                for part in allow_from.split(",")
+                if part.strip()
+            ]
+        except ValueError as error:
+            raise ConfigError(f"METRICS_ALLOW_FROM: {error}") from None
 
 
 def _check_media(config: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from flask import Flask, Request, Response
 from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shop import bus, idempotency, media, metrics, privacy, tracking
+from shop import bus, edge, idempotency, media, metrics, privacy, ratelimits, tracking
 from shop.api import (
     DESCRIPTION,
     CrossFieldRules,
@@ -87,8 +87,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.session_interface = _NoCookieSessions()
     app.config.update(load_config(app.instance_path, config))
-    if app.config["PROXY_COUNT"]:
-        hops = app.config["PROXY_COUNT"]
+    if app.config["TRUSTED_PROXIES"]:
+        hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
         )
@@ -143,6 +143,8 @@ def register_extensions(app: Flask) -> None:
     configure_logging(app)
     register_request_hooks(app)
     metrics.init_app(app)
+    ratelimits.init_app(app)
+    edge.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     jwt.init_app(app)
@@ -150,7 +152,7 @@ def register_extensions(app: Flask) -> None:
     cors.init_app(
         app,
         resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
-        expose_headers=["X-Request-ID", "Location", "Retry-After"],
+        expose_headers=["X-Request-ID", "Location", "Retry-After", "ETag", *ratelimits.HEADERS],
     )
     limiter.init_app(app)
     _scope_limiter_to(app, auth_api.name, phone_api.name, carts_api.name, console.name)

@@ -61,6 +61,13 @@ and payments, inventory, reports.
   unavailable (`Retry-After`). Never a 500 for bad input.
 - **Lists** answer `{items, page, page_size, total, pages, links}` (and a `Link` header);
   `page`, `page_size` (at most 100); an unknown query parameter is a 422.
+- **Rate limits**: every call counts against its user's budget (`RATE_LIMIT_USER`) or, without
+  a token, its address's (`RATE_LIMIT_ANON`); answers carry `RateLimit-Limit`,
+  `RateLimit-Remaining` and `RateLimit-Reset` (seconds), and past the limit a 429 with
+  `Retry-After`.
+- **HTTP caching**: public catalog answers carry a strong `ETag` and, without credentials,
+  `Cache-Control: public, max-age=...` (30 s by default); `If-None-Match` with the current tag
+  answers 304. Any answer to a request with credentials is `Cache-Control: no-store`.
 - **Idempotency**: `POST /api/v1/orders`, payments and purchase orders take an
   `Idempotency-Key` (at most 255 characters, kept 24 h): a repeat with the same body answers
   the first answer and changes nothing; the same key with another body is a 409.

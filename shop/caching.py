@@ -7,15 +7,17 @@ namespaces (products.cache, reports.cache)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
+from werkzeug.http import quote_etag
 
-from shop import metrics, outbox
+from shop import edge, metrics, outbox
 from shop.db import after_commit, unit_of_work, uow_state
 from shop.extensions import cache
 
@@ -130,27 +132,28 @@ def invalidate(*namespaces: str) -> None:
     state["invalidate"].update(namespaces)
 
 
-def _read(namespaces: tuple[str, ...], key: str) -> tuple[Any, Any]:
-    """The namespaces' versions and the value cached at `key` for them, in one round trip.
+def _read(namespaces: tuple[str, ...], key: str) -> tuple[Any, Any, float | None]:
+    """The namespaces' versions, the value cached at `key` for them, and when that value ends
+    (`until`), in one round trip.
 
-    An entry holds (versions, value) under a key without the versions, so one MGET reads
+    An entry holds (versions, value, end) under a key without the versions, so one MGET reads
     all. Version -1 means no cache (NullCache, or unreachable): read through, store nothing.
     """
     if not _usable():
-        return -1, None
+        return -1, None, None
     try:
         *found, entry = cache.get_many(*(f"v:{namespace}" for namespace in namespaces), key)
         if any(version is None for version in found):
             found, entry = [_version(namespace) for namespace in namespaces], None
     except Exception:
         _failed()
-        return -1, None
+        return -1, None, None
     if any(version is None or version == -1 for version in found):
-        return -1, None
+        return -1, None, None
     versions = tuple(found)
     if entry is None or entry[0] != versions or (entry[2] is not None and time.time() >= entry[2]):
-        return versions, None
-    return versions, entry[1]
+        return versions, None, None
+    return versions, entry[1], entry[2]
 
 
 def _counted(namespace: str, hit: bool) -> None:
@@ -161,9 +164,12 @@ def _counted(namespace: str, hit: bool) -> None:
 Until = Callable[[], float | None]
 
 
-def _write(key: str, version: Any, value: Any, timeout: int, until: Until | None = None) -> None:
+def _write(
+    key: str, version: Any, value: Any, timeout: int, until: Until | None = None
+) -> tuple[bool, float | None]:
+    """Store the value; whether it was stored, and when it ends."""
     if version == -1 or time.monotonic() < _unhealthy_until:
-        return
+        return False, None
     try:
         ends = until() if until is not None else None
         if ends is not None:
@@ -171,6 +177,8 @@ def _write(key: str, version: Any, value: Any, timeout: int, until: Until | None
         cache.set(key, (version, value, ends), timeout=timeout)
     except Exception:
         _failed()
+        return False, None
+    return True, ends
 
 
 def cached_value(
@@ -182,7 +190,7 @@ def cached_value(
     until: Until | None = None,
 ) -> Any:
     """`compute()`, cached under `key` until `namespace` is next invalidated (or `until()`)."""
-    version, value = _read((namespace,), f"{namespace}:{key}")
+    version, value, _ = _read((namespace,), f"{namespace}:{key}")
     _counted(namespace, value is not None)
     if value is None:
         value = compute()
@@ -197,36 +205,95 @@ def cached_response(
     *,
     also: tuple[str, ...] = (),
     until: Until | None = None,
+    http: bool = False,
 ) -> Any:
     """Cache a GET view's 200 answers under path, query string and `scope` (who may see what),
     until `namespace` (or any namespace of `also`) is next invalidated, or `until()`.
 
+    `http=True` for answers anyone may read: they also carry a strong ETag (see `_etag`),
+    `Cache-Control: public, max-age=CATALOG_MAX_AGE` when the caller sent no credentials
+    (shop.edge sets `no-store` otherwise) and `Vary: Authorization`; an If-None-Match with the
+    current tag is a 304, answered before the view when the answer is cached.
+
     `CACHE_RESPONSES = False` turns this layer off (debugging, benchmarks); `cached_value`
-    entries such as list totals stay cached.
+    entries such as list totals stay cached (an `http` answer is then tagged by its body).
     """
 
     def decorator(view: Any) -> Any:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not current_app.config["CACHE_RESPONSES"]:
-                return view(*args, **kwargs)
+                response = view(*args, **kwargs)
+                return _conditional(response, None) if http else response
             query = "&".join(f"{k}={v}" for k, v in sorted(request.args.items(multi=True)))
             # An entry is the body and the Link header of a list's page.
             key = f"resp:{namespace}:{scope()}:{request.path}?{query}"
-            version, entry = _read((namespace, *also), key)
+            version, entry, ends = _read((namespace, *also), key)
             _counted(namespace, entry is not None)
             if entry is not None:
                 body, link = entry
+                tag = _etag(key, version, ends) if http else None
+                if tag is not None and _fresh(tag, len(body)):
+                    return _not_modified(tag, len(body))
                 cached = Response(body, status=200, mimetype="application/json")
                 if link:
                     cached.headers["Link"] = link
-                return cached
+                return _tagged(cached, tag) if tag is not None else cached
             response = view(*args, **kwargs)
             if isinstance(response, Response) and response.status_code == 200:
                 entry = (response.get_data(), response.headers.get("Link"))
-                _write(key, version, entry, timeout, until)
+                stored, ends = _write(key, version, entry, timeout, until)
+                if http:
+                    return _conditional(response, _etag(key, version, ends) if stored else None)
             return response
 
         return wrapper
 
     return decorator
+
+
+def _etag(key: str, versions: Any, ends: float | None) -> str:
+    """A strong tag for the answer cached at `key` under `versions` until `ends`: it changes
+    with every write that bumps one of its namespaces (at once, as the cache does) and at every
+    `until` moment, and costs nothing to read (the versions come with the entry)."""
+    return hashlib.blake2b(f"{key}|{versions}|{ends}".encode(), digest_size=12).hexdigest()
+
+
+def _fresh(tag: str, size: int) -> bool:
+    """Whether the client's If-None-Match names this answer as this request would get it."""
+    return bool(request.if_none_match) and request.if_none_match.contains_weak(
+        edge.encoded_etag(tag, size)
+    )
+
+
+def _public(response: Response, tag: str) -> Response:
+    # add(), not [...] =: the view set none of these, and setting scans every header.
+    headers = response.headers
+    headers.add("ETag", quote_etag(tag))
+    if not edge.credentialed():
+        headers.add("Cache-Control", f"public, max-age={current_app.config['CATALOG_MAX_AGE']}")
+    headers.add("Vary", "Authorization")
+    return response
+
+
+def _tagged(response: Response, tag: str) -> Response:
+    g.compress_key = tag  # shop.edge keeps this body compressed under its tag
+    return _public(response, tag)
+
+
+def _not_modified(tag: str, size: int) -> Response:
+    response = current_app.response_class(status=304)
+    del response.headers["Content-Type"]
+    return _public(response, edge.encoded_etag(tag, size))
+
+
+def _conditional(response: Any, tag: str | None) -> Any:
+    """An answer the view made: tagged (by its body when the versions could not be read),
+    and a 304 when the client has it already."""
+    if not isinstance(response, Response) or response.status_code != 200:
+        return response
+    body = response.get_data()
+    tag = tag or hashlib.blake2b(body, digest_size=12).hexdigest()
+    if _fresh(tag, len(body)):
+        return _not_modified(tag, len(body))
+    return _tagged(response, tag)

@@ -136,8 +136,15 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         ),
         "PHONE_ATTEMPT_LIMIT_PER_IP": env("PHONE_ATTEMPT_LIMIT_PER_IP", "20 per hour"),
         # Reverse proxies in front of shop: client addresses (rate limits, audit) are then
-        # taken from that many X-Forwarded-For hops; 0 trusts no such header.
-        "PROXY_COUNT": _env_int("PROXY_COUNT", 0),
+        # taken from that many X-Forwarded-For hops; 0 trusts no such header. (PROXY_COUNT is
+        # its earlier name, still read.)
+        "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", _env_int("PROXY_COUNT", 0)),
+        # API-wide limits (shop.ratelimits): every /api request of a signed-in user counts
+        # against RATE_LIMIT_USER, any other against RATE_LIMIT_ANON for its client address.
+        "RATE_LIMIT_ANON": env("RATE_LIMIT_ANON", "300 per minute"),
+        "RATE_LIMIT_USER": env("RATE_LIMIT_USER", "1200 per minute"),
+        # Public catalog answers may be kept this many seconds by browsers and shared caches.
+        "CATALOG_MAX_AGE": _env_int("CATALOG_MAX_AGE", 30),
         # Metrics (shop.metrics): GET /metrics answers scrapes from these addresses and CIDR
         # blocks, or with `Authorization: Bearer METRICS_TOKEN`; anyone else gets a 404. The
         # worker and the scheduler serve theirs on METRICS_PORT (unset: not at all). Requests
@@ -191,6 +198,8 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "OPENAPI_SWAGGER_UI_URL": "/docs/assets/swagger/",
         "OPENAPI_REDOC_PATH": "/redoc",
         "OPENAPI_REDOC_URL": "/docs/assets/redoc/redoc.standalone.js",
+        # No badge from the public validator: /docs loads nothing from elsewhere (its CSP).
+        "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None},
         # Jobs
         "RQ_QUEUES": ["default"],
         "JOB_RETRY_INTERVALS": [10, 60, 300],

@@ -99,6 +99,9 @@ def app(smtp: tuple[Controller, Mailbox], tmp_path_factory: Any) -> Iterator[Fla
             "ADMIN_EMAILS": ["ops@example.com"],
             "LOG_JSON": False,
             "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
+            # The API-wide limits are tried with low ones in tests/test_edges.py.
+            "RATE_LIMIT_ANON": "100000 per minute",
+            "RATE_LIMIT_USER": "100000 per minute",
         }
     )
     with app.app_context():

@@ -60,8 +60,9 @@ def test_a_hung_redis_costs_the_first_order_three_short_timeouts_and_all_are_ema
     redis.pause()
     try:
         first, took = timed(lambda: client.post(f"{API}/orders", headers=buyer, json=order))
-        # The read of the flash sales running, the bump's and one hand-over's timeout.
-        assert first.status_code == 201 and took < 1.7, took
+        # The read of the flash sales running, the bump's and one hand-over's timeout (and
+        # the API-wide limiter's, a tenth of one: shop.ratelimits).
+        assert first.status_code == 201 and took < 1.8, took
         for _ in range(3):  # Redis is known down: neither is tried again for a while
             placed, took = timed(lambda: client.post(f"{API}/orders", headers=buyer, json=order))
             assert placed.status_code == 201 and took < 0.3, took
@@ -95,7 +96,7 @@ def test_a_hung_redis_costs_a_stock_movement_with_side_effects_two_timeouts_at_m
         )
     finally:
         redis.resume()
-    assert moved.status_code == 201 and took < 1.2, took
+    assert moved.status_code == 201 and took < 1.3, took  # and the limiter's tenth of one
 
 
 def restarted_after_a_write_it_missed(other_app, private_redis):

@@ -2,7 +2,8 @@
 and import, flash sales.
 
 Long because every path of the catalog shares its gates (admin views, inactive rows) and its
-cached answers (`cached`, which ends at the next flash-sale boundary), declared once here."""
+cached answers (`cached`, which ends at the next flash-sale boundary and is HTTP-cacheable:
+ETag, Cache-Control, 304), declared once here."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ from shop.security import Role
 
 blp = Blueprint("products", __name__, url_prefix="/api/v1", description="Catalog")
 # Prices change when a flash sale starts or ends: cached answers end then too.
-cached = cached_response(CATALOG, visibility_scope, until=next_boundary)
+cached = cached_response(CATALOG, visibility_scope, until=next_boundary, http=True)
 _product_schema = ProductSchema()  # built once: a marshmallow schema deep-copies its fields
 
 
@@ -85,13 +86,14 @@ def _location(path: str) -> dict[str, str]:
 
 
 def _viewed(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Above `cached`: a product read (from the cache or not) by a signed-in customer, or by
-    an anonymous client sending X-Session-ID, is one fact pushed to shop.tracking."""
+    """Above `cached`: a product read (from the cache or not, or revalidated: a 304) by a
+    signed-in customer, or by an anonymous client sending X-Session-ID, is one fact pushed to
+    shop.tracking."""
 
     @wraps(view)
     def wrapper(self: Any, product_id: int) -> Any:
         response = view(self, product_id)
-        if response.status_code == 200 and tracking.enabled():
+        if response.status_code in (200, 304) and tracking.enabled():
             user, session = get_current_user(), tracking.session_id()
             if user is not None or session is not None:
                 tracking.record(
@@ -297,7 +299,7 @@ class FeaturedProducts(MethodView):
 @blp.route("/products/suggestions")
 class Suggestions(MethodView):
     @_searched("suggestions", len)
-    @cached_response(CATALOG, lambda: "public")
+    @cached_response(CATALOG, lambda: "public", http=True)
     @blp.arguments(SuggestionArgsSchema, location="query")
     @blp.response(200, SuggestionSchema(many=True))
     def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:

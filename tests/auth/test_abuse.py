@@ -42,7 +42,7 @@ def test_an_address_gets_at_most_three_codes_an_hour(client, app, customer, mail
 
 
 def test_registering_is_limited_per_client_address_also_behind_a_proxy(other_app):
-    behind = other_app(PROXY_COUNT=1, ANON_WRITE_LIMIT_PER_IP="3 per hour").test_client()
+    behind = other_app(TRUSTED_PROXIES=1, ANON_WRITE_LIMIT_PER_IP="3 per hour").test_client()
 
     def register(n, forwarded_for):
         return behind.post(

@@ -58,7 +58,7 @@ def test_ten_texts_per_client_address_an_hour(client):
 
 
 def test_the_address_limit_holds_behind_a_proxy_per_client(other_app):
-    behind = other_app(PROXY_COUNT=1, PHONE_CODE_LIMIT_PER_IP="2 per hour").test_client()
+    behind = other_app(TRUSTED_PROXIES=1, PHONE_CODE_LIMIT_PER_IP="2 per hour").test_client()
 
     def ask(number, client_address):
         return behind.post(

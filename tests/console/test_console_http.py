@@ -130,8 +130,9 @@ def test_every_page_renders_with_its_headers(signed_in, app):
         answer = signed_in.get(path)
         assert answer.status_code == 200, path
         assert answer.mimetype == "text/html"
-        csp = answer.headers["Content-Security-Policy"]
+        [csp] = answer.headers.getlist("Content-Security-Policy")  # its own, not shop.edge's too
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert answer.headers.getlist("X-Content-Type-Options") == ["nosniff"]
         assert answer.headers["Cache-Control"] == "no-store"
         html = answer.get_data(as_text=True)
         assert "<script>" not in html and " style=" not in html

@@ -17,6 +17,7 @@ def embedded_app(tmp_path, smtp, monkeypatch):
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'shop.db'}",
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": controller.port,
+            "RATE_LIMIT_ANON": "100000 per minute",
         }
     )
     with app.app_context():

@@ -3,10 +3,8 @@ carrier's signed webhook POST /shipping/webhook."""
 
 from __future__ import annotations
 
-from functools import wraps
 from typing import Any
 
-from flask import request
 from flask.views import MethodView
 from flask_jwt_extended import current_user
 
@@ -69,37 +67,16 @@ class ShipmentEvents(MethodView):
     @blp.response(201, ShipmentSchema, headers=LOCATION)
     def post(self, data: ShipmentEventCreate, shipment_id: int) -> tuple[Shipment, dict[str, str]]:
         """Record a tracking event of a shipment (none after it is delivered: 409); answers
-        the shipment. When every shipment of a shipped order is delivered, the order is"""
+        the shipment. When every shipment of a shipped order is delivered, the order is
+        delivered"""
         shipment = shipments.add_event(current_user, shipment_id, data)
         return shipment, {"Location": f"/api/v1/orders/{shipment.order_id}/shipments"}
 
 
-def _signed(view: Any) -> Any:
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        # Checked on the raw bytes before anything parses them.
-        shipments.verify_carrier_signature(request.get_data(), request.headers.get("X-Signature"))
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
 @blp.route("/shipping/webhook")
 class CarrierWebhook(MethodView):
-    @_signed
+    @blp.signed(shipments.verify_carrier_signature, "SHIPPING_WEBHOOK_SECRET")
     @blp.arguments(CarrierEventSchema)
-    @blp.doc(
-        parameters=[
-            {
-                "in": "header",
-                "name": "X-Signature",
-                "required": True,
-                "schema": {"type": "string"},
-                "description": "sha256=<hex HMAC-SHA256 of the raw body with "
-                "SHIPPING_WEBHOOK_SECRET>",
-            }
-        ]
-    )
     @blp.errors(401, 404, 409)
     @blp.response(200, CarrierWebhookResultSchema)
     def post(self, data: CarrierEvent) -> CarrierWebhookResult:

@@ -34,10 +34,13 @@ run: $(VENV)/.runtime
 	LOG_JSON=$${LOG_JSON:-false} $(BIN)/flask --app wsgi serve --host $(HOST) --port $(PORT)
 
 # The main suite needs PostgreSQL and Redis; under CI=true their absence is a failure. The
-# invoice tests read PDFs with pdftotext and pdftoppm (poppler-utils), installed if missing.
+# invoice tests read PDFs with pdftotext and pdftoppm (poppler-utils), and the console's browser
+# test drives headless Chromium (Debian's chromium); both are installed if missing.
 test: install lint
 	@command -v pdftotext >/dev/null || (apt-get update -qq && apt-get install -y -qq poppler-utils) \
 		|| echo "WARNING: pdftotext is missing (apt-get install poppler-utils)" >&2
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) \
+		|| echo "WARNING: chromium is missing: the console's browser test skips (apt-get install chromium)" >&2
 	@if bash .ci/services; then \
 		$(MAKE) --no-print-directory test-main; \
 	elif [ "$${CI:-}" = "true" ]; then \
@@ -47,8 +50,9 @@ test: install lint
 	fi
 	$(MAKE) --no-print-directory test-embedded
 
+# Two processes (pytest-xdist), each with its own database and Redis db (tests/conftest.py).
 test-main: install
-	$(BIN)/pytest -m "not embedded"
+	$(BIN)/pytest -m "not embedded" -n 2 --dist worksteal
 
 test-embedded: install
 	env -u DATABASE_URL -u REDIS_URL -u CACHE_REDIS_URL $(BIN)/pytest -m embedded tests/embedded

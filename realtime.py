@@ -1,6 +1,7 @@
 """`python realtime.py`: the WebSocket service (`/api/v1/ws/notifications`, and `/health`),
 a process of its own beside web, worker and scheduler; run as many as needed behind the load
-balancer, which sends `/api/v1/ws/` to them. It listens on REALTIME_BIND (127.0.0.1:5001)."""
+balancer, which sends `/api/v1/ws/` to them. It listens on REALTIME_BIND (127.0.0.1:5001),
+where it also answers `GET /metrics` with its own figures (open connections among them)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import sys
 from websockets.asyncio.server import serve
 
 from shop import create_app
-from shop.events.live import Hub, health
+from shop.events.live import Hub, http
 
 log = logging.getLogger("shop.realtime")
 PING_EVERY = 20.0  # seconds: keeps idle connections open through proxies
@@ -37,7 +38,7 @@ async def main() -> int:
         hub.serve,
         host or "127.0.0.1",
         int(port),
-        process_request=health,
+        process_request=http(app),
         ping_interval=PING_EVERY,
         ping_timeout=PING_EVERY,
         max_size=64 * 1024,  # the client only ever sends its auth message

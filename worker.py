@@ -1,5 +1,7 @@
 """Background processes: `python worker.py` runs an RQ worker; `--scheduler` runs the one
-scheduler (rq-scheduler), which syncs the periodic jobs and relays the outbox every tick."""
+scheduler (rq-scheduler), which syncs the periodic jobs and relays the outbox every tick.
+Either serves its own metrics on METRICS_PORT when it is set (GET /metrics, under the web's
+access rule)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 
-from shop import create_app
+from shop import create_app, metrics
 from shop.db import db
 from shop.queues import (
     DEFAULT_QUEUE,
@@ -37,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     app = create_app()
+    if app.config["METRICS_PORT"]:
+        metrics.serve(app.config, app.config["METRICS_PORT"])
     with app.app_context():
         if redis_connection() is None:
             print(

@@ -11,7 +11,7 @@ from flask import Flask, Request, Response
 from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shop import bus, edge, media, ratelimits
+from shop import bus, edge, idempotency, media, metrics, privacy, ratelimits, tracking
 from shop.api import (
     DESCRIPTION,
     CrossFieldRules,
@@ -21,42 +21,61 @@ from shop.api import (
     docs_assets,
     register_errorhandlers,
 )
+from shop.audit.personal_data import PERSONAL_DATA as AUDIT_PERSONAL_DATA
 from shop.audit.routes import blp as audit_api
+from shop.auth.personal_data import PERSONAL_DATA as AUTH_PERSONAL_DATA
 from shop.auth.phone_routes import blp as phone_api
 from shop.auth.routes import blp as auth_api
 from shop.auth.tokens import load_token_user
 from shop.cli import register_commands
 from shop.config import load_config
+from shop.console import blp as console
 from shop.db import db
 from shop.errors import problem
+from shop.events.personal_data import PERSONAL_DATA as EVENTS_PERSONAL_DATA
 from shop.events.routes import blp as events_api
 from shop.events.routes import webhooks_blp as webhooks_api
 from shop.events.subscribers import SUBSCRIBERS as EVENTS_SUBSCRIBERS
 from shop.extensions import cache, cors, jwt, limiter, migrate
+from shop.inventory.personal_data import PERSONAL_DATA as INVENTORY_PERSONAL_DATA
 from shop.inventory.routes import blp as inventory_api
 from shop.inventory.routes import notifications_blp as notifications_api
 from shop.inventory.subscribers import SUBSCRIBERS as INVENTORY_SUBSCRIBERS
+from shop.merchandising.personal_data import PERSONAL_DATA as MERCHANDISING_PERSONAL_DATA
 from shop.merchandising.routes import blp as wishlist_api
 from shop.merchandising.routes import coupons_blp as coupons_api
 from shop.merchandising.subscribers import SUBSCRIBERS as MERCHANDISING_SUBSCRIBERS
 from shop.observability import blp as health
 from shop.observability import configure_logging, register_request_hooks
+from shop.ops.routes import blp as system_api
+from shop.ops.routes import metrics_blp
+from shop.ops.subscribers import SUBSCRIBERS as OPS_SUBSCRIBERS
 from shop.orders import stripe_api
 from shop.orders.payment_routes import blp as payments_api
+from shop.orders.personal_data import PERSONAL_DATA as ORDERS_PERSONAL_DATA
 from shop.orders.refund_routes import blp as refunds_api
+from shop.orders.return_routes import blp as returns_api
 from shop.orders.routes import CART_TOKEN_SCHEME, ORDER_KEY_SCHEME
 from shop.orders.routes import blp as orders_api
 from shop.orders.routes import carts_blp as carts_api
 from shop.orders.seller_routes import blp as seller_orders_api
+from shop.orders.shipment_routes import blp as shipments_api
 from shop.orders.subscribers import SUBSCRIBERS as ORDERS_SUBSCRIBERS
+from shop.products.personal_data import PERSONAL_DATA as PRODUCTS_PERSONAL_DATA
 from shop.products.routes import blp as products_api
 from shop.products.routes import flash_sales_blp as flash_sales_api
 from shop.queues import init_redis
+from shop.recommendations.personal_data import PERSONAL_DATA as RECOMMENDATIONS_PERSONAL_DATA
+from shop.recommendations.routes import blp as recommendations_api
+from shop.recommendations.subscribers import SUBSCRIBERS as RECOMMENDATIONS_SUBSCRIBERS
+from shop.reports.personal_data import PERSONAL_DATA as REPORTS_PERSONAL_DATA
 from shop.reports.routes import best_sellers_blp as best_sellers_api
 from shop.reports.routes import blp as reports_api
 from shop.reports.routes import seller_blp as seller_reports_api
 from shop.reports.subscribers import SUBSCRIBERS as REPORTS_SUBSCRIBERS
+from shop.reviews.personal_data import PERSONAL_DATA as REVIEWS_PERSONAL_DATA
 from shop.reviews.routes import blp as reviews_api
+from shop.shipping.routes import blp as shipping_methods_api
 from shop.tax.routes import blp as tax_rates_api
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -83,6 +102,25 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             *EVENTS_SUBSCRIBERS,
             *MERCHANDISING_SUBSCRIBERS,
             *ORDERS_SUBSCRIBERS,
+            *RECOMMENDATIONS_SUBSCRIBERS,
+            *OPS_SUBSCRIBERS,
+        ),
+    )
+    # Every domain's part of a user's personal data: exported (in this order) and erased.
+    privacy.init_app(
+        app,
+        (
+            AUTH_PERSONAL_DATA,
+            ORDERS_PERSONAL_DATA,
+            MERCHANDISING_PERSONAL_DATA,
+            REVIEWS_PERSONAL_DATA,
+            EVENTS_PERSONAL_DATA,
+            AUDIT_PERSONAL_DATA,
+            PRODUCTS_PERSONAL_DATA,
+            INVENTORY_PERSONAL_DATA,
+            REPORTS_PERSONAL_DATA,
+            RECOMMENDATIONS_PERSONAL_DATA,
+            idempotency.PERSONAL_DATA,
         ),
     )
     register_blueprints(app)
@@ -104,6 +142,7 @@ class _NoCookieSessions(SessionInterface):
 def register_extensions(app: Flask) -> None:
     configure_logging(app)
     register_request_hooks(app)
+    metrics.init_app(app)
     ratelimits.init_app(app)
     edge.init_app(app)
     db.init_app(app)
@@ -116,8 +155,9 @@ def register_extensions(app: Flask) -> None:
         expose_headers=["X-Request-ID", "Location", "Retry-After", "ETag", *ratelimits.HEADERS],
     )
     limiter.init_app(app)
-    _scope_limiter_to(app, auth_api.name, phone_api.name, carts_api.name)
+    _scope_limiter_to(app, auth_api.name, phone_api.name, carts_api.name, console.name)
     init_redis(app)
+    tracking.init_app(app)
     media.init_app(app)
     stripe_api.init_app(app)
     api.init_app(
@@ -157,6 +197,8 @@ def _scope_limiter_to(app: Flask, *blueprints: str) -> None:
 def register_blueprints(app: Flask) -> None:
     app.url_map.converters["int"] = IdConverter  # before any route is added
     app.register_blueprint(docs_assets)
+    app.register_blueprint(console)  # HTML at /admin/, not part of the API's OpenAPI
+    app.register_blueprint(metrics_blp)
     for blueprint in (
         health,
         auth_api,
@@ -170,17 +212,22 @@ def register_blueprints(app: Flask) -> None:
         wishlist_api,
         coupons_api,
         tax_rates_api,
+        shipping_methods_api,
         carts_api,
         orders_api,
         payments_api,
         seller_orders_api,
         refunds_api,
+        returns_api,
+        shipments_api,
         reports_api,
         seller_reports_api,
         best_sellers_api,
+        recommendations_api,
         events_api,
         webhooks_api,
         media.blp,
+        system_api,
     ):
         api.register_blueprint(blueprint)
 

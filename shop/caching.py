@@ -17,7 +17,7 @@ from typing import Any
 from flask import Response, current_app, g, request
 from werkzeug.http import quote_etag
 
-from shop import edge, outbox
+from shop import edge, metrics, outbox
 from shop.db import after_commit, unit_of_work, uow_state
 from shop.extensions import cache
 
@@ -156,6 +156,10 @@ def _read(namespaces: tuple[str, ...], key: str) -> tuple[Any, Any, float | None
     return versions, entry[1], entry[2]
 
 
+def _counted(namespace: str, hit: bool) -> None:
+    metrics.child(metrics.CACHE_HITS if hit else metrics.CACHE_MISSES, namespace).inc()
+
+
 # When an entry stops being served (seconds since the epoch), or None: only by a write.
 Until = Callable[[], float | None]
 
@@ -187,6 +191,7 @@ def cached_value(
 ) -> Any:
     """`compute()`, cached under `key` until `namespace` is next invalidated (or `until()`)."""
     version, value, _ = _read((namespace,), f"{namespace}:{key}")
+    _counted(namespace, value is not None)
     if value is None:
         value = compute()
         _write(f"{namespace}:{key}", version, value, timeout, until)
@@ -224,6 +229,7 @@ def cached_response(
             # An entry is the body and the Link header of a list's page.
             key = f"resp:{namespace}:{scope()}:{request.path}?{query}"
             version, entry, ends = _read((namespace, *also), key)
+            _counted(namespace, entry is not None)
             if entry is not None:
                 body, link = entry
                 tag = _etag(key, version, ends) if http else None

@@ -25,12 +25,14 @@ from shop.mail import kept_messages
 from shop.products import imports
 from shop.products.models import ImportStatus
 from shop.queues import DEFAULT_QUEUE, redis_connection
+from shop.recommendations.evaluate import evaluate
 from shop.reports.aggregates import aggregate_day, today
 from shop.seed import DEMO_ACCOUNTS, seed_demo
 
 jobs_cli = AppGroup("jobs", help="Periodic jobs: list, run one now, register the schedule.")
 inventory_cli = AppGroup("inventory", help="Inventory maintenance.")
 reports_cli = AppGroup("reports", help="Sales aggregates.")
+recommendations_cli = AppGroup("recommendations", help="Recommendations: their offline evaluation.")
 mail_cli = AppGroup("mail", help="Email.")
 products_cli = AppGroup("products", help="The catalog.")
 
@@ -111,6 +113,20 @@ def inventory_check() -> None:
     click.echo("stock matches the ledger everywhere")
 
 
+@recommendations_cli.command("evaluate")
+@click.option("--k", default=10, show_default=True, help="How long a list is scored.")
+def recommendations_evaluate(k: int) -> None:
+    """Hit rate and NDCG at k of each algorithm and of best sellers, each customer's last
+    purchase held out (on the database's data: `flask seed --orders N` makes some)."""
+    report = evaluate(k)
+    click.echo(
+        f"{report['users']} customers with a last purchase held out, {report['products']} products"
+    )
+    click.echo(f"{'algorithm':16} {f'hit_rate@{k}':>12} {f'ndcg@{k}':>10}")
+    for name, figures in report["results"].items():
+        click.echo(f"{name:16} {figures['hit_rate']:12.4f} {figures['ndcg']:10.4f}")
+
+
 @jobs_cli.command("list")
 def jobs_list() -> None:
     """List the periodic jobs and their cron schedules (UTC)."""
@@ -169,9 +185,15 @@ def create_admin(email: str, password: str) -> None:
 @with_appcontext
 @click.option("--customers", default=0, show_default=True, help="Generated customers to add.")
 @click.option("--products", default=0, show_default=True, help="Generated products to add.")
-def seed(customers: int, products: int) -> None:
+@click.option(
+    "--orders",
+    default=0,
+    show_default=True,
+    help="Generated orders (and interactions) of the customers, over 180 days.",
+)
+def seed(customers: int, products: int, orders: int) -> None:
     """Demo accounts and catalog into an empty database; generated volume on request."""
-    result = seed_demo(customers=customers, products=products)
+    result = seed_demo(customers=customers, products=products, orders=orders)
     if result["demo_data"] == "created":
         click.echo(
             f"Demo data created: {result['demo_categories']} categories, "
@@ -183,12 +205,15 @@ def seed(customers: int, products: int) -> None:
         click.echo("Demo data skipped: the database already has accounts.")
     if customers or products:
         click.echo(f"Generated {result['customers']} customers and {result['products']} products.")
+    if orders:
+        click.echo(f"Generated {result['orders']} orders, with their customers' interactions.")
 
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(jobs_cli)
     app.cli.add_command(inventory_cli)
     app.cli.add_command(reports_cli)
+    app.cli.add_command(recommendations_cli)
     app.cli.add_command(mail_cli)
     app.cli.add_command(products_cli)
     app.cli.add_command(create_admin)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from decimal import Decimal
@@ -42,6 +43,9 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "CACHE_REDIS_URL": env("CACHE_REDIS_URL") or None,
         "LOG_LEVEL": env("LOG_LEVEL", "INFO"),
         "LOG_JSON": _env_bool("LOG_JSON", True),
+        # The staff console's cookie (/admin/) is Secure unless this says otherwise (plain
+        # http on a host other than localhost, e.g. a LAN test box).
+        "CONSOLE_COOKIE_SECURE": _env_bool("CONSOLE_COOKIE_SECURE", True),
         # Mail: with no MAIL_SERVER the message is written to the log instead of sent.
         "MAIL_SERVER": env("MAIL_SERVER") or None,
         "MAIL_PORT": _env_int("MAIL_PORT", 25),
@@ -84,7 +88,12 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         # this is set (a receiver on the same network, tests); attempts per delivery.
         "WEBHOOK_ALLOW_PRIVATE": _env_bool("WEBHOOK_ALLOW_PRIVATE", False),
         "WEBHOOK_MAX_ATTEMPTS": max(1, _env_int("WEBHOOK_MAX_ATTEMPTS", 8)),
+        # Returns (POST /orders/{id}/returns) may be asked for this many days after delivery.
+        "RETURN_WINDOW_DAYS": _env_int("RETURN_WINDOW_DAYS", 30),
         "PAYMENT_WEBHOOK_SECRET": env("PAYMENT_WEBHOOK_SECRET", ""),
+        # The carrier's tracking webhook (POST /shipping/webhook) is signed with this; unset,
+        # every call to it is refused (401), as the payment webhook's without its secret.
+        "SHIPPING_WEBHOOK_SECRET": env("SHIPPING_WEBHOOK_SECRET", ""),
         # Payments: `manual` (staff and the generic webhook) or `stripe` (PaymentIntents too).
         # STRIPE_API_BASE points the library elsewhere (a test server); STRIPE_TIMEOUT is the
         # seconds to connect and to read each answer of one call (no retry within a request).
@@ -136,6 +145,15 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "RATE_LIMIT_USER": env("RATE_LIMIT_USER", "1200 per minute"),
         # Public catalog answers may be kept this many seconds by browsers and shared caches.
         "CATALOG_MAX_AGE": _env_int("CATALOG_MAX_AGE", 30),
+        # Metrics (shop.metrics): GET /metrics answers scrapes from these addresses and CIDR
+        # blocks, or with `Authorization: Bearer METRICS_TOKEN`; anyone else gets a 404. The
+        # worker and the scheduler serve theirs on METRICS_PORT (unset: not at all). Requests
+        # slower than SLOW_REQUEST_MS are logged with their slowest statements.
+        "METRICS_ENABLED": _env_bool("METRICS_ENABLED", True),
+        "METRICS_ALLOW_FROM": env("METRICS_ALLOW_FROM", "127.0.0.1"),
+        "METRICS_TOKEN": env("METRICS_TOKEN") or None,
+        "METRICS_PORT": _env_int("METRICS_PORT", 0) or None,
+        "SLOW_REQUEST_MS": _env_int("SLOW_REQUEST_MS", 500),
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_KEY_PREFIX": "shop-limits",
@@ -143,6 +161,9 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         **({"CACHE_TYPE": env("CACHE_TYPE")} if env("CACHE_TYPE") else {}),
         "CACHE_KEY_PREFIX": "shop:",
         "CACHE_RESPONSES": _env_bool("CACHE_RESPONSES", True),
+        # Behaviour (shop.tracking): product views, searches, cart and wishlist adds, purchases
+        # and ratings recorded for the reports and recommendations; false records none.
+        "TRACK_BEHAVIOUR": _env_bool("TRACK_BEHAVIOUR", True),
         "REDIS_TIMEOUT": float(env("REDIS_TIMEOUT", "0.5")),
         # Requests (an image upload may be larger: UPLOAD_MAX_BYTES)
         "MAX_CONTENT_LENGTH": 1024 * 1024,
@@ -201,6 +222,7 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         config.setdefault("CACHE_OPTIONS", timeouts)
     if config["RATELIMIT_STORAGE_URI"].startswith("redis"):
         config.setdefault("RATELIMIT_STORAGE_OPTIONS", timeouts)
+    _check_metrics(config)
     _check_media(config)
     _check_payments(config)
     _check_sms(config)
@@ -220,6 +242,19 @@ def _normalise_database_url(url: str) -> str:
     if url.startswith("postgres://"):
         return "postgresql://" + url[len("postgres://") :]
     return url
+
+
+def _check_metrics(config: dict[str, Any]) -> None:
+    allow_from = config["METRICS_ALLOW_FROM"]
+    if isinstance(allow_from, str):
+        try:
+            config["METRICS_ALLOW_FROM"] = [
+                ipaddress.ip_network(part.strip(), strict=False)
+                for part in allow_from.split(",")
+                if part.strip()
+            ]
+        except ValueError as error:
+            raise ConfigError(f"METRICS_ALLOW_FROM: {error}") from None
 
 
 def _check_media(config: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from flask import current_app
 from sqlalchemy import CursorResult, ForeignKey, Index, String, Text, delete, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shop import privacy
 from shop.db import Base, db, insert_ignoring_conflicts, unit_of_work, utcnow
 from shop.errors import Conflict
 
@@ -129,3 +130,17 @@ def purge_expired_keys() -> dict[str, int]:
     with unit_of_work() as session:
         result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at < utcnow()))
     return {"deleted": cast(CursorResult[Any], result).rowcount}
+
+
+def _erase_keys(erasure: privacy.Erasure) -> None:
+    db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.user_id == erasure.user_id))
+
+
+# A user's keys hold copies of recent answers (an order, with its address): erased with them.
+PERSONAL_DATA = privacy.Contributor(
+    erase=_erase_keys,
+    not_exported={
+        "idempotency_keys.user_id": "stored answers to the user's writes of the last "
+        "IDEMPOTENCY_KEY_TTL, whose content the other sections hold (deleted by the erasure)",
+    },
+)

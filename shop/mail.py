@@ -26,10 +26,16 @@ log = logging.getLogger(__name__)
 KEPT = 20
 
 
+def undeliverable(address: str) -> bool:
+    """An address in the reserved `.invalid` domain (RFC 2606), as an erased account's is."""
+    domain = address.rpartition("@")[2].lower()
+    return domain == "invalid" or domain.endswith(".invalid")
+
+
 def queue_email(to: list[str] | str, template: str, **context: Any) -> None:
     """Queue `templates/email/<template>.txt` (first line: the subject), and its `.html`
-    counterpart if there is one, for after commit."""
-    recipients = [to] if isinstance(to, str) else list(to)
+    counterpart if there is one, for after commit; undeliverable addresses are left out."""
+    recipients = [r for r in ([to] if isinstance(to, str) else to) if not undeliverable(r)]
     if not recipients:
         return
     config = current_app.config

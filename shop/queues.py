@@ -17,6 +17,7 @@ from rq import Queue, Retry, SimpleWorker, get_current_job
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.scripts import release_lock
 
+from shop import metrics
 from shop.db import db
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def enqueue(
     except (RedisError, OSError):
         _down_until = time.monotonic() + RETRY_AFTER
         raise
+    metrics.child(metrics.JOBS_QUEUED, DEFAULT_QUEUE).inc()
 
 
 def publish(channel: str) -> None:
@@ -102,12 +104,16 @@ class AppWorker(SimpleWorker):
         self.app = app
 
     def perform_job(self, job: Any, queue: Queue) -> bool:
+        metrics.child(metrics.JOBS_STARTED, queue.name).inc()
+        performed = False
         with self.app.app_context():
             try:
-                performed: bool = super().perform_job(job, queue)
+                performed = super().perform_job(job, queue)
                 return performed
             finally:
                 db.session.remove()
+                if not performed:
+                    metrics.child(metrics.JOBS_FAILED, queue.name).inc()
 
 
 def _is_dead(pid: int) -> bool:

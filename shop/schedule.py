@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from flask import Flask
 from rq_scheduler import Scheduler
 from werkzeug.utils import import_string
 
-from shop import outbox
+from shop import metrics, outbox
 from shop.audit.models import Action, Target
 from shop.audit.services import record
 from shop.db import unit_of_work, utcnow
@@ -24,6 +25,9 @@ from shop.queues import DEFAULT_QUEUE
 
 log = logging.getLogger(__name__)
 JOB_ID_PREFIX = "periodic-"
+# When the scheduler last ticked (seconds since the epoch), for GET /admin/system; it lives a
+# few ticks (an absent key: no scheduler has ticked lately).
+LAST_TICK_KEY = "shop-scheduler:last-tick"
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,18 @@ JOBS: tuple[PeriodicJob, ...] = (
         "shop.orders.cart.purge_idle_carts",
         "35 3 * * *",
         "Delete guest carts idle CART_IDLE_DAYS (30 by default), with their lines.",
+    ),
+    PeriodicJob(
+        "interactions",
+        "shop.reports.behaviour.flush_interactions",
+        "* * * * *",
+        "Write the buffered views, searches, cart and wishlist adds, purchases and ratings.",
+    ),
+    PeriodicJob(
+        "recommendations",
+        "shop.recommendations.jobs.refresh_recommendations",
+        "20 * * * *",
+        "Recompute every product's and customer's recommendations from their histories.",
     ),
     PeriodicJob(
         "purge-expired-tokens",
@@ -202,6 +218,11 @@ class RelayingScheduler(Scheduler):
     """rq-scheduler whose every tick also re-registers a schedule Redis lost (a restart from
     nothing, a flush), relays the outbox to RQ, and fans new events out to webhooks."""
 
+    def enqueue_job(self, job: Any) -> Any:
+        queued = super().enqueue_job(job)
+        metrics.child(metrics.JOBS_QUEUED, job.origin or DEFAULT_QUEUE).inc()
+        return queued
+
     def enqueue_jobs(self) -> Any:
         try:
             present = {job.id for job in self.get_jobs()}
@@ -210,6 +231,10 @@ class RelayingScheduler(Scheduler):
         except Exception:
             log.exception("could not check the periodic schedule; will retry next tick")
         jobs = super().enqueue_jobs()
+        try:
+            self.connection.set(LAST_TICK_KEY, time.time(), ex=int(self._interval) * 3 + 10)
+        except Exception:
+            log.warning("could not record the tick", exc_info=True)
         try:
             outbox.relay()
         except Exception:

@@ -84,3 +84,10 @@ def digest(secret: str) -> str:
     """Keyed hash of a code or token; a leaked table reveals neither."""
     key = current_app.config["SECRET_KEY"].encode()
     return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
+
+
+def signed_by(secret: str, raw_body: bytes, header: str | None) -> bool:
+    """Whether `header` is `sha256=<hex HMAC-SHA256 of raw_body with secret>`, compared in
+    constant time (the payment and carrier webhooks); no secret configured: never."""
+    expected = "sha256=" + hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
+    return bool(secret) and header is not None and hmac.compare_digest(header.strip(), expected)

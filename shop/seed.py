@@ -1,4 +1,8 @@
-"""Demo data for an empty database, and generated customers and products in bulk for volume."""
+"""Demo data for an empty database, and generated customers, products and orders in bulk for
+volume.
+
+Long because the generated orders carry the structure recommendations are evaluated on
+(customers' favourite categories, products bought together), beside the other generators."""
 
 from __future__ import annotations
 
@@ -15,10 +19,13 @@ from sqlalchemy import func, insert, select
 from shop.auth.models import User
 from shop.caching import invalidate
 from shop.db import db, unit_of_work, utcnow
+from shop.orders.models import Order, OrderItem
 from shop.products import catalog, categories
 from shop.products.cache import CATALOG, CATALOG_MATCHES
 from shop.products.models import Category, MovementType, Product, ProductVariant, StockMovement
 from shop.products.slugs import slugify
+from shop.reports.jobs import refresh_popularity
+from shop.reports.models import Interaction
 from shop.security import Role, hash_password
 
 DEMO_ACCOUNTS = (
@@ -81,7 +88,7 @@ DEMO_CATALOG: tuple[tuple[str, str | None, list[tuple[Any, ...]]], ...] = (
 BATCH = 5000
 
 
-def seed_demo(*, customers: int = 0, products: int = 0) -> dict[str, Any]:
+def seed_demo(*, customers: int = 0, products: int = 0, orders: int = 0) -> dict[str, Any]:
     """Demo accounts and catalog when the database has no users; then generated volume."""
     with unit_of_work() as session:  # all of the demo data, or none of it
         empty = not session.scalar(select(func.count()).select_from(User))
@@ -105,6 +112,7 @@ def seed_demo(*, customers: int = 0, products: int = 0) -> dict[str, Any]:
         "demo_products": sum(len(items) for _, _, items in DEMO_CATALOG) if empty else 0,
         "customers": _generate_customers(customers) if customers else 0,
         "products": _generate_products(products) if products else 0,
+        "orders": _generate_orders(orders) if orders else 0,
     }
 
 
@@ -266,3 +274,128 @@ def _initial(product_id: int, variant_id: int | None, stock: int) -> dict[str, A
         "stock_after": stock,
         "note": "generated",
     }
+
+
+# --- generated orders, with the structure recommendations learn from -----------------------
+ORDER_DAYS = 180
+SHIP_TO = {"line1": "1 Demo Street", "city": "Sampleton", "postal_code": "10001", "country": "US"}
+# Of generated orders: paid and on (sales), waiting for payment, cancelled.
+ORDER_STATUSES = ("delivered",) * 12 + ("shipped", "paid", "pending", "cancelled")
+BUNDLE = 3  # products of a category bought together
+
+
+def _shop_structure(rng: random.Random) -> tuple[dict[int, list[Any]], dict[int, list[int]]]:
+    """Each category's products in popularity order (the first sell most), and each product's
+    bundle: the few of its category that are bought with it."""
+    by_category: dict[int, list[Any]] = {}
+    for row in db.session.execute(
+        select(Product.id, Product.price, Product.category_id).where(
+            Product.is_active.is_(True), Product.category_id.is_not(None)
+        )
+    ):
+        by_category.setdefault(row.category_id, []).append(row)
+    bundles: dict[int, list[int]] = {}
+    for products in by_category.values():
+        rng.shuffle(products)
+        grouped = products[:]
+        rng.shuffle(grouped)
+        for start in range(0, len(grouped), BUNDLE):
+            group = [p.id for p in grouped[start : start + BUNDLE]]
+            for product_id in group:
+                bundles[product_id] = [other for other in group if other != product_id]
+    return by_category, bundles
+
+
+def _popular(products: list[Any], rng: random.Random) -> Any:
+    """A product of the list, the first ones far more often (Zipf-like)."""
+    return products[min(int(rng.paretovariate(1.2)) - 1, len(products) - 1)]
+
+
+def _generate_orders(count: int, seed: int = 7) -> int:
+    """`count` orders of the generated customers over the last ORDER_DAYS, with their
+    interactions (views, cart adds, wishlist adds, purchases of the sales): each customer
+    shops mostly in one or two favourite categories, and the products of a bundle are bought
+    together (in one order, or a later one). Stock is not taken (as bench data)."""
+    rng = random.Random(seed)
+    customers = list(db.session.scalars(select(User.id).where(User.role == Role.CUSTOMER)))
+    by_category, bundles = _shop_structure(rng)
+    if not customers or not by_category:
+        return 0
+    categories = sorted(by_category)
+    prices = {p.id: p.price for products in by_category.values() for p in products}
+    tastes = {
+        c: rng.sample(categories, min(len(categories), rng.choice((1, 1, 2)))) for c in customers
+    }
+    bought: dict[int, list[int]] = {c: [] for c in customers}
+    now = utcnow()
+    plans = []
+    for _ in range(count):
+        customer = rng.choice(customers)
+        lines: list[int] = []
+        for _line in range(rng.choice((1, 1, 2, 2, 3))):
+            earlier = [p for p in lines + bought[customer] if bundles.get(p)]
+            if earlier and rng.random() < 0.5:
+                choice = rng.choice(bundles[rng.choice(earlier)])
+            else:
+                category = rng.choice(tastes[customer] if rng.random() < 0.85 else categories)
+                choice = _popular(by_category[category], rng).id
+            if choice not in lines:
+                lines.append(choice)
+        bought[customer] += lines
+        plans.append((customer, lines, now - timedelta(seconds=rng.randrange(ORDER_DAYS * 86400))))
+    plans.sort(key=lambda plan: plan[2])  # a customer's later orders follow their earlier ones
+    with _progress(len(plans), "orders") as bar:
+        for batch in _batches(len(plans)):
+            _insert_orders([plans[i] for i in batch], prices, by_category, rng)
+            bar.update(len(batch))
+    refresh_popularity()
+    return len(plans)
+
+
+def _insert_orders(
+    plans: list[tuple[int, list[int], Any]],
+    prices: dict[int, Decimal],
+    by_category: dict[int, list[Any]],
+    rng: random.Random,
+) -> None:
+    category_of = {p.id: c for c, products in by_category.items() for p in products}
+    orders, facts = [], []
+    for customer, lines, at in plans:
+        status = rng.choice(ORDER_STATUSES)
+        sale = status not in ("pending", "cancelled")
+        subtotal = sum((prices[p] for p in lines), Decimal("0.00"))
+        shipping = Decimal("0.00") if subtotal >= 50 else Decimal("5.00")
+        total = subtotal + shipping
+        orders.append(
+            {"user_id": customer, "status": status, "subtotal": subtotal,
+             "payment_status": "paid" if sale else "unpaid",
+             "amount_paid": total if sale else Decimal(0), "shipping_cost": shipping,
+             "tax": Decimal("0.00"), "total": total, "currency": "USD",
+             "shipping_address": SHIP_TO, "created_at": at, "updated_at": at}
+        )  # fmt: skip
+        for product_id in lines:
+            browsed = _popular(by_category[category_of[product_id]], rng).id
+            steps = [(-900, "view", browsed, None), (-600, "view", product_id, None),
+                     (-300, "cart_add", product_id, 1)]  # fmt: skip
+            if rng.random() < 0.05:
+                steps.append((-200, "wishlist_add", product_id, None))
+            if sale:
+                steps.append((0, "purchase", product_id, 1))
+            facts += [
+                {"user_id": customer, "product_id": product, "kind": kind, "value": value,
+                 "created_at": at + timedelta(seconds=seconds)}
+                for seconds, kind, product, value in steps
+            ]  # fmt: skip
+    with unit_of_work() as session:
+        ids = session.scalars(
+            insert(Order).returning(Order.id, sort_by_parameter_order=True), orders
+        ).all()
+        items = [
+            {"order_id": order_id, "product_id": p, "variant_id": None, "sku": f"GEN-{p}",
+             "name": f"Generated {p}", "unit_price": prices[p], "list_price": prices[p],
+             "quantity": 1, "line_total": prices[p]}
+            for order_id, (_, lines, _) in zip(ids, plans, strict=True)
+            for p in lines
+        ]  # fmt: skip
+        session.execute(insert(OrderItem), items)
+        session.execute(insert(Interaction), facts)

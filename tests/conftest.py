@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from redis import Redis
 from rq import Queue
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from bench.data import recreate
 from shop import caching, create_app, queues
@@ -29,10 +29,25 @@ from shop.security import Role
 from tests.factories import headers_for, make_user
 from tests.private_redis import PrivateRedis
 
-TEST_DATABASE_URL = os.environ.get(
-    "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/shop_test"
+# Under pytest-xdist (`make test` runs -n 2) each worker process has a database and a Redis
+# database of its own: gw0 the given ones' shop_test_gw0 and db 15, gw1 shop_test_gw1 and db 14.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def _for_this_worker(database_url: str, redis_url: str) -> tuple[str, str]:
+    if not _WORKER:
+        return database_url, redis_url
+    redis_base, redis_db = redis_url.rsplit("/", 1)
+    return (
+        f"{database_url}_{_WORKER}",
+        f"{redis_base}/{int(redis_db) - int(_WORKER.removeprefix('gw'))}",
+    )
+
+
+TEST_DATABASE_URL, TEST_REDIS_URL = _for_this_worker(
+    os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/shop_test"),
+    os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
 )
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 class Mailbox:
@@ -232,6 +247,22 @@ def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def settle_events(app: Flask, timeout: float = 10.0) -> None:
+    """Wait until the event feed shows every event written so far. The feed (shop/events/log.py)
+    holds an event back while any transaction older than its own is open anywhere on the
+    PostgreSQL server: the other test process's, in its own database, too, for a moment."""
+    horizon = text(
+        "SELECT coalesce(max(txid), 0) < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+        " FROM events"
+    )
+
+    def settled() -> bool:
+        with app.app_context():
+            return bool(db.session.scalar(horizon))
+
+    assert wait_for(settled, timeout), "an open transaction held the event feed back"
 
 
 @pytest.fixture

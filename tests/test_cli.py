@@ -51,6 +51,7 @@ def test_cli_seed_is_idempotent_and_generates_customers(app):
     second = runner.invoke(args=["seed"])
     assert second.output == "Demo data skipped: the database already has accounts.\n"
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(User)) == 28
+        # admin, staff, customer and seller, then the 25 generated customers
+        assert db.session.scalar(select(func.count()).select_from(User)) == 4 + 25
         admin = db.session.scalar(select(User).where(User.email == "admin@example.com"))
         assert admin.role == "admin" and verify_password(admin.password_hash, "admin-pass-123")

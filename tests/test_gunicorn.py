@@ -54,9 +54,12 @@ def served():
 
 def get(port, path, headers=None):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.request("GET", path, headers=headers or {})
-    response = connection.getresponse()
-    return response.status, response.getheader("Content-Type"), response.read()
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type"), response.read()
+    finally:
+        connection.close()
 
 
 def test_a_long_query_string_is_a_414_problem(served):

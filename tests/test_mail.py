@@ -4,6 +4,11 @@ name), and as a newcomer without an SMTP server sees them (the log, `flask mail 
 import logging
 import re
 
+from sqlalchemy import func, select
+
+from shop import mail
+from shop.db import db, unit_of_work
+from shop.outbox import OutboxMessage
 from tests.conftest import text_of
 
 API = "/api/v1"
@@ -43,3 +48,11 @@ def test_without_an_smtp_server_the_whole_email_is_logged_and_kept(other_app, ca
     assert "To: new@example.com" in logged and "Subject:" in logged
     shown = app.test_cli_runner().invoke(args=["mail", "outbox"])
     assert shown.exit_code == 0 and code in shown.output and "new@example.com" in shown.output
+
+
+def test_addresses_in_the_invalid_domain_are_never_queued(app):
+    """An erased account's address (deleted-<id>@invalid, RFC 2606) gets nothing."""
+    with app.app_context(), unit_of_work():
+        mail.queue_email(["deleted-7@invalid", "x@shop.invalid"], "password_changed", user=None)
+        assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    assert not mail.undeliverable("ada@example.com")

@@ -7,7 +7,7 @@ from bench.data import recreate
 from shop.db import db
 from tests.conftest import TEST_DATABASE_URL
 
-SCRATCH_URL = TEST_DATABASE_URL.rsplit("/", 1)[0] + "/shop_test_migrations"
+SCRATCH_URL = TEST_DATABASE_URL + "_migrations"
 
 
 def test_models_and_migrations_agree(app):

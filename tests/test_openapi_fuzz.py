@@ -14,12 +14,15 @@ the schema's description), a tax rate's region is in its country (the same), a f
 window is ordered and it names products or categories, a webhook's URL is a public address (a
 receiver's name that does not resolve, or resolves to a private address, is a documented 422),
 an import's file is a CSV in the export's columns (its description; any other file is a
-documented 422), a refund names each order line once (its schema's description), a phone is a
-number its country's plan allows (the field's description), and the rows they all refer to
-are not changed or deleted by an example (sent to an id that does not exist instead). A code
-sent by email or text, or an authenticator's, cannot be known: a well-formed wrong one is a
-documented 400 there. Logout and change-password end the credentials they are sent with, so
-each of their examples runs with a user of its own and that user's real secrets.
+documented 422), a refund or a shipment names each order line once (its schema's description;
+a return and a return's receipt too), a shipping method's days are ordered (the same) and it
+is made inactive (an order names none, so the flat rate applies), a phone is a number its
+country's plan allows (the field's description), and the rows they all refer to are not
+changed or deleted by an example (sent to an id that does not exist instead). A code sent by
+email or text, or an authenticator's, cannot be known: a well-formed wrong one is a documented
+400 there. Logout, change-password and erasing the account (DELETE /auth/me) end the
+credentials they are sent with, so each of their examples runs with a user of its own and that
+user's real secrets.
 """
 
 import copy
@@ -59,7 +62,7 @@ GUEST_SCHEMES = ("cartToken", "orderKey")
 GUEST_CHECKS = [check for check in CHECKS if check.__name__ != "ignored_auth"]
 EXAMPLES = 20
 API = "/api/v1"
-OWN_CREDENTIALS = {f"{API}/auth/logout", f"{API}/auth/change-password"}
+OWN_CREDENTIALS = {f"{API}/auth/logout", f"{API}/auth/change-password", f"{API}/auth/me"}
 # A code sent by email or text, or shown by an authenticator app, is a secret no generator
 # knows: a well-formed wrong one is the documented 400 (API.md: "wrong/expired code 400"), not
 # valid data refused.
@@ -160,6 +163,8 @@ def refer_to_real_rows(body: Any, world: dict[str, Any], headers: dict[str, str]
         body["product_ids"] = [world["product"]] if body["product_ids"] else []
     if isinstance(body.get("category_ids"), list):
         body["category_ids"] = [world["category"]] if body["category_ids"] else []
+    if is_id(body.get("shipping_method_id")):  # none ships anywhere: the flat rate applies
+        del body["shipping_method_id"]
     if is_id(body.get("address_id")) and "Authorization" in headers:
         body["address_id"] = world["address_of"](headers)
     for value in body.values():
@@ -225,8 +230,22 @@ def keep_flash_sales_whole(body: dict[str, Any], world: dict[str, Any], *, patch
         body["product_ids"] = [world["product"]]
 
 
+def keep_shipping_methods_whole(body: dict[str, Any], *, patch: bool) -> None:
+    """A method's min_days is at most its max_days (a change sends both or neither: the stored
+    ones are not known here), and it stays inactive: an active one would make every order to
+    its countries name a method, which the other examples do not."""
+    low, high = body.get("min_days"), body.get("max_days")
+    if isinstance(low, int) and isinstance(high, int):
+        body["min_days"], body["max_days"] = min(low, high), max(low, high)
+    elif patch:
+        body.pop("min_days", None)
+        body.pop("max_days", None)
+    body["is_active"] = False
+
+
 def keep_refund_lines_once(body: dict[str, Any]) -> None:
-    """A refund names each order line at most once (its schema's description)."""
+    """A refund, a return, a receipt or a shipment names each order line at most once (its
+    schema's description)."""
     lines = body.get("items")
     if isinstance(lines, list) and all(isinstance(line, dict) for line in lines):
         once = {repr(line.get("order_item_id")): line for line in lines}
@@ -280,6 +299,8 @@ def run(case, app, world, headers: dict[str, str]) -> None:
                 body["refresh_token"] = tokens["refresh_token"]
             if isinstance(body.get("current_password"), str):
                 body["current_password"] = PASSWORD
+            if case.path == f"{API}/auth/me" and isinstance(body.get("password"), str):
+                body["password"] = PASSWORD  # DELETE /auth/me: the account erased
     if valid and body is not None and not isinstance(body, NotSet):
         refer_to_real_rows(body, world, headers)
         if isinstance(body, dict):
@@ -288,9 +309,11 @@ def run(case, app, world, headers: dict[str, str]) -> None:
                 keep_coupons_whole(body, patch=case.method == "PATCH")
             if case.path.startswith(f"{API}/tax-rates"):
                 keep_tax_rates_whole(body, patch=case.method == "PATCH")
+            if case.path.startswith(f"{API}/shipping-methods"):
+                keep_shipping_methods_whole(body, patch=case.method == "PATCH")
             if case.path.startswith(f"{API}/flash-sales"):
                 keep_flash_sales_whole(body, world, patch=case.method == "PATCH")
-            if case.path.endswith("/refunds"):
+            if case.path.endswith(("/refunds", "/returns", "/receive", "/shipments")):
                 keep_refund_lines_once(body)
             if case.path.startswith(f"{API}/webhooks") and isinstance(body.get("url"), str):
                 body["url"] = PUBLIC_RECEIVER  # a name may not resolve, or not to the public

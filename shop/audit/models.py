@@ -32,6 +32,8 @@ class Action(enum.StrEnum):
     AUTH_PASSWORD_RESET = "auth.password_reset"
     USER_UPDATED = "user.updated"
     USER_CREATED_ADMIN = "user.created_admin"
+    USER_DATA_EXPORTED = "user.data_exported"  # GET /auth/me/export
+    USER_ERASED = "user.erased"  # DELETE /auth/me: the account anonymised
     # catalog
     CATEGORY_CREATED = "category.created"
     CATEGORY_UPDATED = "category.updated"
@@ -70,6 +72,12 @@ class Action(enum.StrEnum):
     PROVIDER_REFUND_SUCCEEDED = "provider_refund.succeeded"
     PROVIDER_REFUND_FAILED = "provider_refund.failed"
     REFUND_CREATED = "refund.created"
+    RETURN_REQUESTED = "return.requested"
+    RETURN_APPROVED = "return.approved"
+    RETURN_REJECTED = "return.rejected"
+    RETURN_RECEIVED = "return.received"
+    SHIPMENT_CREATED = "shipment.created"
+    SHIPMENT_UPDATED = "shipment.updated"  # a tracking event recorded
     # reviews
     REVIEW_CREATED = "review.created"
     REVIEW_DELETED = "review.deleted"
@@ -89,6 +97,10 @@ class Action(enum.StrEnum):
     TAX_RATE_CREATED = "tax_rate.created"
     TAX_RATE_UPDATED = "tax_rate.updated"
     TAX_RATE_DELETED = "tax_rate.deleted"
+    # shipping
+    SHIPPING_METHOD_CREATED = "shipping_method.created"
+    SHIPPING_METHOD_UPDATED = "shipping_method.updated"
+    SHIPPING_METHOD_DELETED = "shipping_method.deleted"
     # jobs
     JOB_RUN = "job.run"
 
@@ -105,9 +117,11 @@ class Target(enum.StrEnum):
     PURCHASE_ORDER = "purchase_order"
     NOTIFICATION = "notification"
     ORDER = "order"
+    RETURN = "return"
     REVIEW = "review"
     COUPON = "coupon"
     TAX_RATE = "tax_rate"
+    SHIPPING_METHOD = "shipping_method"
     WEBHOOK = "webhook"
     JOB = "job"
 

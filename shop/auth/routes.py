@@ -7,17 +7,19 @@ from flask.views import MethodView
 from flask_jwt_extended import current_user, get_jwt
 
 from shop.api import Blueprint
-from shop.auth import accounts, phone, tokens, two_factor
+from shop.auth import accounts, personal_data, phone, tokens, two_factor
 from shop.auth.models import PhonePurpose, User
 from shop.auth.phone_routes import texts_per_ip, texts_per_number, tries_per_ip, tries_per_number
 from shop.auth.schemas import (
     ChangePasswordSchema,
     EmailOnlySchema,
+    EraseAccountSchema,
     LoginResponseSchema,
     LoginSchema,
     LogoutSchema,
     PasswordResetConfirmSchema,
     PasswordResetSchema,
+    PersonalDataSchema,
     ProfileUpdate,
     ProfileUpdateSchema,
     RecoveryCodesSchema,
@@ -260,6 +262,29 @@ class Me(MethodView):
     def patch(self, data: ProfileUpdate) -> User:
         """Change names and phone"""
         return accounts.update_profile(current_user, data)
+
+    @blp.auth_required()
+    @blp.arguments(EraseAccountSchema)
+    @blp.errors(401, 409)
+    @blp.response(204)
+    def delete(self, data: dict[str, Any]) -> None:
+        """Erase your account with your password (401 if wrong): names, email, phone,
+        addresses, wishlist, cart, sessions and two-factor go, every token stops working at
+        once, the email may register again; orders stay, anonymised, for accounting. The
+        last active admin cannot (409)"""
+        personal_data.erase_account(current_user, data["password"])
+
+
+@blp.route("/auth/me/export")
+class MyData(MethodView):
+    @blp.auth_required()
+    @blp.response(200, PersonalDataSchema)
+    def get(self) -> dict[str, Any]:
+        """Everything stored about you, as JSON: profile, addresses, cart, orders with their
+        payments, refunds, returns and shipments, wishlist, reviews, sessions, two-factor
+        status, codes sent, your events and the audit entries about you (no secret, hash or
+        token)"""
+        return personal_data.export_data(current_user)
 
 
 @blp.route("/auth/change-password")

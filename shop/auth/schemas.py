@@ -3,7 +3,7 @@
 from datetime import date
 from typing import Any, ClassVar, NotRequired, TypedDict
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, post_dump, validate, validates_schema
 
 from shop.auth.phone_schemas import CODE_PATTERN, PhoneNumber
 from shop.schemas import AnswerSchema, BaseSchema, Flag, PageArgsSchema, Timestamp
@@ -255,6 +255,61 @@ class PasswordResetConfirmSchema(BaseSchema):
         for field in ("phone", "code"):
             if "token" not in data and field not in data:
                 raise ValidationError("Missing: give the token, or the phone and the code.", field)
+
+
+class EraseAccountSchema(BaseSchema):
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=128)
+    )
+
+
+class SessionRecordSchema(AnswerSchema):
+    """A session in the export: every one kept, ended ones too."""
+
+    id = fields.String()
+    ip = fields.String()
+    user_agent = fields.String()
+    created_at = Timestamp()
+    last_used_at = Timestamp()
+    revoked_at = Timestamp(allow_none=True)
+
+
+class CodeRecordSchema(AnswerSchema):
+    """A code or token sent, in the export (never the code: only its digest is kept)."""
+
+    sent_to = fields.String(metadata={"enum": ["email", "phone"]})
+    purpose = fields.String()
+    phone = fields.String(allow_none=True, metadata={"description": "the number texted"})
+    created_at = Timestamp()
+    expires_at = Timestamp()
+    used_at = Timestamp(allow_none=True)
+
+
+class TwoFactorStatusSchema(AnswerSchema):
+    enabled = fields.Boolean()
+    enabled_at = Timestamp(allow_none=True)
+    recovery_codes_left = fields.Integer()
+
+
+class PersonalDataSchema(AnswerSchema):
+    """Everything stored about the signed-in user: beside these two fields, one field per
+    section (shop.privacy's contributors)."""
+
+    user_id = fields.Integer()
+    exported_at = Timestamp()
+
+    openapi_rules: ClassVar[dict[str, Any]] = {
+        "description": "Beside user_id and exported_at, a field per section, each always "
+        "present: profile, two_factor, sessions, codes (accounts), addresses, cart, orders "
+        "(each with its payments, refunds, returns, shipments), wishlist, reviews, events "
+        "(the user's event feed), audit_entries (as actor and as subject). No secret, hash or "
+        "token is in it.",
+        "additionalProperties": True,
+    }
+
+    @post_dump(pass_original=True)
+    def _sections(self, data: dict[str, Any], original: Any, **_: Any) -> dict[str, Any]:
+        return {**data, **original["sections"]}
 
 
 class UserQueryArgsSchema(PageArgsSchema):

@@ -13,6 +13,7 @@ from flask_jwt_extended import create_access_token, create_refresh_token, decode
 from jwt import PyJWTError
 from sqlalchemy import CursorResult, delete, exists, or_, select, update
 
+from shop import tracking
 from shop.audit.models import Action, Target
 from shop.audit.services import record
 from shop.auth.models import LoginSession, RefreshToken, RevokedToken, User, UserToken
@@ -41,6 +42,9 @@ def issue_tokens(user: User, family: str | None = None) -> Login:
     if family is None:
         family = str(uuid.uuid4())
         db.session.add(LoginSession(id=family, user_id=user.id, **_client()))
+        anonymous = tracking.session_id()
+        if anonymous is not None:  # what the client did anonymously becomes the user's
+            tracking.record_after_commit(tracking.Fact.LOGIN, user_id=user.id, session_id=anonymous)
     claims = {"role": user.role, "ver": user.token_version, "fam": family}
     access = create_access_token(identity=str(user.id), additional_claims=claims)
     refresh = create_refresh_token(identity=str(user.id), additional_claims=claims)

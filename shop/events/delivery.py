@@ -35,7 +35,7 @@ import httpx
 from flask import current_app
 from sqlalchemy import func, select
 
-from shop import mail
+from shop import mail, metrics
 from shop.audit.models import Action, Target
 from shop.audit.services import record
 from shop.db import after_commit, db, insert_ignoring_conflicts, is_postgres, unit_of_work, utcnow
@@ -264,6 +264,14 @@ def _post(
     return response.status_code, answer, f"answered {response.status_code}{why}"
 
 
+RETRYING = "retrying"  # an attempt failed and another is due (the metric's status label)
+
+
+def _count_after_commit(status: str) -> None:
+    counter = metrics.child(metrics.WEBHOOK_DELIVERIES, status)
+    after_commit(counter.inc)
+
+
 def _record_attempt(
     delivery_id: int, status: int | None, answer: str | None, error: str | None
 ) -> None:
@@ -279,10 +287,13 @@ def _record_attempt(
         if error is None:
             delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCEEDED, None
             endpoint.failure_count = 0
+            _count_after_commit(DeliveryStatus.SUCCEEDED)
             return
         if delivery.attempts >= current_app.config["WEBHOOK_MAX_ATTEMPTS"]:
             delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+            _count_after_commit(DeliveryStatus.FAILED)
         else:
+            _count_after_commit(RETRYING)
             wait = BACKOFF[min(delivery.attempts, len(BACKOFF)) - 1]
             delivery.next_attempt_at = utcnow() + timedelta(seconds=wait)
         endpoint.failure_count += 1

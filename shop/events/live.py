@@ -25,6 +25,7 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -36,6 +37,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from shop import metrics
 from shop.auth.models import User
 from shop.auth.tokens import load_token_user
 from shop.events.log import WAKE_CHANNEL, newest, since
@@ -223,6 +225,13 @@ class Hub:
     # --- a connection -----------------------------------------------------------------------
 
     async def serve(self, connection: ServerConnection) -> None:
+        metrics.WEBSOCKET_CONNECTIONS.inc()
+        try:
+            await self._serve(connection)
+        finally:
+            metrics.WEBSOCKET_CONNECTIONS.dec()
+
+    async def _serve(self, connection: ServerConnection) -> None:
         authenticated = await self._authenticate(connection)
         if authenticated is None:
             return
@@ -318,6 +327,24 @@ class Hub:
                 if event.position > client.cursor:
                     await client.connection.send(event.message)
                     client.cursor = event.position
+
+
+def http(app: Flask) -> Callable[[ServerConnection, Request], Response | None]:
+    """What realtime.py answers over plain HTTP: `health`, and `GET /metrics` (this
+    process's, under the web's access rule: METRICS_ALLOW_FROM or METRICS_TOKEN)."""
+
+    def answer(connection: ServerConnection, request: Request) -> Response | None:
+        if request.path.split("?", 1)[0] != "/metrics":
+            return health(connection, request)
+        address = connection.remote_address[0] if connection.remote_address else None
+        if not metrics.allowed(address, request.headers.get("Authorization"), app.config):
+            return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        response = connection.respond(HTTPStatus.OK, metrics.exposition().decode())
+        del response.headers["Content-Type"]
+        response.headers["Content-Type"] = metrics.CONTENT_TYPE
+        return response
+
+    return answer
 
 
 def health(connection: ServerConnection, request: Request) -> Response | None:

@@ -53,7 +53,7 @@ from shop.events.models import EventRecord
 from shop.queues import publish
 from shop.security import Role
 
-# The types of API.md; refunds, shipments and returns are written once fulfilment exists.
+# The types of API.md (and shipment.created); returns are written once they exist.
 TYPES = (
     "order.created",
     "order.status_changed",
@@ -61,6 +61,7 @@ TYPES = (
     "payment.succeeded",
     "payment.failed",
     "refund.created",
+    "shipment.created",
     "shipment.updated",
     "return.updated",
     "inventory.low_stock",

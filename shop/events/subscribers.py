@@ -3,6 +3,7 @@ the log in the transaction of its change."""
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from shop.bus import Subscriber
@@ -13,6 +14,9 @@ from shop.orders.events import (
     OrderStatusChanged,
     PaymentRecorded,
     RefundCreated,
+    ReturnUpdated,
+    ShipmentCreated,
+    ShipmentUpdated,
 )
 from shop.products.events import ItemCreated, StockChanged, WentOnSale
 
@@ -71,6 +75,55 @@ def _refund(event: RefundCreated) -> None:
     )
 
 
+def _return(event: ReturnUpdated) -> None:
+    record(
+        "return.updated",
+        {
+            "return_id": event.return_id,
+            "order_id": event.order_id,
+            "number": event.number,
+            "status": event.status,
+            "previous_status": event.previous_status,
+        },
+        user_id=event.user_id,
+    )
+
+
+def _shipment_created(event: ShipmentCreated) -> None:
+    record(
+        "shipment.created",
+        {
+            "order_id": event.order_id,
+            "number": event.number,
+            "shipment_id": event.shipment_id,
+            "carrier": event.carrier,
+            "tracking_number": event.tracking_number,
+            "status": event.status,
+            "units": event.units,
+        },
+        user_id=event.user_id,
+    )
+
+
+def _shipment_updated(event: ShipmentUpdated) -> None:
+    record(
+        "shipment.updated",
+        {
+            "order_id": event.order_id,
+            "number": event.number,
+            "shipment_id": event.shipment_id,
+            "carrier": event.carrier,
+            "tracking_number": event.tracking_number,
+            "status": event.status,
+            "previous_status": event.previous_status,
+            "event_status": event.event_status,
+            "location": event.location,
+            "at": event.at.astimezone(UTC).isoformat(timespec="milliseconds"),
+        },
+        user_id=event.user_id,
+    )
+
+
 def _stock(event: StockChanged | ItemCreated, stock: int) -> dict[str, Any]:
     return {
         "product_id": event.product_id,
@@ -103,6 +156,9 @@ SUBSCRIBERS: tuple[Subscriber[Any], ...] = (
     Subscriber(OrderCancelled, _order_cancelled),
     Subscriber(PaymentRecorded, _payment),
     Subscriber(RefundCreated, _refund),
+    Subscriber(ReturnUpdated, _return),
+    Subscriber(ShipmentCreated, _shipment_created),
+    Subscriber(ShipmentUpdated, _shipment_updated),
     # Once when the stock crosses into low (not on every sale below the line), and once
     # when a sold-out row has stock again.
     Subscriber(StockChanged, _fell_low, when=lambda e: e.delta < 0 and e.crossed_threshold),

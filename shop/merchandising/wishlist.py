@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, literal, or_, select, tuple_
 from sqlalchemy.orm import contains_eager
 
-from shop import mail
+from shop import bus, mail
 from shop.auth.models import User
 from shop.db import Page, db, insert_ignoring_conflicts, paginate, unit_of_work, utcnow
+from shop.merchandising.events import WishlistItemAdded
 from shop.merchandising.models import WishlistItem
 from shop.products.catalog import get_product
 from shop.products.events import StockChanged, WentOnSale
@@ -46,6 +47,8 @@ def add(user: User, product_id: int) -> tuple[WishlistItem, bool]:
             .execution_options(populate_existing=True)
         ).one()
         item.product = product
+        if added is not None:
+            bus.publish(WishlistItemAdded(user_id=user.id, product_id=product.id))
     return item, added is not None
 
 

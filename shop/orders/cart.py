@@ -14,12 +14,14 @@ from typing import Any, cast
 from flask import current_app
 from sqlalchemy import CursorResult, delete, func, select, update
 
+from shop import bus
 from shop.auth.models import User
 from shop.db import db, get_or_404, insert_ignoring_conflicts, unit_of_work, utcnow
 from shop.errors import Conflict, NotFound, ShopError
 from shop.merchandising import coupons
 from shop.merchandising.coupons import Applied
 from shop.merchandising.models import Coupon
+from shop.orders.events import CartItemAdded
 from shop.orders.models import Cart, CartCoupon, CartItem
 from shop.orders.schemas import MAX_CART_LINES, MAX_LINE_QUANTITY, CartLineCreate
 from shop.products.models import Product, ProductVariant
@@ -190,6 +192,8 @@ def add_to_cart(cart: Cart, data: CartLineCreate) -> dict[str, Any]:
     skips, and adds to the line the first made."""
     with unit_of_work():
         item = sellable(data["product_id"], data.get("variant_id"))
+        bus.publish(CartItemAdded(cart.id, cart.user_id, item.product_id, item.variant_id,
+                                  data["quantity"]))  # fmt: skip
         line = _locked_line(cart, item)
         if line is None:
             _check_addable(item, 0, data["quantity"])

@@ -40,6 +40,8 @@ from shop.products.models import MovementType
 from shop.products.sellable import Sellable, for_sale
 from shop.products.stock import change_stock
 from shop.schemas import CENT
+from shop.shipping import services as shipping
+from shop.shipping.services import Option
 from shop.tax import rates
 
 
@@ -84,15 +86,23 @@ class Priced:
     tax: Decimal  # the lines' taxes and shipping's
     total: Decimal
     tax_lines: list[dict[str, str]]
+    method: Option | None = None  # what `shipping` is for; None: the flat rate
+    # The methods shipping there, each with what these goods pay for it, cheapest first.
+    options: tuple[tuple[Option, Decimal], ...] = ()
 
 
 def price(
-    lines: list[tuple[Sellable, int]], applied: Applied | None, address: dict[str, Any]
+    lines: list[tuple[Sellable, int]],
+    applied: Applied | None,
+    address: dict[str, Any],
+    method: Option | None = None,
+    options: list[Option] | None = None,
 ) -> Priced:
-    """Flat shipping below the free threshold (or free by coupon); the destination's tax rate
-    (tax.rates.for_destination) on each line after its discount, and on shipping where the
-    rate says so, each rounded half up, so the lines' taxes add up to the order's; added to
-    the total, or inside the prices with PRICES_INCLUDE_TAX."""
+    """Shipping by `method` (free from its free_over on), else flat below the free threshold
+    (free by coupon either way); the destination's tax rate (tax.rates.for_destination) on
+    each line after its discount, and on shipping where the rate says so, each rounded half
+    up, so the lines' taxes add up to the order's; added to the total, or inside the prices
+    with PRICES_INCLUDE_TAX."""
     config = current_app.config
     zero = Decimal("0.00")
     off = applied.line_discounts if applied else [zero] * len(lines)
@@ -100,8 +110,18 @@ def price(
     subtotal = sum((item.price * quantity for item, quantity in lines), zero)
     discount = applied.discount if applied else zero
     goods = subtotal - discount
-    free = bool(applied and applied.free_shipping) or goods >= config["FREE_SHIPPING_THRESHOLD"]
-    shipping = zero if free else config["SHIPPING_FLAT_RATE"].quantize(CENT)
+    by_coupon = bool(applied and applied.free_shipping)
+    quotes = sorted(
+        ((o, o.price_for(goods, free=by_coupon)) for o in options or ()), key=lambda q: q[1]
+    )  # a stable sort: list price, then id, among equals
+    if method is None and quotes:  # a preview without a choice: the cheapest
+        method = quotes[0][0]
+    if method is not None:
+        shipping = method.price_for(goods, free=by_coupon)
+    elif by_coupon or goods >= config["FREE_SHIPPING_THRESHOLD"]:
+        shipping = zero
+    else:
+        shipping = config["SHIPPING_FLAT_RATE"].quantize(CENT)
     rate = rates.for_destination(address["country"], address.get("state", ""))
     included = config["PRICES_INCLUDE_TAX"]
     taxes = [rate.of(net, included=included) for net in nets]
@@ -114,7 +134,7 @@ def price(
         else []
     )
     return Priced(lines, address, applied, off, taxes, subtotal, discount, shipping, tax,
-                  total.quantize(CENT), tax_lines)  # fmt: skip
+                  total.quantize(CENT), tax_lines, method, tuple(quotes))  # fmt: skip
 
 
 RATE = Decimal("0.0001")
@@ -165,7 +185,27 @@ def _priced(
     # a guest has no account for it to count against.
     customer = None if checkout or user is None else user.id
     applied = coupons.apply(coupon, lines, customer) if coupon else None
-    return price(lines, applied, _shipping_address(user, data)), client_indexes, from_cart
+    address = _shipping_address(user, data)
+    options = shipping.options_for(address["country"])
+    method = _shipping_method(data, options, address["country"], required=checkout)
+    return price(lines, applied, address, method, options), client_indexes, from_cart
+
+
+def _shipping_method(
+    data: OrderCreate, options: list[Option], country: str, *, required: bool
+) -> Option | None:
+    """The method asked for (422 unless it ships to `country`); none asked for: a 422 at
+    checkout when one ships there (a preview prices the cheapest), else the flat rate."""
+    if "shipping_method_id" in data:
+        return shipping.chosen(options, data["shipping_method_id"], country)
+    if options and required:
+        ids = ", ".join(str(o.id) for o in options)
+        raise Unprocessable(
+            f"Choose how to ship to {country}.",
+            errors={"shipping_method_id": [f"Required: one of {ids} (GET /shipping-methods"
+                                           f"?country={country})."]},
+        )  # fmt: skip
+    return None
 
 
 def preview(user: User | None, data: OrderCreate, cart: Cart | None = None) -> Priced:
@@ -212,7 +252,8 @@ def preview_answer(priced: Priced) -> dict[str, Any]:
         "tax_lines": priced.tax_lines,
         "total": priced.total,
         "currency": current_app.config["CURRENCY"],
-        "shipping_methods": [],
+        "shipping_method": priced.method.ref() if priced.method else None,
+        "shipping_methods": [option.quote(cost) for option, cost in priced.options],
     }
 
 
@@ -300,6 +341,9 @@ def _create_order(user: User | None, data: OrderCreate, priced: Priced) -> Order
         coupon_id=applied.coupon.id if applied else None,
         coupon_code=applied.coupon.code if applied else None,
         shipping_cost=priced.shipping,
+        shipping_method_id=priced.method.id if priced.method else None,
+        shipping_method_name=priced.method.name if priced.method else None,
+        shipping_carrier=priced.method.carrier if priced.method else None,
         tax=priced.tax,
         tax_lines=priced.tax_lines,
         total=priced.total,

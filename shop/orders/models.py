@@ -192,6 +192,13 @@ class Order(TimestampMixin, Base):
             postgresql_where=text("coupon_id IS NOT NULL"),
             sqlite_where=text("coupon_id IS NOT NULL"),
         ),
+        # A shipping method deleted sets its orders' shipping_method_id to NULL through this.
+        Index(
+            "ix_orders_shipping_method",
+            "shipping_method_id",
+            postgresql_where=text("shipping_method_id IS NOT NULL"),
+            sqlite_where=text("shipping_method_id IS NOT NULL"),
+        ),
         Index(
             "ix_orders_refund_due",
             "created_at",
@@ -216,6 +223,12 @@ class Order(TimestampMixin, Base):
     coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id", ondelete="SET NULL"))
     coupon_code: Mapped[str | None] = mapped_column(String(64))  # kept if the coupon goes
     shipping_cost: Mapped[Decimal] = mapped_column(MONEY)
+    # The shipping method chosen (null: the flat rate), and its name and carrier then.
+    shipping_method_id: Mapped[int | None] = mapped_column(
+        ForeignKey("shipping_methods.id", ondelete="SET NULL")
+    )
+    shipping_method_name: Mapped[str | None] = mapped_column(String(100))
+    shipping_carrier: Mapped[str | None] = mapped_column(String(100))
     tax: Mapped[Decimal] = mapped_column(MONEY)
     # [{name, rate, amount}]: the destination's rate and what it came to (amounts as strings).
     tax_lines: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list, server_default="[]")
@@ -245,6 +258,14 @@ class Order(TimestampMixin, Base):
     def number(self) -> str:
         """Human order number, e.g. ORD-20261122-000042 (the id is its last part)."""
         return f"ORD-{self.created_at:%Y%m%d}-{self.id:06d}"
+
+    @property
+    def shipping_method(self) -> dict[str, Any] | None:
+        """{id, name, carrier} of the method it ships by, as named then; None: the flat rate."""
+        if self.shipping_method_name is None:
+            return None
+        return {"id": self.shipping_method_id, "name": self.shipping_method_name,
+                "carrier": self.shipping_carrier}  # fmt: skip
 
 
 class OrderItem(Base):

@@ -59,31 +59,10 @@ class OrderPayments(MethodView):
         return payments.record_payment(current_user, order_id, data)
 
 
-def _signed(view: Any) -> Any:
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        # Checked on the raw bytes before anything parses them.
-        payments.verify_webhook_signature(request.get_data(), request.headers.get("X-Signature"))
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
 @blp.route("/payments/webhook")
 class PaymentWebhook(MethodView):
-    @_signed
+    @blp.signed(payments.verify_webhook_signature, "PAYMENT_WEBHOOK_SECRET")
     @blp.arguments(WebhookSchema)
-    @blp.doc(
-        parameters=[
-            {
-                "in": "header",
-                "name": "X-Signature",
-                "required": True,
-                "schema": {"type": "string"},
-                "description": "sha256=<hex HMAC-SHA256 of the raw body>",
-            }
-        ]
-    )
     @blp.errors(401, 404, 409)
     @blp.response(200, WebhookResultSchema)
     def post(self, data: PaymentEvent) -> WebhookResult:

@@ -15,6 +15,7 @@ from shop.orders.models import (
     PaymentStatus,
 )
 from shop.schemas import AnswerSchema, BaseSchema, Flag, Money, PageArgsSchema, Timestamp, id_field
+from shop.shipping.schemas import ShippingMethodRefSchema, ShippingOptionSchema
 from shop.tax.schemas import TaxLineSchema
 
 MAX_LINE_QUANTITY = 1000
@@ -185,6 +186,12 @@ class OrderCreateSchema(BaseSchema):
             " confirmation goes; a signed-in order uses the account's"
         },
     )
+    shipping_method_id = id_field(
+        metadata={
+            "description": "one of GET /shipping-methods?country=: required when an active"
+            " method ships to the address's country (else the flat rate applies)"
+        }
+    )
 
     # Exactly one of the two, stated with `not` (see MovementCreateSchema).
     openapi_rules: ClassVar[dict[str, Any]] = {
@@ -226,6 +233,7 @@ class OrderCreate(TypedDict):
     notes: str
     coupon_code: NotRequired[str]
     email: NotRequired[str]
+    shipping_method_id: NotRequired[int]
 
 
 class OrderLineSchema(AnswerSchema):
@@ -279,6 +287,11 @@ class OrderSchema(AnswerSchema):
     coupon_code = fields.String(allow_none=True)
     discount = Money(positive=False)
     shipping_cost = Money(positive=False)
+    shipping_method = fields.Nested(
+        ShippingMethodRefSchema,
+        allow_none=True,
+        metadata={"description": "as named when ordered; null: the flat rate"},
+    )
     tax = Money(positive=False, metadata={"description": "the lines' taxes and shipping's"})
     tax_lines = fields.List(fields.Nested(TaxLineSchema))
     total = Money(
@@ -306,24 +319,6 @@ class OrderSchema(AnswerSchema):
     updated_at = Timestamp()
 
 
-class SellerOrderSchema(AnswerSchema):
-    """An order as a seller sees it: only their lines, and where to ship them."""
-
-    id = fields.Integer()
-    number = fields.String()
-    status = fields.String(metadata={"enum": [s.value for s in OrderStatus]})
-    payment_status = fields.String(metadata={"enum": [s.value for s in PaymentStatus]})
-    items = fields.List(fields.Nested(OrderLineSchema), metadata={"description": "theirs only"})
-    total = Money(positive=False, metadata={"description": "their lines' line_total summed"})
-    currency = fields.String()
-    shipping_address = fields.Nested(AddressFieldsSchema)
-    created_at = Timestamp()
-
-
-class SellerOrderQueryArgsSchema(PageArgsSchema):
-    status = fields.String(validate=validate.OneOf([s.value for s in OrderStatus]))
-
-
 class OrderKeyArgsSchema(BaseSchema):
     key = fields.String(
         validate=validate.Length(min=1, max=100),
@@ -341,9 +336,19 @@ class CheckoutPreviewSchema(AnswerSchema):
     tax_lines = fields.List(fields.Nested(TaxLineSchema))
     total = Money(positive=False)
     currency = fields.String()
+    shipping_method = fields.Nested(
+        ShippingMethodRefSchema,
+        allow_none=True,
+        metadata={
+            "description": "what shipping_cost is for: the one chosen, else the cheapest of"
+            " shipping_methods; null: the flat rate (no method ships there)"
+        },
+    )
     shipping_methods = fields.List(
-        fields.Dict(),
-        metadata={"description": "methods to choose from: none yet, the flat rate applies"},
+        fields.Nested(ShippingOptionSchema),
+        metadata={
+            "description": "the methods shipping there, priced for this cart, cheapest first"
+        },
     )
 
 

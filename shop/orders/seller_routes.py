@@ -11,7 +11,7 @@ from flask_jwt_extended import current_user
 from shop.api import Blueprint
 from shop.db import Page
 from shop.orders import sellers
-from shop.orders.schemas import SellerOrderQueryArgsSchema, SellerOrderSchema
+from shop.orders.seller_schemas import SellerOrderQueryArgsSchema, SellerOrderSchema
 from shop.schemas import page_of
 from shop.security import Role
 

@@ -1,5 +1,6 @@
 """What a seller sees of the orders holding their products: those orders, each with only the
-seller's own lines and the address to ship them to (auth.policy.SELLER_LINES)."""
+seller's own lines, the address to ship them to and the shipments carrying those lines
+(auth.policy.SELLER_LINES)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,23 @@ from shop.auth.models import User
 from shop.auth.policy import SELLER_LINES
 from shop.db import Page, db, paginate
 from shop.orders.models import Order, OrderItem
+from shop.orders.shipment_models import Shipment, ShipmentEvent, ShipmentItem
 from shop.products.models import Product
+
+
+@dataclass
+class SellerShipment:
+    """A shipment with only the seller's lines' units in `items`."""
+
+    id: int
+    order_id: int
+    carrier: str
+    tracking_number: str
+    status: str
+    items: list[ShipmentItem]
+    events: list[ShipmentEvent]
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass
@@ -28,6 +45,7 @@ class SellerOrder:
     currency: str
     shipping_address: dict[str, Any]
     items: list[OrderItem]
+    shipments: list[SellerShipment]
     created_at: datetime
 
     @property
@@ -40,7 +58,8 @@ def list_seller_orders(
     seller: User, *, page: int, page_size: int, status: str | None = None
 ) -> Page:
     """The orders holding the seller's products, newest first: one query for the page, one
-    for its count, one for the seller's lines on it."""
+    for its count, one for the seller's lines on it, two for the shipments carrying those
+    lines (their units of them, then the shipments with their events)."""
     theirs = SELLER_LINES.scope(seller, Product.seller_id)
     holding = (
         select(OrderItem.order_id).join(Product, Product.id == OrderItem.product_id).where(theirs)
@@ -63,6 +82,7 @@ def list_seller_orders(
             .order_by(OrderItem.id)
         ):
             lines[line.order_id].append(line)
+    shipments = _shipments_of([line.id for order_lines in lines.values() for line in order_lines])
     found.items = [
         SellerOrder(
             order.id,
@@ -72,8 +92,43 @@ def list_seller_orders(
             order.currency,
             order.shipping_address,
             lines[order.id],
+            shipments[order.id],
             order.created_at,
         )
         for order in found.items
     ]
+    return found
+
+
+def _shipments_of(line_ids: list[int]) -> dict[int, list[SellerShipment]]:
+    """The shipments carrying units of these lines, per order, each with only those units."""
+    carried: dict[int, list[ShipmentItem]] = defaultdict(list)
+    if line_ids:
+        for unit in db.session.scalars(
+            select(ShipmentItem)
+            .where(ShipmentItem.order_item_id.in_(line_ids))
+            .order_by(ShipmentItem.id)
+        ):
+            carried[unit.shipment_id].append(unit)
+    found: dict[int, list[SellerShipment]] = defaultdict(list)
+    if carried:
+        for shipment in db.session.scalars(
+            select(Shipment)
+            .where(Shipment.id.in_(carried))
+            .options(noload(Shipment.items))
+            .order_by(Shipment.id)
+        ):
+            found[shipment.order_id].append(
+                SellerShipment(
+                    shipment.id,
+                    shipment.order_id,
+                    shipment.carrier,
+                    shipment.tracking_number,
+                    shipment.status,
+                    carried[shipment.id],
+                    shipment.events,
+                    shipment.created_at,
+                    shipment.updated_at,
+                )
+            )
     return found

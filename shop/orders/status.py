@@ -1,8 +1,10 @@
 """The order status machine: legal transitions, history, stock returned and provider payments
-refunded on cancellation, the invoice number given on payment, the customer emailed,
-OrderStatusChanged (or OrderCancelled) published."""
+refunded on cancellation (never once a parcel has left), the invoice number given on payment,
+the customer emailed, OrderStatusChanged (or OrderCancelled) published."""
 
 from __future__ import annotations
+
+from sqlalchemy import exists, select
 
 from shop import bus, mail
 from shop.audit.models import Action, Target
@@ -24,6 +26,7 @@ from shop.orders.models import (
 from shop.orders.provider_refunds import refund_provider_payments
 from shop.orders.queries import get_order
 from shop.orders.schemas import StatusUpdate
+from shop.orders.shipment_models import Shipment
 from shop.products.models import MovementType
 from shop.products.stock import change_stock
 from shop.security import Role
@@ -36,8 +39,10 @@ def transition(
     *,
     note: str | None = None,
     tracking_number: str | None = None,
+    notify: bool = True,
 ) -> None:
-    """Move a locked order to `to_status` inside the caller's unit of work (409 if illegal)."""
+    """Move a locked order to `to_status` inside the caller's unit of work (409 if illegal).
+    `notify=False`: the caller emails the customer itself (a shipment's email says it)."""
     from_status = OrderStatus(order.status)
     if to_status not in TRANSITIONS[from_status]:
         raise Conflict(f"An order cannot go from {from_status} to {to_status}.")
@@ -46,6 +51,8 @@ def transition(
             "Shipping needs a tracking number.", errors={"tracking_number": ["Required to ship."]}
         )
     cancelled = to_status is OrderStatus.CANCELLED
+    if cancelled and db.session.scalar(select(exists().where(Shipment.order_id == order.id))):
+        raise Conflict(f"Order {order.number} has shipments: refund what must go back instead.")
     if cancelled:
         # The coupon's row before the products': the lock order checkout takes them in.
         if order.coupon_id is not None:
@@ -78,7 +85,7 @@ def transition(
     )
     customer = db.session.get(User, order.user_id) if order.user_id is not None else None
     to = customer.email if customer is not None else order.guest_email
-    if to:
+    if to and notify:
         mail.queue_email(to, "order_status", user=customer, order=order, note=note)
     bus.publish((OrderCancelled if cancelled else OrderStatusChanged).of(order, from_status))
 

@@ -7,12 +7,16 @@ ETag, Cache-Control, 304), declared once here."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
-from flask import Response, jsonify, stream_with_context
+from flask import Response, jsonify, request, stream_with_context
 from flask.views import MethodView
-from flask_jwt_extended import current_user
+from flask_jwt_extended import current_user, get_current_user
 
+from shop import tracking
 from shop.api import LOCATION, Blueprint, is_admin, visibility_scope
 from shop.caching import cached_response
 from shop.db import Page
@@ -79,6 +83,52 @@ def _admin_view(args: dict[str, Any]) -> dict[str, Any]:
 
 def _location(path: str) -> dict[str, str]:
     return {"Location": f"/api/v1/{path}"}
+
+
+def _viewed(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Above `cached`: a product read (from the cache or not, or revalidated: a 304) by a
+    signed-in customer, or by an anonymous client sending X-Session-ID, is one fact pushed to
+    shop.tracking."""
+
+    @wraps(view)
+    def wrapper(self: Any, product_id: int) -> Any:
+        response = view(self, product_id)
+        if response.status_code in (200, 304) and tracking.enabled():
+            user, session = get_current_user(), tracking.session_id()
+            if user is not None or session is not None:
+                tracking.record(
+                    tracking.Fact.VIEW,
+                    user_id=user.id if user is not None else None,
+                    session_id=session,
+                    product_id=product_id,
+                )
+        return response
+
+    return wrapper
+
+
+def _searched(source: str, results: Callable[[Any], int]) -> Callable[..., Any]:
+    """Above `cached`: a search's first page (q given) is one fact pushed to shop.tracking,
+    with how many results it had (`results` of the answer's JSON)."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            response = view(*args, **kwargs)
+            q = request.args.get("q", "").strip()
+            if (
+                q
+                and response.status_code == 200
+                and tracking.enabled()
+                and request.args.get("page", "1") == "1"
+            ):
+                found = results(json.loads(response.get_data()))
+                tracking.record(tracking.Fact.SEARCH, query=q[:200], results=found, source=source)
+            return response
+
+        return wrapper
+
+    return decorator
 
 
 @blp.route("/categories")
@@ -164,6 +214,7 @@ class CategoryProducts(MethodView):
 @blp.route("/products")
 class Products(MethodView):
     @blp.auth_optional
+    @_searched("list", lambda answer: int(answer["total"]))
     @cached
     @blp.arguments(ProductQueryArgsSchema, location="query")
     @blp.errors(403)
@@ -247,6 +298,7 @@ class FeaturedProducts(MethodView):
 
 @blp.route("/products/suggestions")
 class Suggestions(MethodView):
+    @_searched("suggestions", len)
     @cached_response(CATALOG, lambda: "public", http=True)
     @blp.arguments(SuggestionArgsSchema, location="query")
     @blp.response(200, SuggestionSchema(many=True))
@@ -258,6 +310,7 @@ class Suggestions(MethodView):
 @blp.route("/products/<int:product_id>")
 class ProductById(MethodView):
     @blp.auth_optional
+    @_viewed
     @cached
     @blp.errors(404)
     @blp.response(200, ProductSchema)

@@ -1,6 +1,6 @@
-"""The daily aggregates: which days are clean, a day marked dirty by an order change, a day
-recomputed (with each product's totals over every day), and the UTC-day arithmetic the
-reports share."""
+"""The daily aggregates: which days are clean, a day marked dirty by an order change (or a late
+interaction), a day recomputed (with each product's totals over every day, and its views and
+cart adds), and the UTC-day arithmetic the reports share."""
 
 from __future__ import annotations
 
@@ -36,10 +36,13 @@ from shop.db import (
 )
 from shop.orders.models import SALE_STATUSES, Order, OrderItem
 from shop.reports.models import (
+    DailyProductInteractions,
     DailyProductSales,
     DailySales,
     DailyStatusCounts,
     DirtyDay,
+    Interaction,
+    InteractionKind,
     ProductSalesTotals,
 )
 
@@ -214,8 +217,36 @@ def aggregate_day(day: date) -> dict[str, Any]:
                 sold.add_columns(func.count(distinct(OrderItem.order_id)), literal(day, Date())),
             )
         )
+        _aggregate_interactions(day)
         session.execute(delete(DirtyDay).where(DirtyDay.day == day, DirtyDay.marked_at <= started))
     return {"day": day.isoformat(), "orders": orders, "revenue": str(revenue)}
+
+
+def interaction_counts() -> tuple[Any, Any]:
+    """A product's views and cart adds, as sums over its interactions."""
+    return (
+        func.count().filter(Interaction.kind == InteractionKind.VIEW.value).label("views"),
+        func.count().filter(Interaction.kind == InteractionKind.CART_ADD.value).label("cart_adds"),
+    )
+
+
+def _aggregate_interactions(day: date) -> None:
+    """The day's views and cart adds of each product that had any."""
+    first, last = bounds(day, day)
+    views, cart_adds = interaction_counts()
+    db.session.execute(delete(DailyProductInteractions).where(DailyProductInteractions.day == day))
+    db.session.execute(
+        insert(DailyProductInteractions).from_select(
+            ["day", "product_id", "views", "cart_adds"],
+            select(literal(day, Date()), Interaction.product_id, views, cart_adds)
+            .where(
+                Interaction.created_at >= first,
+                Interaction.created_at < last,
+                Interaction.kind.in_([InteractionKind.VIEW.value, InteractionKind.CART_ADD.value]),
+            )
+            .group_by(Interaction.product_id),
+        )
+    )
 
 
 def days_to_aggregate() -> list[date]:

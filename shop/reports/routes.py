@@ -17,7 +17,7 @@ from shop.caching import cached_response
 from shop.db import Page
 from shop.products.cache import CATALOG
 from shop.products.pricing import next_boundary
-from shop.reports import sellers, services
+from shop.reports import behaviour, sellers, services
 from shop.reports.cache import REPORTS
 from shop.reports.schemas import (
     BestSellersArgsSchema,
@@ -28,6 +28,8 @@ from shop.reports.schemas import (
     RangeArgsSchema,
     SalesArgsSchema,
     SalesReportSchema,
+    SearchReportArgsSchema,
+    SearchReportSchema,
     TopProductsArgsSchema,
     TopProductsSchema,
 )
@@ -121,6 +123,17 @@ class ProductReport(MethodView):
     def get(self, args: dict[str, Any], product_id: int) -> dict[str, Any]:
         """One product's units sold, revenue and orders per day"""
         return services.product_report(product_id, args["start"], args["end"])
+
+
+@blp.route("/search")
+class SearchReport(MethodView):
+    @blp.auth_required(Role.STAFF)
+    @blp.arguments(SearchReportArgsSchema, location="query")
+    @blp.response(200, SearchReportSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The searches customers made most (GET /products?q= and suggestions, first pages),
+        with their results on average, and those that found nothing"""
+        return behaviour.search_report(args["start"], args["end"], args["limit"])
 
 
 seller_blp = Blueprint(

@@ -45,6 +45,31 @@ class TopProductsArgsSchema(RangeArgsSchema):
     limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
 
 
+class SearchReportArgsSchema(RangeArgsSchema):
+    class Meta:
+        exclude = ("format",)
+
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+
+
+class TopQuerySchema(AnswerSchema):
+    query = fields.String(metadata={"description": "lowercase, spaces collapsed"})
+    searches = fields.Integer()
+    avg_results = fields.Float()
+
+
+class ZeroResultQuerySchema(AnswerSchema):
+    query = fields.String()
+    searches = fields.Integer()
+
+
+class SearchReportSchema(AnswerSchema):
+    start = fields.Date()
+    end = fields.Date()
+    top_queries = fields.List(fields.Nested(TopQuerySchema))
+    zero_result_queries = fields.List(fields.Nested(ZeroResultQuerySchema))
+
+
 class Figures(AnswerSchema):
     orders = fields.Integer()
     items = fields.Integer()
@@ -91,6 +116,8 @@ class ProductDayRowSchema(AnswerSchema):
     units_sold = fields.Integer()
     revenue = Money(positive=False)
     orders = fields.Integer()
+    views = fields.Integer(metadata={"description": "by signed-in customers and X-Session-ID"})
+    cart_adds = fields.Integer()
 
 
 class ProductReportSchema(AnswerSchema):
@@ -100,6 +127,11 @@ class ProductReportSchema(AnswerSchema):
     units_sold = fields.Integer()
     revenue = Money(positive=False)
     orders = fields.Integer()
+    views = fields.Integer()
+    cart_adds = fields.Integer()
+    conversion_rate = fields.Float(
+        allow_none=True, metadata={"description": "orders / views over the range; null: no views"}
+    )
     rows = fields.List(fields.Nested(ProductDayRowSchema))
 
 

@@ -26,6 +26,7 @@ from shop.reports.aggregates import (
     today,
     utc_day,
 )
+from shop.reports.behaviour import product_interactions_by_day
 from shop.reports.models import (
     DailyProductSales,
     DailySales,
@@ -347,17 +348,23 @@ def order_status_counts(first: date, last: date) -> dict[str, Any]:
 def product_report(product_id: int, first: date, last: date) -> dict[str, Any]:
     get_or_404(Product, product_id)
     sales = product_sales_by_day(product_id, first, last)
+    interactions = product_interactions_by_day(product_id, first, last)
     rows = []
     for day in each_day(first, last):
         figures = sales.get(day, {"units_sold": 0, "revenue": ZERO, "orders": 0})
-        rows.append({"date": day, **figures})
+        rows.append({"date": day, **figures,
+                     **interactions.get(day, {"views": 0, "cart_adds": 0})})  # fmt: skip
+    orders, views = sum(r["orders"] for r in rows), sum(r["views"] for r in rows)
     return {
         "product_id": product_id,
         "start": first,
         "end": last,
         "units_sold": sum(r["units_sold"] for r in rows),
         "revenue": sum((r["revenue"] for r in rows), ZERO),
-        "orders": sum(r["orders"] for r in rows),
+        "orders": orders,
+        "views": views,
+        "cart_adds": sum(r["cart_adds"] for r in rows),
+        "conversion_rate": round(orders / views, 4) if views else None,
         "rows": rows,
     }
 

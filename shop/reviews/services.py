@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
+from shop import bus
 from shop.audit.models import Action, Target
 from shop.audit.services import record
 from shop.auth.models import User
@@ -15,6 +16,7 @@ from shop.orders.queries import has_bought
 from shop.products.cache import CATALOG
 from shop.products.catalog import get_product
 from shop.products.models import Product
+from shop.reviews.events import ReviewRated
 from shop.reviews.models import Review
 from shop.reviews.schemas import ReviewCreate, ReviewUpdate
 
@@ -57,6 +59,7 @@ def create_review(user: User, product_id: int, data: ReviewCreate) -> Review:
         db.session.add(review)
         db.session.flush()
         _refresh_rating(product_id)
+        bus.publish(ReviewRated(review.id, user.id, product_id, review.rating))
         record(
             Action.REVIEW_CREATED,
             actor=user,
@@ -81,10 +84,13 @@ def update_review(user: User, product_id: int, review_id: int, data: ReviewUpdat
     with unit_of_work():
         get_product(product_id, include_inactive=True, for_update=True)
         review = _own_review(user, product_id, review_id, policy=REVIEWS)
+        rated = "rating" in data and data["rating"] != review.rating
         for name, value in data.items():
             setattr(review, name, value)
         db.session.flush()
         _refresh_rating(product_id)
+        if rated:
+            bus.publish(ReviewRated(review.id, review.user_id, product_id, review.rating))
     return review
 
 

@@ -17,6 +17,7 @@ from shop.audit.models import AuditLog
 from shop.db import db, unit_of_work, utcnow
 from shop.events import delivery as sending
 from shop.events.models import WebhookDelivery, WebhookEndpoint
+from tests.conftest import settle_events
 from tests.factories import make_product
 
 API = "/api/v1"
@@ -92,6 +93,7 @@ def order(client, headers, product):
 
 
 def tick(app, run_jobs):
+    settle_events(app)
     with app.app_context():
         result = sending.tick()
     run_jobs()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from shop.products.flash_sales import announce_started
-from tests.conftest import text_of
+from tests.conftest import settle_events, text_of
 from tests.factories import headers_for, make_category, make_product, make_user, make_variant
 
 API = "/api/v1"
@@ -154,6 +154,7 @@ def test_a_markdown_emails_each_waiting_customer_once_per_occurrence(
     edit(compare_at_price=None)
     edit(compare_at_price="45.00")  # on sale again: a new occurrence
     assert len(mailbox.to("cleo@example.com")) == 2
+    settle_events(app)
     events = client.get(f"{API}/events?type=product.on_sale", headers=as_admin).json["items"]
     assert [e["data"] for e in events] == [{"product_id": lamp.id, "flash_sale_id": None}] * 2
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from shop.db import db
 from shop.products.models import StockMovement
-from tests.conftest import text_of
+from tests.conftest import settle_events, text_of
 from tests.factories import headers_for, ledger_sum, make_product, make_user, stock_of
 
 API = "/api/v1"
@@ -169,6 +169,7 @@ def test_a_refund_of_some_units_puts_them_back_in_stock(
         "items"
     ]
     assert entry["target_id"] == paid["id"] and entry["changes"]["amount"] == "15.00"
+    settle_events(app)
     events = client.get(f"{API}/events?type=refund.created", headers=as_customer).json["items"]
     assert [e["data"]["amount"] for e in events] == ["15.00", "20.00"]
     assert events[0]["data"]["amount_refunded"] == "35.00"

@@ -172,6 +172,46 @@ def test_a_seller_sees_only_their_lines(client, marketplace, as_seller, as_rival
     assert [[line["sku"] for line in o["items"]] for o in theirs] == [["RIVAL-1"]]
 
 
+def test_a_seller_sees_the_shipments_carrying_their_lines(
+    client, marketplace, as_seller, as_rival, as_staff, count_queries
+):
+    mixed = marketplace["mixed"]
+    paid = client.post(
+        f"{API}/orders/{mixed['id']}/payments",
+        headers=as_staff,
+        json={"amount": mixed["total"], "method": "cash"},
+    )
+    assert paid.status_code == 201, paid.json
+    mug_line, rival_line, store_line = (line["id"] for line in mixed["items"])
+
+    def ship(tracking_number, *lines):
+        body = {
+            "carrier": "UPS",
+            "tracking_number": tracking_number,
+            "items": [{"order_item_id": line, "quantity": quantity} for line, quantity in lines],
+        }
+        made = client.post(f"{API}/orders/{mixed['id']}/shipments", headers=as_staff, json=body)
+        assert made.status_code == 201, made.json
+        return made.json
+
+    both = ship("1ZMIXED", (mug_line, 1), (store_line, 1))
+    ship("1ZRIVAL", (rival_line, 1))
+    with count_queries() as before:
+        client.get(f"{API}/seller/orders", headers=as_seller)
+    last = ship("1ZMUG", (mug_line, 1))
+    with count_queries() as after:
+        (order,) = client.get(f"{API}/seller/orders", headers=as_seller).json["items"]
+    assert after.count == before.count
+    assert [s["tracking_number"] for s in order["shipments"]] == ["1ZMIXED", "1ZMUG"]
+    assert [s["items"] for s in order["shipments"]] == [
+        [{"order_item_id": mug_line, "quantity": 1}],  # not the store's unit beside it
+        [{"order_item_id": mug_line, "quantity": 1}],
+    ]
+    assert order["shipments"][0]["id"] == both["id"] and order["shipments"][1]["id"] == last["id"]
+    (theirs,) = client.get(f"{API}/seller/orders", headers=as_rival).json["items"]
+    assert [s["tracking_number"] for s in theirs["shipments"]] == ["1ZRIVAL"]
+
+
 def test_seller_orders_are_for_sellers(client, as_customer, as_staff, as_admin):
     assert client.get(f"{API}/seller/orders").status_code == 401
     assert client.get(f"{API}/seller/orders", headers=as_customer).status_code == 403

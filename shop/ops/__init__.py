@@ -1,0 +1,1 @@
+"""Operations: GET /metrics (Prometheus), GET /admin/system, and what they read."""

@@ -80,6 +80,7 @@ def test_images_are_never_compressed(client, app, as_admin):
         image.close()
         assert image.status_code == 200 and image.mimetype.startswith("image/")
         assert "Content-Encoding" not in image.headers
+        assert image.headers.getlist("X-Content-Type-Options") == ["nosniff"]  # once
 
 
 def test_an_invoice_pdf_is_never_compressed(client, app, as_customer, as_staff):

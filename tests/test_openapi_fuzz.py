@@ -333,7 +333,9 @@ def run(case, app, world, headers: dict[str, str]) -> None:
     checks = GUEST_CHECKS if guests else CHECKS
     if case.path in SECRET_CODES:
         checks = [check for check in checks if check.__name__ != "positive_data_acceptance"]
-    case.call_and_validate(headers=headers, checks=checks)
+    # schemathesis asks for gzip as requests does, but its in-process (WSGI) calls do not
+    # inflate what comes back; compression is checked in tests/test_edges.py.
+    case.call_and_validate(headers={**headers, "Accept-Encoding": "identity"}, checks=checks)
 
 
 @schema.parametrize()

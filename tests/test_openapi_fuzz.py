@@ -135,6 +135,19 @@ def leave_the_world_alone(case: Any, world: dict[str, Any]) -> None:
         case.path_parameters = {**case.path_parameters, **kept}
 
 
+def send_unknown_parameters(case: Any) -> None:
+    """An unknown query parameter a negative example holds with an empty list or object as its
+    value is not sent at all (no key=value pair to send), which leaves an example the API
+    rightly accepts: it is sent with a value, as the unknown parameter it is meant to be."""
+    if not isinstance(case.query, dict):
+        return
+    raw = case.operation.definition.raw.get("parameters", [])
+    known = {p["name"] for p in raw if p.get("in") == "query"}
+    sent = {k: "x" if k not in known and v in ([], {}) else v for k, v in case.query.items()}
+    if sent != case.query:
+        case.query = sent
+
+
 def is_id(value: Any) -> bool:
     return type(value) is int and 1 <= value <= ID_MAX
 
@@ -324,6 +337,8 @@ def run(case, app, world, headers: dict[str, str]) -> None:
         if body != case.body:
             case.body = body
     leave_the_world_alone(case, world)  # valid or not: an invalid query may still go through
+    if not valid:
+        send_unknown_parameters(case)
     if valid and isinstance(query, dict):
         keep_ranges_ordered(query)
         if query != case.query:

@@ -149,10 +149,11 @@ def stop(process):
 
 def test_the_worker_serves_its_job_counts_on_metrics_port():
     port = free_port()
+    queue = Queue(DEFAULT_QUEUE, connection=Redis.from_url(TEST_REDIS_URL))
+    queue.empty()  # only the two jobs below are this worker's to count
     worker = background(METRICS_PORT=str(port))
     try:
         assert answering(port, "/metrics"), "the worker serves no metrics"
-        queue = Queue(DEFAULT_QUEUE, connection=Redis.from_url(TEST_REDIS_URL))
         queue.enqueue(json.dumps, [1])
         queue.enqueue(json.loads, "not json")
 

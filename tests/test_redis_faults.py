@@ -62,7 +62,7 @@ def test_a_hung_redis_costs_the_first_order_three_short_timeouts_and_all_are_ema
         first, took = timed(lambda: client.post(f"{API}/orders", headers=buyer, json=order))
         # The read of the flash sales running, the bump's and one hand-over's timeout (and
         # the API-wide limiter's, a tenth of one: shop.ratelimits).
-        assert first.status_code == 201 and took < 1.8, took
+        assert first.status_code == 201 and took < 1.95, took  # a fourth would make 2.0 s
         for _ in range(3):  # Redis is known down: neither is tried again for a while
             placed, took = timed(lambda: client.post(f"{API}/orders", headers=buyer, json=order))
             assert placed.status_code == 201 and took < 0.3, took
@@ -96,7 +96,7 @@ def test_a_hung_redis_costs_a_stock_movement_with_side_effects_two_timeouts_at_m
         )
     finally:
         redis.resume()
-    assert moved.status_code == 201 and took < 1.3, took  # and the limiter's tenth of one
+    assert moved.status_code == 201 and took < 1.45, took  # a third would make 1.5 s
 
 
 def restarted_after_a_write_it_missed(other_app, private_redis):

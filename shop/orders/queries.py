@@ -12,7 +12,7 @@ from sqlalchemy import select
 from shop.auth.models import User
 from shop.auth.policy import ORDERS
 from shop.db import Page, db, get_or_404, paginate
-from shop.errors import NotFound
+from shop.errors import NotFound, Unprocessable
 from shop.orders.models import Order, OrderItem, OrderStatus
 
 
@@ -97,3 +97,16 @@ def has_bought(user: User, product_id: int) -> bool:
             .limit(1)
         )
     )
+
+
+def lines_named(order: Order, named: list[int]) -> dict[int, OrderItem]:
+    """The order's lines by id, once every id `named` (by a refund, a return, a receipt or a
+    parcel) is one of them: a line of another order is a 422."""
+    items = {item.id: item for item in order.items}
+    foreign = [line_id for line_id in named if line_id not in items]
+    if foreign:
+        raise Unprocessable(
+            f"Order {order.number} has no line {', '.join(map(str, foreign))}.",
+            errors={"items": [f"Not a line of this order: {foreign}."]},
+        )
+    return items

@@ -22,7 +22,7 @@ from shop.audit.models import Action, Target
 from shop.audit.services import record
 from shop.auth.models import User
 from shop.db import Page, db, paginate, unit_of_work
-from shop.errors import Conflict, Unprocessable
+from shop.errors import Conflict
 from shop.orders.billing_models import Refund, RefundItem
 from shop.orders.events import RefundCreated
 from shop.orders.models import (
@@ -37,7 +37,7 @@ from shop.orders.models import (
     ProviderRefundStatus,
 )
 from shop.orders.provider_refunds import HOLDING_MONEY, refund_provider_payments
-from shop.orders.queries import get_order, readable_order
+from shop.orders.queries import get_order, lines_named, readable_order
 from shop.orders.refund_schemas import RefundCreate, RefundLine
 from shop.orders.status import transition
 from shop.products.models import MovementType
@@ -113,13 +113,7 @@ def create_refund(actor: User, order_id: int, data: RefundCreate) -> Refund:
 def _refundable_lines(order: Order, wanted: list[RefundLine]) -> list[tuple[OrderItem, int]]:
     """The order's lines the refund names, with their units: a line of another order is a
     422, more units than ordered minus refunded already a 409 (one query)."""
-    items = {item.id: item for item in order.items}
-    foreign = [w["order_item_id"] for w in wanted if w["order_item_id"] not in items]
-    if foreign:
-        raise Unprocessable(
-            f"Order {order.number} has no line {', '.join(map(str, foreign))}.",
-            errors={"items": [f"Not a line of this order: {foreign}."]},
-        )
+    items = lines_named(order, [w["order_item_id"] for w in wanted])
     done: dict[int, int] = {
         item_id: int(units)
         for item_id, units in db.session.execute(

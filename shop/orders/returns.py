@@ -31,7 +31,7 @@ from shop.orders import refunds
 from shop.orders.billing_models import Refund
 from shop.orders.events import ReturnUpdated
 from shop.orders.models import Order, OrderItem, OrderStatus, OrderStatusChange
-from shop.orders.queries import get_order
+from shop.orders.queries import get_order, lines_named
 from shop.orders.return_models import (
     OPEN_STATUSES,
     Condition,
@@ -154,13 +154,7 @@ def _delivered_at(order: Order) -> datetime:
 def _check_returnable(order: Order, wanted: list[ReturnLine]) -> None:
     """A line of another order is a 422; more units than delivered minus already asked back
     by returns not rejected a 409 (one query)."""
-    items = {item.id: item for item in order.items}
-    foreign = [w["order_item_id"] for w in wanted if w["order_item_id"] not in items]
-    if foreign:
-        raise Unprocessable(
-            f"Order {order.number} has no line {', '.join(map(str, foreign))}.",
-            errors={"items": [f"Not a line of this order: {foreign}."]},
-        )
+    items = lines_named(order, [w["order_item_id"] for w in wanted])
     asked: dict[int, int] = {
         item_id: int(units)
         for item_id, units in db.session.execute(

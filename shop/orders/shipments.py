@@ -27,7 +27,7 @@ from shop.db import Page, db, insert_ignoring_conflicts, paginate, unit_of_work,
 from shop.errors import Conflict, NotFound, Unauthorized, Unprocessable
 from shop.orders.events import ShipmentCreated, ShipmentUpdated
 from shop.orders.models import Order, OrderItem, OrderStatus, WebhookOutcome
-from shop.orders.queries import get_order, readable_order
+from shop.orders.queries import get_order, lines_named, readable_order
 from shop.orders.shipment_models import Shipment, ShipmentEvent, ShipmentItem, ShipmentStatus
 from shop.orders.shipment_schemas import (
     CarrierEvent,
@@ -136,12 +136,7 @@ def _shippable_lines(
         if not lines:
             raise Conflict(f"Every unit of order {order.number} has shipped already.")
         return lines
-    foreign = [w["order_item_id"] for w in wanted if w["order_item_id"] not in items]
-    if foreign:
-        raise Unprocessable(
-            f"Order {order.number} has no line {', '.join(map(str, foreign))}.",
-            errors={"items": [f"Not a line of this order: {foreign}."]},
-        )
+    lines_named(order, [w["order_item_id"] for w in wanted])
     over = [
         f"line {w['order_item_id']} ({items[w['order_item_id']].sku}): at most "
         f"{left[w['order_item_id']]}"

@@ -130,13 +130,12 @@ def _shippable_lines(
 ) -> list[tuple[OrderItem, int]]:
     """The lines and units of the parcel: those named (a line of another order is a 422,
     more units than left to ship a 409), or every unit left (none left: a 409)."""
-    items = {item.id: item for item in order.items}
     if wanted is None:
         lines = [(item, left[item.id]) for item in order.items if left[item.id] > 0]
         if not lines:
             raise Conflict(f"Every unit of order {order.number} has shipped already.")
         return lines
-    lines_named(order, [w["order_item_id"] for w in wanted])
+    items = lines_named(order, [w["order_item_id"] for w in wanted])
     over = [
         f"line {w['order_item_id']} ({items[w['order_item_id']].sku}): at most "
         f"{left[w['order_item_id']]}"

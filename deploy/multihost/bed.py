@@ -1,14 +1,14 @@
 """The multi-host test bed (issue 22): shop on several "hosts" made of Linux network namespaces
 on one machine, joined by a bridge, with real components only.
 
-    host (10.231.0.1, the clients) ── bridge shop-br0 ── shop-lb      10.231.0.10  HAProxy :80
-                                                      ├─ shop-app1    10.231.0.11  gunicorn :8000, RQ worker, realtime :5001
-                                                      ├─ shop-app2    10.231.0.12  (the same)
-                                                      ├─ shop-sched   10.231.0.20  rq-scheduler (worker.py --scheduler)
-                                                      ├─ shop-db      10.231.0.30  PostgreSQL 15 primary :5432
-                                                      ├─ shop-replica 10.231.0.31  streaming replica (pg_basebackup -R -X stream)
-                                                      ├─ shop-redis   10.231.0.40  Redis :6379 (no persistence)
-                                                      └─ shop-mail    10.231.0.50  SMTP sink :2525
+    host 10.231.0.1 (the clients) -- bridge shop-br0 --+-- shop-lb      .10  HAProxy :80
+                                                       +-- shop-app1    .11  web, worker, realtime
+                                                       +-- shop-app2    .12  the same
+                                                       +-- shop-sched   .20  rq-scheduler
+                                                       +-- shop-db      .30  PostgreSQL primary
+                                                       +-- shop-replica .31  streaming replica
+                                                       +-- shop-redis   .40  Redis
+                                                       +-- shop-mail    .50  SMTP sink :2525
 
 Everything lives in one temporary folder (/tmp/shop-multihost-*) and is torn down when the
 `Bed` context ends, whatever the reason (processes killed, namespaces, bridge and folder
@@ -37,6 +37,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import psycopg2
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv/bin"
@@ -142,7 +144,7 @@ class Bed:
         if os.geteuid() != 0:
             raise SystemExit("the bed needs root (network namespaces)")
         ensure_haproxy()
-        lock = open(LOCK, "w")  # noqa: SIM115 (held for the bed's life)
+        lock = open(LOCK, "w")
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -221,7 +223,7 @@ class Bed:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=open(self.folder / f"{name}.log", "ab"),  # noqa: SIM115
-            preexec_fn=self._into_cgroup(host),  # noqa: PLW1509 (only a cgroup write)
+            preexec_fn=self._into_cgroup(host),
         )
         self.processes[name] = process
         return process
@@ -331,8 +333,6 @@ class Bed:
         self.postgres(host, "pg_ctl", "-D", data, "-l", data / "log", "-o", options, "-w", "start")
 
     def sql(self, host: str, query: str, database: str = "shop") -> list[tuple[Any, ...]]:
-        import psycopg2  # the venv's; imported late so --help works without it
-
         connection = psycopg2.connect(f"postgresql://postgres@{address(host)}:5432/{database}")
         connection.autocommit = True
         try:

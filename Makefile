@@ -9,7 +9,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.uv/bin/uv)
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test test-main test-embedded lint format services bench bench-realtime bench-webhooks bench-catalog bench-import faults clean
+.PHONY: install run test test-main test-embedded lint format services bench bench-realtime bench-webhooks bench-catalog bench-import faults multihost drill bench-hosts clean
 
 .uv/bin/uv:
 	$(PYTHON) -m venv .uv
@@ -103,6 +103,20 @@ bench-realtime: install
 # traffic; one verdict line per fault. About three minutes.
 faults: install
 	$(BIN)/python bench/faults.py
+
+# Issue 22: shop on several "hosts" (network namespaces on this machine: two app hosts, a
+# scheduler, PostgreSQL with a streaming replica, Redis, HAProxy; README, "Running on several
+# hosts"). Root only; installs Debian's haproxy if missing. `make multihost` keeps the bed up
+# until Ctrl-C; `make drill` is the failover drill, its verdict line last (about 4 minutes);
+# `make bench-hosts` compares one app host with two of the same total CPU share.
+multihost: install
+	$(BIN)/python deploy/multihost/bed.py
+
+drill: install
+	$(BIN)/python deploy/multihost/drill.py
+
+bench-hosts: install
+	flock /work/notes/bench.lock $(BIN)/python deploy/multihost/throughput.py
 
 clean:
 	rm -rf $(VENV) .uv .pytest_cache .ruff_cache .mypy_cache

@@ -170,7 +170,11 @@ class Bed:
         self.folder = Path(tempfile.mkdtemp(prefix="shop-multihost-"))
         self.folder.chmod(0o755)  # the postgres user reaches its clusters inside
         self.cleanup.callback(self._keep_logs_of_a_failure)
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the finally runs on TERM too
+        # The teardown runs on Ctrl-C (even when started where SIGINT is ignored, as a shell's
+        # background job), TERM and HUP too.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for number in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(number, lambda n, _: sys.exit(128 + n))
         try:
             self._network()
             self._postgres()

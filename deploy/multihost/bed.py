@@ -101,6 +101,13 @@ def namespaces() -> list[str]:
     return [line.split()[0] for line in listed if line.startswith(PREFIX)]
 
 
+def veths() -> list[str]:
+    """The host ends of the bed's veth pairs ("vs-<host>")."""
+    listed = run("ip", "-o", "link", "show", check=False).stdout.splitlines()
+    names = [line.split(": ")[1].split("@")[0] for line in listed if ": " in line]
+    return [name for name in names if name.startswith("vs-")]
+
+
 def kill_namespace(name: str) -> None:
     """kill -9 every process of a host: its "machine" dies."""
     for pid in run("ip", "netns", "pids", name, check=False).stdout.split():
@@ -116,6 +123,11 @@ def clean_leftovers() -> None:
     for name in namespaces():
         wait(lambda n=name: not run("ip", "netns", "pids", n, check=False).stdout.split(), 10)
         run("ip", "netns", "del", name, check=False)
+    # A namespace is freed asynchronously: its veth's host end can outlive `ip netns del` for a
+    # while (seconds, after a crash); deleting that end deletes both.
+    for veth in veths():
+        run("ip", "link", "del", veth, check=False)
+    wait(lambda: not veths(), 30)
     run("ip", "link", "del", BRIDGE, check=False)
     for group in CGROUP.glob(f"{PREFIX}*"):
         with contextlib.suppress(OSError):

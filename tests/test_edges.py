@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import brotli
 import pytest
 
+from shop.extensions import cache
 from tests.factories import bearer, make_category, make_product
 from tests.products.images import encoded, upload
 
@@ -227,6 +228,31 @@ def test_if_none_match_with_the_current_tag_is_a_304_without_a_query(
         assert answer.headers["ETag"] == tag and "Content-Type" not in answer.headers
         assert answer.headers["Cache-Control"] == "public, max-age=30"
     assert get(client, path, **{"If-None-Match": '"stale"'}).status_code == 200
+
+
+def test_a_304_reads_the_versions_and_the_tag_not_the_cached_body(
+    client, app, catalog, monkeypatch
+):
+    path = f"{API}/products"
+    tag = get(client, path).headers["ETag"]
+    reads = []
+    with app.app_context():
+        backend = cache.cache
+    read = backend.get_many
+
+    def counted(*keys):
+        reads.append(keys)
+        return read(*keys)
+
+    monkeypatch.setattr(backend, "get_many", counted)
+    assert get(client, path, **{"If-None-Match": tag}).status_code == 304
+    assert len(reads) == 1 and not any(key.startswith("resp:") for key in reads[0])
+    reads.clear()
+    assert get(client, path).status_code == 200  # the body comes with the versions
+    assert len(reads) == 1 and any(key.startswith("resp:") for key in reads[0])
+    reads.clear()
+    stale = get(client, path, **{"If-None-Match": '"stale"'})  # then the entry is read
+    assert stale.status_code == 200 and stale.headers["ETag"] == tag and len(reads) == 2
 
 
 def test_each_encoding_has_its_own_tag_and_304(client, catalog, count_queries):

@@ -71,6 +71,30 @@ def test_small_answers_and_errors_under_1_kib_are_not_compressed(client, catalog
         assert len(answer.data) < 1024 and "Content-Encoding" not in answer.headers, path
 
 
+def test_every_answer_varies_on_accept_encoding_once_compressed_or_not(client, catalog):
+    for path, headers in (
+        (f"{API}/products", {}),  # a public catalog answer: Vary: Authorization as well
+        (f"{API}/products", {"Accept-Encoding": "gzip"}),
+        (f"{API}/products/999999", {"Accept-Encoding": "gzip"}),
+        ("/health", {}),
+    ):
+        vary = [
+            v.strip()
+            for v in ",".join(get(client, path, **headers).headers.getlist("Vary")).split(",")
+        ]
+        assert vary.count("Accept-Encoding") == 1, (path, headers, vary)
+
+
+def test_a_large_answer_of_another_2xx_is_compressed_too(client, as_admin):
+    made = client.post(
+        f"{API}/products",
+        headers={**as_admin, "Accept-Encoding": "gzip"},
+        json={"sku": "LONG-1", "name": "Long", "price": "1.00", "description": "Words. " * 400},
+    )
+    assert made.status_code == 201 and made.headers["Content-Encoding"] == "gzip"
+    assert b"Words. " * 400 in gzip.decompress(made.data)
+
+
 def test_images_are_never_compressed(client, app, as_admin):
     product = make_product(app)
     made = upload(client, as_admin, f"products/{product.id}/images", encoded("PNG", (800, 600)))

@@ -50,7 +50,7 @@ from sqlalchemy import event, text  # noqa: E402
 
 from bench import mixed  # noqa: E402
 from bench.data import load, recreate  # noqa: E402
-from shop import create_app  # noqa: E402
+from shop import create_app, ratelimits  # noqa: E402
 from shop.auth.models import User  # noqa: E402
 from shop.auth.tokens import issue_tokens  # noqa: E402
 from shop.db import db, unit_of_work  # noqa: E402
@@ -73,10 +73,21 @@ SERVERS = {  # name: (port, WSGI target, extra environment)
     "shop_logged": (8106, "bench.mixed:logged_app()", {"LOG_LEVEL": "INFO", "LOG_JSON": "true"}),
     # What the request metrics cost (README, Metrics): the same app with them off.
     "shop_nometrics": (8107, "wsgi:app", {"METRICS_ENABLED": "false"}),
+    # Issue 21's baseline: the same app without any of its per-request work (bare_app).
+    "shop_bare": (8108, "bench.run:bare_app()", {"METRICS_ENABLED": "false"}),
 }
 HOT_IDS = 1000  # cached detail: random ids among the first 1,000 products, warmed first
 CUSTOMERS = 32  # the sale-day mix's customers, one token each (one cart would serialize)
 RSS_STEPS = (50_000, 100_000)
+
+
+def bare_app() -> Flask:
+    """shop without issue 21's per-request work: no request metrics (METRICS_ENABLED=false in
+    its environment), no API-wide limits and no compression; its HTTP caching stays."""
+    app = create_app({"COMPRESS_REGISTER": False})
+    app.before_request_funcs[None].remove(ratelimits._count)
+    app.after_request_funcs[None].remove(ratelimits._headers)
+    return app
 
 
 def build(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
@@ -453,6 +464,7 @@ class OneClient(NamedTuple):
 
 CEILING_A, LIST_SQL, LIST_COUNTED = "fixed bytes", "list SQL", "list SQL + COUNT"
 METRICS_OFF = "list, cached, metrics off"
+BARE = "list, cached, metrics, limits and compression off"
 SALE_DAY = "sale-day mix"
 CHECKOUT = "POST /orders, hot product"
 REPORT_RPS, REPORT_P95_MS = 500, 50  # issue 14: every report, cached / uncached at one client
@@ -503,8 +515,9 @@ def plan(
         Scenario("detail SQL", url("sql", "/sql/detail"), get),
         Scenario("checkout SQL", url("sql", "/sql/checkout"), lua(workdir, "post", "POST", {})),
         Scenario(METRICS_OFF, url("shop_nometrics", "/api/v1/products"), get),
+        Scenario(BARE, url("shop_bare", "/api/v1/products"), get),
         Scenario("list, cached", url("shop", "/api/v1/products"), get,
-                 (CEILING_A, METRICS_OFF), 0.7),
+                 (CEILING_A, METRICS_OFF, BARE), 0.7),
         # Issue 21: a client that takes gzip (compressed once per tag, then kept), and one
         # that revalidates (a 304 must cost less than the cached 200).
         Scenario("list, cached, gzip", url("shop", "/api/v1/products"),
@@ -565,7 +578,10 @@ def main() -> int:
         "nothing else is run or judged, and no results are written (a quick look)",
     )
     parser.add_argument("--rounds", type=int, default=5, help="with --only: rounds of runs")
+    parser.add_argument("--ports", type=int, default=8101, help="the first of the servers' ports")
     args = parser.parse_args()
+    for n, (name, (_, target, extra)) in enumerate(list(SERVERS.items())):
+        SERVERS[name] = (args.ports + n, target, extra)
 
     env = {
         **os.environ,
@@ -588,7 +604,9 @@ def main() -> int:
     scenarios, one_client, scripts = plan(built, args, workdir)
     if args.only:
         return quick_look(scenarios, args, env, workdir)
-    servers = serve(env, ["shop", "shop_nocache", "shop_nometrics", "fixed", "sql"], workdir)
+    servers = serve(
+        env, ["shop", "shop_nocache", "shop_nometrics", "shop_bare", "fixed", "sql"], workdir
+    )
     results: dict[str, dict[str, Any]] = {}
     single: dict[str, dict[str, Any]] = {}
     try:

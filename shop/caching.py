@@ -165,20 +165,59 @@ Until = Callable[[], float | None]
 
 
 def _write(
-    key: str, version: Any, value: Any, timeout: int, until: Until | None = None
+    key: str,
+    version: Any,
+    value: Any,
+    timeout: int,
+    until: Until | None = None,
+    *,
+    size: int | None = None,
 ) -> tuple[bool, float | None]:
-    """Store the value; whether it was stored, and when it ends."""
+    """Store the value; whether it was stored, and when it ends. With `size` (an `http`
+    answer's body length), its head too, in the same round trip (see _revalidated)."""
     if version == -1 or time.monotonic() < _unhealthy_until:
         return False, None
     try:
         ends = until() if until is not None else None
         if ends is not None:
             timeout = max(1, min(timeout, int(ends - time.time()) + 1))
-        cache.set(key, (version, value, ends), timeout=timeout)
+        entries = {key: (version, value, ends)}
+        if size is not None:
+            entries[_head(key)] = (version, ends, size)
+        cache.set_many(entries, timeout=timeout)
     except Exception:
         _failed()
         return False, None
     return True, ends
+
+
+def _head(key: str) -> str:
+    # What an answer's ETag is made of, and its size, beside the entry: a revalidation reads
+    # these few bytes, not the body.
+    return f"head:{key}"
+
+
+def _revalidated(namespaces: tuple[str, ...], key: str) -> Response | None:
+    """The 304 for a request whose If-None-Match names the answer cached at `key`, read with
+    the versions in one round trip and without the body; None when it is not one (no head,
+    another version or tag, the cache away): the caller reads the entry."""
+    if not _usable():
+        return None
+    try:
+        *found, head = cache.get_many(*(f"v:{namespace}" for namespace in namespaces), _head(key))
+    except Exception:
+        _failed()
+        return None
+    if head is None or head[0] != tuple(found):
+        return None
+    versions, ends, size = head
+    if ends is not None and time.time() >= ends:
+        return None
+    tag = _etag(key, versions, ends)
+    if not _fresh(tag, size):
+        return None
+    _counted(namespaces[0], True)
+    return _not_modified(tag, size)
 
 
 def cached_value(
@@ -228,6 +267,10 @@ def cached_response(
             query = "&".join(f"{k}={v}" for k, v in sorted(request.args.items(multi=True)))
             # An entry is the body and the Link header of a list's page.
             key = f"resp:{namespace}:{scope()}:{request.path}?{query}"
+            if http and request.if_none_match:
+                revalidated = _revalidated((namespace, *also), key)
+                if revalidated is not None:
+                    return revalidated
             version, entry, ends = _read((namespace, *also), key)
             _counted(namespace, entry is not None)
             if entry is not None:
@@ -241,8 +284,11 @@ def cached_response(
                 return _tagged(cached, tag) if tag is not None else cached
             response = view(*args, **kwargs)
             if isinstance(response, Response) and response.status_code == 200:
-                entry = (response.get_data(), response.headers.get("Link"))
-                stored, ends = _write(key, version, entry, timeout, until)
+                body = response.get_data()
+                size = len(body) if http else None
+                stored, ends = _write(
+                    key, version, (body, response.headers.get("Link")), timeout, until, size=size
+                )
                 if http:
                     return _conditional(response, _etag(key, version, ends) if stored else None)
             return response

@@ -185,7 +185,11 @@ class MediaFile(MethodView):
         }
     )
     def get(self, key: str) -> Response:
-        """A stored file (MEDIA_STORAGE=local; with s3, urls point at the bucket)"""
+        """A stored file (MEDIA_STORAGE=local; with s3, urls point at the bucket)
+
+        Anyone (no token): product images, by the key their `url` names. A key is written
+        once and never changes, so the answer is cached for a year (immutable). An unknown
+        key, a malformed one, or any key while MEDIA_STORAGE=s3 is a 404."""
         backend = storage()
         if not isinstance(backend, LocalStorage) or not KEY.fullmatch(key):
             raise NotFound("No such file.")

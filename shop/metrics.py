@@ -17,13 +17,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from contextvars import ContextVar
 from operator import itemgetter
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
     REGISTRY,
@@ -76,11 +75,11 @@ WEBSOCKET_CONNECTIONS = Gauge(
 )
 ORDERS_CREATED = Counter("shop_orders_created", "Orders placed (committed)")
 
-# The statements of the request being answered in this thread: (seconds, SQL) each.
-_statements: ContextVar[list[tuple[float, str]] | None] = ContextVar(
-    "shop_statements", default=None
-)
+# The statements of the request being answered (on flask.g, made at its first): (seconds, SQL).
+STATEMENTS_KEY = "shop_statements"
 _children: dict[tuple[Any, ...], Any] = {}
+# A request's three children by (route, method, status): one lookup a request, not three.
+_request_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
 
 def child(metric: Any, *labels: str) -> Any:
@@ -98,37 +97,43 @@ def child(metric: Any, *labels: str) -> Any:
 def _before_cursor_execute(
     conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
 ) -> None:
-    if _statements.get() is not None and context is not None:
+    if context is not None and has_request_context():
         context._shop_started = time.perf_counter()
 
 
 def _after_cursor_execute(
     conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
 ) -> None:
-    timings = _statements.get()
     started = getattr(context, "_shop_started", None)
-    if timings is not None and started is not None:
-        timings.append((time.perf_counter() - started, statement))
-
-
-def _start() -> None:
-    _statements.set([])
+    if started is not None and has_request_context():
+        g.setdefault(STATEMENTS_KEY, []).append((time.perf_counter() - started, statement))
 
 
 def _finish(response: Response) -> Response:
-    timings = _statements.get()
-    started = g.get("started")  # shop.observability's, the first thing a request does
-    if started is None or timings is None:
+    here = g._get_current_object()  # the proxies once: each use is a context lookup
+    started = here.get("started")  # shop.observability's, the first thing a request does
+    if started is None:
         return response
     seconds = time.perf_counter() - started
-    rule = request.url_rule
+    timings: list[tuple[float, str]] = here.get(STATEMENTS_KEY, [])
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    rule = req.url_rule
     route = rule.rule if rule is not None else UNMATCHED
-    method = request.method if request.method in METHODS else "other"
-    child(REQUESTS, route, method, str(response.status_code)).inc()
-    child(DURATION, route, method).observe(seconds)
-    child(STATEMENTS, route).observe(len(timings))
+    method = req.method if req.method in METHODS else "other"
+    status = response.status_code
+    children = _request_children.get((route, method, status))
+    if children is None:
+        children = _request_children[route, method, status] = (
+            child(REQUESTS, route, method, str(status)),
+            child(DURATION, route, method),
+            child(STATEMENTS, route),
+        )
+    requests, duration, statements = children
+    requests.inc()
+    duration.observe(seconds)
+    statements.observe(len(timings))
     if seconds * 1000 > current_app.config["SLOW_REQUEST_MS"]:
-        _log_slow(route, response.status_code, seconds, timings)
+        _log_slow(route, status, seconds, timings)
     return response
 
 
@@ -155,10 +160,6 @@ def _log_slow(route: str, status: int, seconds: float, timings: list[tuple[float
     )
 
 
-def _forget(_: BaseException | None) -> None:
-    _statements.set(None)
-
-
 def init_app(app: Flask) -> None:
     """Count every request of `app` (unless METRICS_ENABLED is false) and log the slow ones."""
     if not app.config["METRICS_ENABLED"]:
@@ -166,9 +167,7 @@ def init_app(app: Flask) -> None:
     if not event.contains(Engine, "before_cursor_execute", _before_cursor_execute):
         event.listen(Engine, "before_cursor_execute", _before_cursor_execute)
         event.listen(Engine, "after_cursor_execute", _after_cursor_execute)
-    app.before_request(_start)
     app.after_request(_finish)
-    app.teardown_request(_forget)
 
 
 # --- who may read them ----------------------------------------------------------------------

@@ -116,7 +116,11 @@ class IndexSchema(BaseSchema):
 class Index(MethodView):
     @blp.response(200, IndexSchema)
     def get(self) -> dict[str, Any]:
-        """Where the API and its documentation are"""
+        """Where the API and its documentation are
+
+        Anyone (no token). The store's name and the paths of the API, its interactive
+        documentation (/docs, /redoc), the OpenAPI document and the health checks; not counted
+        against the API-wide rate limits."""
         return {
             "name": current_app.config["STORE_NAME"],
             "api": "/api/v1",
@@ -131,7 +135,11 @@ class Index(MethodView):
 class Health(MethodView):
     @blp.response(200, HealthSchema)
     def get(self) -> dict[str, Any]:
-        """Liveness: the process answers"""
+        """Liveness: the process answers
+
+        Anyone (no token). Always `{"status": "ok"}` while the web process runs; it asks
+        neither the database nor Redis (GET /health/ready does). Not rate-limited, for load
+        balancers and orchestrators."""
         return {"status": "ok"}
 
 
@@ -140,7 +148,11 @@ class Ready(MethodView):
     @blp.errors(503)
     @blp.response(200, HealthSchema)
     def get(self) -> Any:
-        """Readiness: the database (and Redis, when configured) answer"""
+        """Readiness: the database (and Redis, when configured) answer
+
+        Anyone (no token). 200 with `ok` for each dependency when all answer; 503 naming the
+        one that failed (`failed: <error>`) otherwise, so a load balancer stops sending
+        traffic here. Not rate-limited."""
         checks: dict[str, str] = {}
         try:
             db.session.execute(text("SELECT 1"))

@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from flask import Config, Flask, Response, current_app, g, request
+from flask import Config, Flask, Request, Response, current_app, g, request
 from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
@@ -156,16 +156,14 @@ def _limit(config: Config, name: str) -> RateLimitItem:
         ) from None
 
 
-def _limited() -> bool:
-    path = request.path
-    return (
-        path.startswith("/api/") and request.method != "OPTIONS" and not path.endswith("/webhook")
-    )
+def _limited(req: Request) -> bool:
+    path = req.path
+    return path.startswith("/api/") and req.method != "OPTIONS" and not path.endswith("/webhook")
 
 
-def _caller(limits: Limits) -> tuple[str, RateLimitItem]:
+def _caller(req: Request, limits: Limits) -> tuple[str, RateLimitItem]:
     """Who the request counts against: the token's user, else the client address."""
-    authorization = request.headers.get("Authorization", "")
+    authorization = req.headers.get("Authorization", "")
     if authorization[:7].lower() == "bearer ":
         try:
             claims = decode_token(authorization[7:].strip())
@@ -173,14 +171,16 @@ def _caller(limits: Limits) -> tuple[str, RateLimitItem]:
             pass  # counted by address; the view answers 401
         else:
             return f"user:{claims[current_app.config['JWT_IDENTITY_CLAIM']]}", limits.user
-    return f"ip:{request.remote_addr or 'unknown'}", limits.anonymous
+    return f"ip:{req.remote_addr or 'unknown'}", limits.anonymous
 
 
 def _count() -> None:
-    if not _limited():
+    # The request and the app once: each use of the proxies costs a context lookup.
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    if not _limited(req):
         return
-    limits: Limits = current_app.extensions[EXTENSION]
-    who, item = _caller(limits)
+    limits: Limits = current_app._get_current_object().extensions[EXTENSION]  # type: ignore[attr-defined]
+    who, item = _caller(req, limits)
     window = item.get_expiry()
     now = time.time()
     start = int(now // window) * window

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import brotli
 import pytest
 
+from shop.extensions import cache
 from tests.factories import bearer, make_category, make_product
 from tests.products.images import encoded, upload
 
@@ -68,6 +69,30 @@ def test_small_answers_and_errors_under_1_kib_are_not_compressed(client, catalog
     for path in ("/health", f"{API}/products/999999", f"{API}/categories"):
         answer = get(client, path, **{"Accept-Encoding": "gzip, br"})
         assert len(answer.data) < 1024 and "Content-Encoding" not in answer.headers, path
+
+
+def test_every_answer_varies_on_accept_encoding_once_compressed_or_not(client, catalog):
+    for path, headers in (
+        (f"{API}/products", {}),  # a public catalog answer: Vary: Authorization as well
+        (f"{API}/products", {"Accept-Encoding": "gzip"}),
+        (f"{API}/products/999999", {"Accept-Encoding": "gzip"}),
+        ("/health", {}),
+    ):
+        vary = [
+            v.strip()
+            for v in ",".join(get(client, path, **headers).headers.getlist("Vary")).split(",")
+        ]
+        assert vary.count("Accept-Encoding") == 1, (path, headers, vary)
+
+
+def test_a_large_answer_of_another_2xx_is_compressed_too(client, as_admin):
+    made = client.post(
+        f"{API}/products",
+        headers={**as_admin, "Accept-Encoding": "gzip"},
+        json={"sku": "LONG-1", "name": "Long", "price": "1.00", "description": "Words. " * 400},
+    )
+    assert made.status_code == 201 and made.headers["Content-Encoding"] == "gzip"
+    assert b"Words. " * 400 in gzip.decompress(made.data)
 
 
 def test_images_are_never_compressed(client, app, as_admin):
@@ -227,6 +252,31 @@ def test_if_none_match_with_the_current_tag_is_a_304_without_a_query(
         assert answer.headers["ETag"] == tag and "Content-Type" not in answer.headers
         assert answer.headers["Cache-Control"] == "public, max-age=30"
     assert get(client, path, **{"If-None-Match": '"stale"'}).status_code == 200
+
+
+def test_a_304_reads_the_versions_and_the_tag_not_the_cached_body(
+    client, app, catalog, monkeypatch
+):
+    path = f"{API}/products"
+    tag = get(client, path).headers["ETag"]
+    reads = []
+    with app.app_context():
+        backend = cache.cache
+    read = backend.get_many
+
+    def counted(*keys):
+        reads.append(keys)
+        return read(*keys)
+
+    monkeypatch.setattr(backend, "get_many", counted)
+    assert get(client, path, **{"If-None-Match": tag}).status_code == 304
+    assert len(reads) == 1 and not any(key.startswith("resp:") for key in reads[0])
+    reads.clear()
+    assert get(client, path).status_code == 200  # the body comes with the versions
+    assert len(reads) == 1 and any(key.startswith("resp:") for key in reads[0])
+    reads.clear()
+    stale = get(client, path, **{"If-None-Match": '"stale"'})  # then the entry is read
+    assert stale.status_code == 200 and stale.headers["ETag"] == tag and len(reads) == 2
 
 
 def test_each_encoding_has_its_own_tag_and_304(client, catalog, count_queries):

@@ -46,6 +46,23 @@ def test_every_operation_has_a_unique_readable_id_and_says_who_may_call_it(spec)
     assert spec["paths"]["/api/v1/users"]["get"]["x-roles"] == ["admin"]
 
 
+# Its view belongs to the recommendations work under way elsewhere; remove it with that merge.
+DESCRIPTION_OWED = {("/api/v1/recommendations/product/{product_id}", "get")}
+
+
+def test_every_operation_has_a_summary_and_a_description(spec):
+    lacking = {
+        (path, method)
+        for path, method, operation in operations(spec)
+        if not operation.get("summary", "").strip() or not operation.get("description", "").strip()
+    }
+    assert lacking <= DESCRIPTION_OWED, sorted(lacking - DESCRIPTION_OWED)
+    for path, method, operation in operations(spec):
+        if not operation.get("security") and (path, method) not in DESCRIPTION_OWED:
+            # An operation without a token says who may call it all the same.
+            assert operation["description"].startswith(("Anyone", "The ", "Stripe")), path
+
+
 def test_notifications_have_their_own_tag_and_orders_a_typed_address(spec):
     assert spec["paths"]["/api/v1/notifications"]["get"]["tags"] == ["notifications"]
     address = spec["components"]["schemas"]["Order"]["properties"]["shipping_address"]

@@ -122,7 +122,10 @@ class OtpRequest(MethodView):
     @blp.response(202)
     def post(self, data: dict[str, str]) -> None:
         """Text a login code to a verified phone (always 202, whether or not the number is
-        an account's)"""
+        an account's)
+
+        Anyone (no token). The six-digit code is valid 10 minutes; log in with it at POST
+        /auth/otp/login. Texts are limited per number and per client address (429)."""
         phone.request_code(data["phone"], PhonePurpose.LOGIN)
 
 
@@ -135,5 +138,9 @@ class OtpLogin(MethodView):
     @blp.response(200, LoginResponseSchema)
     def post(self, data: dict[str, str]) -> tokens.Login | two_factor.Challenge:
         """Exchange a verified phone and the code texted to it for the tokens, as POST
-        /auth/login does (with two-factor on: `mfa_required`, then POST /auth/login/2fa)"""
+        /auth/login does (with two-factor on: `mfa_required`, then POST /auth/login/2fa)
+
+        Anyone (no token). A wrong or expired code, or a number that is not an account's
+        verified phone, is the same 401; a code allows 5 attempts, and tries are limited per
+        number and per client address (429)."""
         return phone.login(data["phone"], data["code"])

@@ -81,7 +81,12 @@ class Register(MethodView):
     @blp.errors(409, 429)
     @blp.response(201, UserSchema, headers={"Location": {"schema": {"type": "string"}}})
     def post(self, data: Registration) -> tuple[User, dict[str, str]]:
-        """Create a customer account and email a verification code"""
+        """Create a customer account and email a verification code
+
+        Anyone (no token); the account is a customer. The email is unique case-insensitively
+        (409 if taken); the password has at least 8 characters, is not all digits and is not
+        the email (422). Writes without a token are limited per client address (429,
+        ANON_WRITE_LIMIT_PER_IP). Location: /auth/me."""
         user = accounts.register(data)
         return user, {"Location": "/api/v1/auth/me"}
 
@@ -94,7 +99,11 @@ class VerifyEmail(MethodView):
     @blp.errors(400, 429)
     @blp.response(204)
     def post(self, data: dict[str, Any]) -> None:
-        """Confirm the email address with the code that was sent"""
+        """Confirm the email address with the code that was sent
+
+        Anyone (no token): the email and the code of the verification email. A wrong or
+        expired code is a 400 (ask for another with POST /auth/verify-email/resend); limited
+        per client address (429)."""
         accounts.verify_email(data["email"], data["code"])
 
 
@@ -106,7 +115,11 @@ class ResendVerification(MethodView):
     @blp.errors(429)
     @blp.response(202)
     def post(self, data: dict[str, Any]) -> None:
-        """Send a new verification code (always 202, whether or not the email is known)"""
+        """Send a new verification code (always 202, whether or not the email is known)
+
+        Anyone (no token). The earlier code stops working. The answer is the same for an
+        unknown or already verified email, so that it reveals no account; limited per client
+        address (429)."""
         accounts.resend_verification(data["email"])
 
 
@@ -127,7 +140,12 @@ class Login(MethodView):
     @blp.response(200, LoginResponseSchema)
     def post(self, data: dict[str, Any]) -> tokens.Login | two_factor.Challenge:
         """Exchange email and password for an access and a refresh token; with two-factor
-        on, for the token of the second step instead (`mfa_required`, POST /auth/login/2fa)"""
+        on, for the token of the second step instead (`mfa_required`, POST /auth/login/2fa)
+
+        Anyone (no token). An unknown email and a wrong password are the same 401 (and an
+        `auth.login_failed` audit entry); repeated failures are a 429, per account
+        (LOGIN_LIMIT_PER_ACCOUNT) and per client address (LOGIN_LIMIT_PER_IP). A deactivated
+        account is a 401 too."""
         return accounts.login(data["email"], data["password"])
 
 
@@ -144,7 +162,12 @@ class LoginSecondStep(MethodView):
     @blp.response(200, TokensAndUserSchema)
     def post(self, data: dict[str, Any]) -> tokens.Login:
         """A login's second step: the code of the authenticator app (or a recovery code) for
-        the `mfa_token` the first answered; five wrong ones spend that token"""
+        the `mfa_token` the first answered; five wrong ones spend that token
+
+        Anyone holding an `mfa_token` (valid 5 minutes; no bearer token). A wrong code, a
+        spent or expired `mfa_token` is a 401; wrong codes also count against the client
+        address (429), so a six-digit code cannot be guessed. Answers the tokens and the user,
+        as POST /auth/login does without two-factor."""
         return two_factor.finish_login(
             data["mfa_token"], data.get("code"), data.get("recovery_code")
         )
@@ -159,7 +182,11 @@ class TokenVerify(MethodView):
     @blp.response(200, TokenVerdictSchema)
     def post(self, data: dict[str, str]) -> dict[str, Any]:
         """Whether a token would be accepted now, its type, expiry and user (for a gateway
-        or another service; a token that is not shop's answers valid false, all else null)"""
+        or another service; a token that is not shop's answers valid false, all else null)
+
+        Anyone (no bearer token: the token to judge is in the body). A revoked, expired or
+        deactivated user's token is `valid: false`; the answer is a 200 whatever the token.
+        Limited per client address (429)."""
         return tokens.verdict(data["token"])
 
 
@@ -306,7 +333,11 @@ class PasswordReset(MethodView):
     @blp.response(202)
     def post(self, data: dict[str, Any]) -> None:
         """Email a single-use reset token, or text a six-digit code (valid 10 minutes) to a
-        verified phone (always 202, whether or not the email or number is known)"""
+        verified phone (always 202, whether or not the email or number is known)
+
+        Anyone (no token): `{email}` or `{phone}`. The answer reveals no account. Limited per
+        client address and, for texts, per number (429); confirm with POST
+        /auth/password-reset/confirm."""
         if "phone" in data:
             phone.request_code(data["phone"], PhonePurpose.RESET_PASSWORD)
         else:
@@ -322,7 +353,11 @@ class PasswordResetConfirm(MethodView):
     @blp.response(204)
     def post(self, data: dict[str, Any]) -> None:
         """Set a new password with the emailed reset token, or with the phone and the code
-        texted to it; every token issued before stops working"""
+        texted to it; every token issued before stops working
+
+        Anyone (no token): `{token, new_password}` or `{phone, code, new_password}`. A wrong,
+        used or expired token or code is a 400 (a code allows 5 attempts); a weak password is
+        a 422; tries are limited per client address and per number (429)."""
         if "token" in data:
             accounts.confirm_password_reset(data["token"], data["new_password"])
         else:

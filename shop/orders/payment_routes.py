@@ -66,7 +66,12 @@ class PaymentWebhook(MethodView):
     @blp.errors(401, 404, 409)
     @blp.response(200, WebhookResultSchema)
     def post(self, data: PaymentEvent) -> WebhookResult:
-        """The payment provider's signed event (a repeated event_id changes nothing)"""
+        """The payment provider's signed event (a repeated event_id changes nothing)
+
+        The payment provider only, by signature (`X-Signature`, HMAC with
+        PAYMENT_WEBHOOK_SECRET; no token): a missing or wrong signature is a 401. A succeeded
+        payment of the full amount makes a pending order paid. An unknown order number is a
+        404; an amount or status that does not fit the order is a 409. Not rate-limited."""
         return payments.handle_payment_event(data)
 
 
@@ -131,5 +136,10 @@ class StripeWebhook(MethodView):
     @blp.response(200, WebhookResultSchema)
     def post(self, event: dict[str, Any]) -> WebhookResult:
         """Stripe's signed events, each handled once (a replay answers duplicate); 401 when
-        the signature is missing, wrong or too old, as the generic webhook's"""
+        the signature is missing, wrong or too old, as the generic webhook's
+
+        Stripe only, by signature (`Stripe-Signature` with STRIPE_WEBHOOK_SECRET; no token).
+        payment_intent.succeeded pays the order, payment_intent.payment_failed records the
+        failure, charge.refunded records the refund; other event types are answered and
+        ignored. Not rate-limited."""
         return stripe_payments.handle_event(event)

@@ -130,7 +130,11 @@ class Carts(MethodView):
     def post(self) -> tuple[dict[str, Any], dict[str, str]]:
         """Start a guest cart (anyone): send its token as X-Cart-Token to the /cart calls,
         POST /orders and /checkout/preview. Limited per client address
-        (CART_CREATE_LIMIT_PER_IP); idle 30 days, a guest cart is purged"""
+        (CART_CREATE_LIMIT_PER_IP); idle 30 days, a guest cart is purged
+
+        Anyone (no token; a signed-in customer has a cart already, at GET /cart). The token
+        is answered once and is the only way to the cart; past the limit per client address
+        it is a 429."""
         made, token = cart.create_guest_cart()
         return {"id": made.id, "token": token}, {"Location": "/api/v1/cart"}
 

@@ -81,5 +81,11 @@ class CarrierWebhook(MethodView):
     @blp.response(200, CarrierWebhookResultSchema)
     def post(self, data: CarrierEvent) -> CarrierWebhookResult:
         """The carrier's signed tracking event, by tracking number (unknown: 404); a repeated
-        event_id changes nothing (duplicate), as the payment webhook's"""
+        event_id changes nothing (duplicate), as the payment webhook's
+
+        The carrier only, by signature (`X-Signature`, HMAC with SHIPPING_WEBHOOK_SECRET; no
+        token): a missing or wrong signature is a 401. The event is added to the shipment's
+        tracking history and moves it on; a delivered event on an order's last shipment
+        makes the order delivered. An event dated in the future is a 422. Not
+        rate-limited."""
         return shipments.handle_carrier_event(data)

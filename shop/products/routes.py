@@ -303,7 +303,11 @@ class Suggestions(MethodView):
     @blp.arguments(SuggestionArgsSchema, location="query")
     @blp.response(200, SuggestionSchema(many=True))
     def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
-        """Up to 10 product names for autocomplete (prefix, then typo-tolerant)"""
+        """Up to 10 product names for autocomplete (prefix, then typo-tolerant)
+
+        Anyone (no token). Active products only, `{id, name}` each; `q` is required (422
+        without it). Cached, with a strong ETag (If-None-Match: 304) and `Cache-Control:
+        public` to anonymous callers."""
         return search.suggest(args["q"])
 
 
@@ -436,7 +440,10 @@ class FlashSales(MethodView):
     @flash_sales_blp.arguments(PageArgsSchema, location="query")
     @flash_sales_blp.response(200, page_of(FlashSaleSchema))
     def get(self, args: dict[str, Any]) -> Page:
-        """Flash sales running and upcoming, soonest first"""
+        """Flash sales running and upcoming, soonest first
+
+        Anyone (no token). Paginated; sales that have ended are not listed. Staff manage
+        them with POST /flash-sales and /flash-sales/{id} (admin)."""
         return flash_sales.list_flash_sales(**args)
 
     @flash_sales_blp.auth_required(Role.ADMIN)

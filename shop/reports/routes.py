@@ -171,5 +171,9 @@ class BestSellers(MethodView):
     @best_sellers_blp.arguments(BestSellersArgsSchema, location="query")
     @best_sellers_blp.response(200, page_of(BestSellerSchema))
     def get(self, args: dict[str, Any]) -> Page:
-        """The best sellers: active products ranked by units sold in the last `days` days"""
+        """The best sellers: active products ranked by units sold in the last `days` days
+
+        Anyone (no token). Today counts; ties go by product id; `category` narrows it to a
+        category and its subcategories, `limit` caps it. Cached for a minute at most (and
+        until the next product or order change)."""
         return services.best_sellers(**args)

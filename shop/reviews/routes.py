@@ -26,7 +26,10 @@ class Reviews(MethodView):
     @blp.errors(404)
     @blp.response(200, page_of(ReviewSchema))
     def get(self, args: dict[str, Any], product_id: int) -> Page:
-        """A product's reviews, newest first"""
+        """A product's reviews, newest first
+
+        Anyone (no token). Paginated; an unknown or inactive product is a 404. Review with
+        POST on the same path (a customer who ordered the product)."""
         return services.list_reviews(product_id, **args)
 
     @blp.auth_required()

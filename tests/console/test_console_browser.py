@@ -50,8 +50,8 @@ Array.from(document.querySelectorAll('canvas')).map(c => {
 
 @pytest.fixture(scope="module")
 def served(app):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+    with socket.socket() as probe:  # CONSOLE_PORT: a port of one's own on a shared machine
+        probe.bind(("127.0.0.1", int(os.environ.get("CONSOLE_PORT", "0"))))
         port = probe.getsockname()[1]
     env = {
         **os.environ,
@@ -140,6 +140,10 @@ def test_the_console_in_chromium(served, browser, client, app):
         browser.goto(f"{served}/admin/?days={days}")
         canvases = charts_drawn(browser)
         assert len(canvases) >= 3, canvases  # sales, top products, status mix
+        # Every status reads whole (turned when the bars are narrow), none cut short.
+        status_chart = "document.getElementById('status-chart').dataset"
+        assert browser.evaluate(f"{status_chart}.cut") == "0"
+        assert browser.evaluate(f"{status_chart}.turned") in ("true", "false")
         text = browser.evaluate("document.body.innerText")
         for heading in ("Top products", "Order status mix", "Low stock", "Queues", "Webhooks",
                         "Recent audit entries", "Pen", "Nearly gone"):  # fmt: skip

@@ -28,12 +28,36 @@
     }, [xs, data.revenue, data.orders], el);
   }
 
+  // uPlot's own axis font, for measuring labels as they will be drawn.
+  var FONT = '12px system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", sans-serif';
+  var LONGEST = 160; // px: a longer label (a product's name) is cut, with an ellipsis
+  var measure = document.createElement("canvas").getContext("2d");
+  measure.font = FONT;
+
+  function textWidth(text) {
+    return measure.measureText(text).width;
+  }
+
+  function cut(label) {
+    if (textWidth(label) <= LONGEST) { return label; }
+    while (label.length > 1 && textWidth(label + "…") > LONGEST) { label = label.slice(0, -1); }
+    return label + "…";
+  }
+
+  // Labels read whole: level when each fits its bar's slot, else turned 45 degrees, with the
+  // axis as tall as the longest needs. data-cut says how many were shortened (only past LONGEST).
   function bars(el, data) {
-    var labels = data.labels;
+    var labels = data.labels.map(function (l) { return String(l); });
+    var shown = labels.map(cut);
     var xs = labels.map(function (_, i) { return i; });
+    var widest = Math.max.apply(null, shown.map(textWidth).concat([0]));
+    var slot = (width(el) - 60) / Math.max(labels.length, 1);
+    var turned = widest + 8 > slot;
+    el.setAttribute("data-cut", String(shown.filter(function (l, i) { return l !== labels[i]; }).length));
+    el.setAttribute("data-turned", String(turned));
     return new uPlot({
       width: width(el),
-      height: 220,
+      height: 220 + (turned ? Math.ceil(widest * Math.SQRT1_2) : 0),
       legend: { show: false },
       cursor: { show: false },
       scales: {
@@ -45,11 +69,13 @@
         { label: "value", stroke: BAR, fill: "rgba(15,118,110,0.6)", paths: uPlot.paths.bars({ size: [0.6, 60] }), points: { show: false } }
       ],
       axes: [
-        { splits: function () { return xs; }, values: function (u, splits) {
-            // as many characters as a bar's slot holds (about 7 px each)
-            var room = Math.max(3, Math.floor(u.bbox.width / devicePixelRatio / Math.max(labels.length, 1) / 7));
-            return splits.map(function (i) { var l = labels[i] || ""; return l.length > room ? l.slice(0, room - 1) + "…" : l; });
-          }, size: 40 },
+        {
+          font: FONT,
+          splits: function () { return xs; },
+          values: function (u, splits) { return splits.map(function (i) { return shown[i] || ""; }); },
+          rotate: turned ? -45 : 0,
+          size: turned ? Math.ceil(widest * Math.SQRT1_2) + 24 : 40
+        },
         {}
       ]
     }, [xs, data.values], el);

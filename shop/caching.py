@@ -17,7 +17,7 @@ from typing import Any
 from flask import Response, current_app, g, request
 from werkzeug.http import quote_etag
 
-from shop import edge, metrics, outbox
+from shop import edge, metrics, outbox, replica
 from shop.db import after_commit, unit_of_work, uow_state
 from shop.extensions import cache
 
@@ -167,8 +167,9 @@ Until = Callable[[], float | None]
 def _write(
     key: str, version: Any, value: Any, timeout: int, until: Until | None = None
 ) -> tuple[bool, float | None]:
-    """Store the value; whether it was stored, and when it ends."""
-    if version == -1 or time.monotonic() < _unhealthy_until:
+    """Store the value; whether it was stored, and when it ends. What was read on the replica
+    is not: it may predate the write that made this version (shop.replica)."""
+    if version == -1 or replica.served() or time.monotonic() < _unhealthy_until:
         return False, None
     try:
         ends = until() if until is not None else None

@@ -139,3 +139,136 @@ def test_a_report_reads_the_replica_and_its_writer_the_primary(routed, pair):
     Redis.from_url(TEST_REDIS_URL).flushdb()  # the writer's answer is cached: ask the replica
     assert low_stock(client, reader) == 1
     assert served_by("replica") == from_replica + 1
+
+
+def test_a_writer_reads_the_replica_again_once_its_writes_are_there(routed, pair):
+    app = routed(REPLICA_MAX_LAG_SECONDS=1, REPLICA_STICKY_SECONDS=1)
+    client, writer = app.test_client(), staff(app, Role.ADMIN)
+    body = {"sku": "LOW-1", "name": "Lamp", "price": "25.00", "stock": 1}
+    assert client.post("/api/v1/products", headers=writer, json=body).status_code == 201
+    primary, replica = served_by("primary"), served_by("replica")
+    assert low_stock(client, writer) == 1
+    assert (served_by("primary"), served_by("replica")) == (primary + 1, replica)
+    time.sleep(1.1)
+    Redis.from_url(TEST_REDIS_URL).flushdb()  # the cached answer (the key has expired anyway)
+    assert low_stock(client, writer) == 1
+    assert served_by("replica") == replica + 1
+
+
+def test_a_replica_behind_the_bound_is_not_read(routed, pair):
+    app = routed(REPLICA_MAX_LAG_SECONDS=1, REPLICA_STICKY_SECONDS=1)
+    client, reader = app.test_client(), staff(app)
+    replica = served_by("replica")
+    assert low_stock(client, reader) == 0
+    assert served_by("replica") == replica + 1
+    replay(pair, paused=True)
+    make_product(app, stock=1)  # written by no client: only the lag keeps it from the past
+    time.sleep(1.1)
+    primary = served_by("primary")
+    assert low_stock(client, reader) == 1
+    assert served_by("primary") == primary + 1
+
+
+def test_a_stopped_replica_is_not_waited_for(routed, pair):
+    app = routed()
+    client, reader = app.test_client(), staff(app)
+    assert low_stock(client, reader) == 0  # a pooled connection to the replica, now dead
+    pair.replica.stop()
+    try:
+        make_product(app, stock=1)
+        primary = served_by("primary")
+        for _ in range(3):  # its connection fails, then the replica is left alone
+            Redis.from_url(TEST_REDIS_URL).flushdb()  # not the answer cached: the view again
+            started = time.monotonic()
+            assert low_stock(client, reader) == 1
+            assert time.monotonic() - started < 2
+        assert served_by("primary") == primary + 3
+    finally:
+        pair.replica.start()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/reports/sales",
+        "/api/v1/reports/sales?format=csv",
+        "/api/v1/reports/top-products",
+        "/api/v1/reports/order-status",
+        "/api/v1/reports/products/{id}",
+        "/api/v1/reports/search",
+    ],
+)
+def test_every_staff_report_reads_the_replica(routed, pair, path):
+    app = routed()
+    product = make_product(app)
+    replica_caught_up(pair.primary.engine("shop"), pair.replica.engine("shop"))
+    replica = served_by("replica")
+    answer = app.test_client().get(path.format(id=product.id), headers=staff(app))
+    assert answer.status_code == 200
+    assert served_by("replica") == replica + 1
+
+
+def test_a_sellers_report_reads_the_replica(routed):
+    app = routed()
+    replica = served_by("replica")
+    seller = staff(app, Role.SELLER)
+    assert app.test_client().get("/api/v1/seller/reports/sales", headers=seller).status_code == 200
+    assert served_by("replica") == replica + 1
+
+
+def test_the_storefronts_best_sellers_stay_on_the_primary(routed):
+    app = routed()
+    replica = served_by("replica")
+    assert app.test_client().get("/api/v1/products/best-sellers").status_code == 200
+    assert served_by("replica") == replica
+
+
+def test_a_server_not_in_recovery_is_not_read_as_a_replica(routed, pair):
+    app = routed(DATABASE_REPLICA_URL=pair.primary.url.rsplit("/", 1)[0] + "/shop")
+    primary, replica = served_by("primary"), served_by("replica")
+    assert low_stock(app.test_client(), staff(app)) == 0
+    assert (served_by("primary"), served_by("replica")) == (primary + 1, replica)
+
+
+def test_no_unit_of_work_runs_on_the_replica(routed):
+    app = routed()
+    on_replica = app.extensions["replica"].session
+    with (
+        app.test_request_context(),
+        on_replica(),
+        pytest.raises(RuntimeError, match="read replica"),
+        unit_of_work(),
+    ):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"REDIS_URL": None}, "needs REDIS_URL"),
+        ({"SQLALCHEMY_DATABASE_URI": "sqlite:///x.db"}, "PostgreSQL"),
+        ({"DATABASE_REPLICA_URL": "sqlite:///y.db"}, "PostgreSQL"),
+        ({"REPLICA_MAX_LAG_SECONDS": 6.0}, "at most REPLICA_STICKY_SECONDS"),
+        ({"REPLICA_MAX_LAG_SECONDS": 0.0}, "above 0"),
+    ],
+)
+def test_replica_settings_are_checked(tmp_path, settings, message):
+    given = {
+        "SQLALCHEMY_DATABASE_URI": "postgresql://db/shop",
+        "DATABASE_REPLICA_URL": "postgresql://replica/shop",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        **settings,
+    }
+    with pytest.raises(ConfigError, match=message):
+        load_config(str(tmp_path), given)
+
+
+def test_a_heroku_style_replica_url_is_read(tmp_path):
+    given = {
+        "SQLALCHEMY_DATABASE_URI": "postgresql://db/shop",
+        "DATABASE_REPLICA_URL": "postgres://replica/shop",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+    }
+    config = load_config(str(tmp_path), given)
+    assert config["DATABASE_REPLICA_URL"] == "postgresql://replica/shop"
+    assert (config["REPLICA_MAX_LAG_SECONDS"], config["REPLICA_STICKY_SECONDS"]) == (2.0, 5.0)

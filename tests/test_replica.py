@@ -2,7 +2,8 @@
 a late replica read the primary, a stopped one is not waited for.
 
 The pair is a primary and a replica of the tests' own (tests/private_postgres.py) on ports
-5443 and 5442; without PostgreSQL's server programs these tests skip, and under CI=true fail."""
+5443 and 5442 (per xdist worker, see PRIMARY_PORT); without PostgreSQL's server programs
+these tests skip, and under CI=true fail."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ from tests.conftest import TEST_REDIS_URL, close_redis_clients
 from tests.factories import headers_for, make_product, make_user
 from tests.private_postgres import Pair, Unavailable, replica_caught_up
 
-PRIMARY_PORT, REPLICA_PORT = 5443, 5442
+# Two more for each further pytest-xdist worker (gw1: 5445 and 5444), each with a pair of its own.
+_OFFSET = 2 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+PRIMARY_PORT, REPLICA_PORT = 5443 + _OFFSET, 5442 + _OFFSET
 DASHBOARD = "/api/v1/reports/dashboard"
 
 

@@ -11,7 +11,7 @@ from flask import Flask, Request, Response
 from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shop import bus, edge, idempotency, media, metrics, privacy, ratelimits, tracking
+from shop import bus, edge, idempotency, media, metrics, privacy, ratelimits, replica, tracking
 from shop.api import (
     DESCRIPTION,
     CrossFieldRules,
@@ -146,6 +146,7 @@ def register_extensions(app: Flask) -> None:
     ratelimits.init_app(app)
     edge.init_app(app)
     db.init_app(app)
+    replica.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     jwt.init_app(app)
     cache.init_app(app)

@@ -17,7 +17,7 @@ from typing import Any
 from flask import Response, current_app, g, request
 from werkzeug.http import quote_etag
 
-from shop import edge, metrics, outbox
+from shop import edge, metrics, outbox, replica
 from shop.db import after_commit, unit_of_work, uow_state
 from shop.extensions import cache
 
@@ -174,8 +174,10 @@ def _write(
     size: int | None = None,
 ) -> tuple[bool, float | None]:
     """Store the value; whether it was stored, and when it ends. With `size` (an `http`
-    answer's body length), its head too, in the same round trip (see _revalidated)."""
-    if version == -1 or time.monotonic() < _unhealthy_until:
+    answer's body length), its head too, in the same round trip (see _revalidated). What was
+    read on the replica is not stored: it may predate the write that made this version
+    (shop.replica)."""
+    if version == -1 or replica.served() or time.monotonic() < _unhealthy_until:
         return False, None
     try:
         ends = until() if until is not None else None

@@ -39,6 +39,12 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "SECRET_KEY": env("SECRET_KEY", DEFAULT_SECRET),
         "JWT_SECRET_KEY": env("JWT_SECRET_KEY", DEFAULT_SECRET),
         "SQLALCHEMY_DATABASE_URI": database_url,
+        # A PostgreSQL streaming replica of it (shop.replica): the reports read it while it is
+        # at most REPLICA_MAX_LAG_SECONDS behind, except for a user who wrote in the last
+        # REPLICA_STICKY_SECONDS (at least the lag bound: then a writer never reads its past).
+        "DATABASE_REPLICA_URL": env("DATABASE_REPLICA_URL") or None,
+        "REPLICA_MAX_LAG_SECONDS": float(env("REPLICA_MAX_LAG_SECONDS", "2")),
+        "REPLICA_STICKY_SECONDS": float(env("REPLICA_STICKY_SECONDS", "5")),
         "REDIS_URL": env("REDIS_URL") or None,
         "CACHE_REDIS_URL": env("CACHE_REDIS_URL") or None,
         "LOG_LEVEL": env("LOG_LEVEL", "INFO"),
@@ -233,6 +239,7 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
             "connect_args": {"connect_timeout": 5},
             **config["SQLALCHEMY_ENGINE_OPTIONS"],
         }
+    _check_replica(config)
     _refuse_unsafe(config)
     return config
 
@@ -242,6 +249,24 @@ def _normalise_database_url(url: str) -> str:
     if url.startswith("postgres://"):
         return "postgresql://" + url[len("postgres://") :]
     return url
+
+
+def _check_replica(config: dict[str, Any]) -> None:
+    if not config["DATABASE_REPLICA_URL"]:
+        return
+    url = config["DATABASE_REPLICA_URL"] = _normalise_database_url(config["DATABASE_REPLICA_URL"])
+    if not all(u.startswith("postgresql") for u in (url, config["SQLALCHEMY_DATABASE_URI"])):
+        raise ConfigError(
+            "DATABASE_REPLICA_URL is a PostgreSQL replica of a PostgreSQL DATABASE_URL."
+        )
+    if not config["REDIS_URL"]:
+        raise ConfigError("DATABASE_REPLICA_URL needs REDIS_URL (who wrote lately is kept there).")
+    lag, sticky = config["REPLICA_MAX_LAG_SECONDS"], config["REPLICA_STICKY_SECONDS"]
+    if not 0 < lag <= sticky:
+        raise ConfigError(
+            "REPLICA_MAX_LAG_SECONDS must be above 0 and at most REPLICA_STICKY_SECONDS "
+            f"(else a writer may read its past), not {lag} and {sticky}."
+        )
 
 
 def _check_metrics(config: dict[str, Any]) -> None:

@@ -253,6 +253,8 @@ def unit_of_work() -> Iterator[Session]:
     Nested use joins the outer unit, so a service may call another service.
     """
     session = db.session()
+    if session.info.get("replica"):
+        raise RuntimeError("a unit of work on the read replica: writes go to the primary")
     depth = session.info.get("uow_depth", 0)
     session.info["uow_depth"] = depth + 1
     committed = False

@@ -74,6 +74,9 @@ WEBSOCKET_CONNECTIONS = Gauge(
     "shop_websocket_connections", "Open WebSocket connections", multiprocess_mode="livesum"
 )
 ORDERS_CREATED = Counter("shop_orders_created", "Orders placed (committed)")
+REPLICA_READS = Counter(
+    "shop_replica_reads", "Views that may read the replica (shop.replica), by server", ["server"]
+)
 
 # The statements of the request being answered (on flask.g, made at its first): (seconds, SQL).
 STATEMENTS_KEY = "shop_statements"

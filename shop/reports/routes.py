@@ -17,6 +17,7 @@ from shop.caching import cached_response
 from shop.db import Page
 from shop.products.cache import CATALOG
 from shop.products.pricing import next_boundary
+from shop.replica import reads
 from shop.reports import behaviour, sellers, services
 from shop.reports.cache import REPORTS
 from shop.reports.schemas import (
@@ -64,6 +65,7 @@ def _csv(columns: list[str], rows: list[dict[str, Any]], name: str) -> Response:
 class Dashboard(MethodView):
     @blp.auth_required(Role.STAFF)
     @cached
+    @reads
     @blp.response(200, DashboardSchema)
     def get(self) -> dict[str, Any]:
         """Revenue, orders, average order value, customers and low stock at a glance"""
@@ -74,6 +76,7 @@ class Dashboard(MethodView):
 class Sales(MethodView):
     @blp.auth_required(Role.STAFF)
     @cached
+    @reads
     @blp.arguments(SalesArgsSchema, location="query")
     @blp.alt_response(200, **CSV)
     @blp.response(200, SalesReportSchema)
@@ -89,6 +92,7 @@ class Sales(MethodView):
 class TopProducts(MethodView):
     @blp.auth_required(Role.STAFF)
     @cached
+    @reads
     @blp.arguments(TopProductsArgsSchema, location="query")
     @blp.alt_response(200, **CSV)
     @blp.response(200, TopProductsSchema)
@@ -106,6 +110,7 @@ class TopProducts(MethodView):
 class OrderStatusReport(MethodView):
     @blp.auth_required(Role.STAFF)
     @cached
+    @reads
     @blp.arguments(RangeArgsSchema, location="query")
     @blp.response(200, OrderStatusReportSchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -117,6 +122,7 @@ class OrderStatusReport(MethodView):
 class ProductReport(MethodView):
     @blp.auth_required(Role.STAFF)
     @cached
+    @reads
     @blp.arguments(RangeArgsSchema, location="query")
     @blp.errors(404)
     @blp.response(200, ProductReportSchema)
@@ -128,6 +134,7 @@ class ProductReport(MethodView):
 @blp.route("/search")
 class SearchReport(MethodView):
     @blp.auth_required(Role.STAFF)
+    @reads
     @blp.arguments(SearchReportArgsSchema, location="query")
     @blp.response(200, SearchReportSchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -145,6 +152,7 @@ seller_blp = Blueprint(
 class SellerSales(MethodView):
     @seller_blp.auth_required(Role.SELLER)
     @cached_response(REPORTS, lambda: f"seller:{current_user.id}", timeout=60)
+    @reads
     @seller_blp.arguments(SalesArgsSchema, location="query")
     @seller_blp.alt_response(200, **CSV)
     @seller_blp.response(200, SalesReportSchema)

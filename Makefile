@@ -116,7 +116,7 @@ drill: install
 	$(BIN)/python deploy/multihost/drill.py
 
 bench-hosts: install
-	flock $(or $(wildcard /work/notes/bench.lock),/tmp/shop-bench.lock) $(BIN)/python deploy/multihost/throughput.py
+	flock /tmp/shop-bench.lock $(BIN)/python deploy/multihost/throughput.py
 
 clean:
 	rm -rf $(VENV) .uv .pytest_cache .ruff_cache .mypy_cache

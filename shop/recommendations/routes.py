@@ -38,6 +38,10 @@ class ProductRecommendations(MethodView):
     @blp.errors(404)
     @blp.response(200, ProductRecommendationsSchema)
     def get(self, args: dict[str, Any], product_id: int) -> dict[str, Any]:
-        """What goes with a product (bought together) and what is like it (similar): active
-        products in stock"""
+        """What goes with a product: bought together, and similar
+
+        Anyone may call it, with or without a token. `bought_together` lists what customers
+        ordered with this product, `similar` what is like it (same category, attributes and
+        text); both are precomputed by the recommendations job and hold only active products in
+        stock, at most `limit` each. An unknown or inactive product is a 404."""
         return services.for_product(product_id, args["limit"])

@@ -23,8 +23,11 @@ NEIGHBOURS = 50  # kept per product, for "bought together", "similar" and scorin
 # (chosen on the generated data: README, "Recommendations").
 COLLABORATIVE_WEIGHT = 0.8
 WORD = re.compile(r"[^\W\d_]{2,}")  # words of letters: a product's number says nothing
-# Content blocks above this many products are compared in row chunks of this size.
-CHUNK = 2000
+# A product's similar are sought among its category's this many best sellers: the job's
+# content part costs products x CANDIDATES, not the square of the largest category.
+CANDIDATES = 1000
+CHUNK = 2000  # products compared at a time (a CHUNK x CANDIDATES block of scores)
+UNCOMPARED = -2  # a category value: nobody's similar, and has none (inactive products)
 
 
 def top_k_rows(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
@@ -89,28 +92,41 @@ def tfidf(documents: Sequence[Sequence[str]]) -> sp.csr_matrix:
     return sp.diags(1.0 / norms).dot(matrix).tocsr().astype(np.float32)
 
 
-def similar(features: sp.csr_matrix, categories: np.ndarray, k: int = NEIGHBOURS) -> sp.csr_matrix:
-    """Each product's k most similar of its own category by text and attributes (cosine of
-    TF-IDF rows); a product without a category is compared with the others without one."""
+def similar(
+    features: sp.csr_matrix,
+    categories: np.ndarray,
+    popularity: np.ndarray,
+    candidates: int,
+    k: int = NEIGHBOURS,
+) -> sp.csr_matrix:
+    """Each product's k most similar (cosine of TF-IDF rows) among the `candidates` most
+    popular of its own category (ties to the smaller index): n x candidates comparisons in all,
+    whatever a category's size. A product without a category is compared with the others
+    without one; one of category UNCOMPARED (inactive) with none."""
     n = features.shape[0]
     rows, cols, vals = [], [], []
     for category in np.unique(categories):
+        if category == UNCOMPARED:
+            continue
         members = np.flatnonzero(categories == category)
         if len(members) < 2:
             continue
-        block = features[members]
+        order = np.lexsort((members, -popularity[members]))
+        pool = members[order[:candidates]]
+        block = features[pool].T.tocsc()
+        keep = min(k, len(pool))
         for start in range(0, len(members), CHUNK):
             part = members[start : start + CHUNK]
-            scores = block[start : start + CHUNK].dot(block.T).toarray()
-            scores[np.arange(len(part)), np.arange(start, start + len(part))] = -1.0  # itself
-            keep = min(k, len(members) - 1)
+            scores = features[part].dot(block).toarray()
+            scores[part[:, None] == pool[None, :]] = -np.inf  # itself
             best = np.argpartition(-scores, keep - 1, axis=1)[:, :keep]
             picked = np.take_along_axis(scores, best, axis=1)
+            found = np.isfinite(picked)  # a pool of `keep` holding the product itself
             # Ties broken towards the smaller product index, and never below zero.
             picked = np.maximum(picked, 0.0) + 1e-6
-            rows.append(np.repeat(part, keep))
-            cols.append(members[best].ravel())
-            vals.append(picked.ravel())
+            rows.append(np.repeat(part, keep)[found.ravel()])
+            cols.append(pool[best].ravel()[found.ravel()])
+            vals.append(picked.ravel()[found.ravel()])
     if not rows:
         return sp.csr_matrix((n, n), dtype=np.float32)
     return sp.csr_matrix(

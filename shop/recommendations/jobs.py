@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from shop.recommendations.models import (
 )
 
 STORED = 50  # per list: the most an answer shows (limit's maximum)
+WRITE_BATCH = 100_000
 LOCK = 7_300_000_000  # one run stores at a time (a second waits, then stores its own)
 
 
@@ -34,22 +36,20 @@ def refresh_recommendations() -> dict[str, Any]:
     db.session.rollback()  # no transaction held while the model is fitted
     model = training.fit(catalog, customers)
     fitted = time.perf_counter()
-    product_rows = list(_product_rows(catalog, model))
-    user_rows = list(_user_rows(catalog, customers, model))
     with unit_of_work() as session:
         if is_postgres():
             session.execute(select(func.pg_advisory_xact_lock(LOCK)))
         session.execute(delete(ProductRecommendation))
         session.execute(delete(UserRecommendation))
-        _write(ProductRecommendation, product_rows)
-        _write(UserRecommendation, user_rows)
+        product_rows = _write(ProductRecommendation, _product_rows(catalog, model))
+        user_rows = _write(UserRecommendation, _user_rows(catalog, customers, model))
         if is_postgres():  # millions of rows replaced: a plan from old statistics can scan all
             session.execute(text("ANALYZE product_recommendations, user_recommendations"))
     return {
         "products": len(catalog.product_ids),
         "customers": len(customers.user_ids),
-        "product_rows": len(product_rows),
-        "customer_rows": len(user_rows),
+        "product_rows": product_rows,
+        "customer_rows": user_rows,
         "fit_seconds": round(fitted - started, 2),
         "seconds": round(time.perf_counter() - started, 2),
     }
@@ -92,19 +92,25 @@ def _user_rows(
                 )  # fmt: skip
 
 
-def _write(model: type[ProductRecommendation | UserRecommendation], rows: list[Any]) -> None:
-    """Rows in bulk: COPY on PostgreSQL (a million rows in seconds), executemany elsewhere."""
-    if not rows:
-        return
+def _write(
+    model: type[ProductRecommendation | UserRecommendation], rows: Iterable[tuple[Any, ...]]
+) -> int:
+    """Rows in bulk, WRITE_BATCH at a time (a million products' fifty million never all in
+    memory): COPY on PostgreSQL, executemany elsewhere. Answers how many."""
     table = table_of(model)
     columns = [c.name for c in table.columns]
-    if not is_postgres():
-        db.session.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
-        return
-    buffer = io.StringIO()
-    for row in rows:
-        buffer.write("\t".join(str(value) for value in row))
-        buffer.write("\n")
-    buffer.seek(0)
-    cursor = db.session.connection().connection.cursor()
-    cursor.copy_expert(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN", buffer)
+    written = 0
+    rows = iter(rows)
+    while batch := list(islice(rows, WRITE_BATCH)):
+        written += len(batch)
+        if not is_postgres():
+            db.session.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in batch])
+            continue
+        buffer = io.StringIO()
+        for row in batch:
+            buffer.write("\t".join(str(value) for value in row))
+            buffer.write("\n")
+        buffer.seek(0)
+        cursor = db.session.connection().connection.cursor()
+        cursor.copy_expert(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN", buffer)
+    return written

@@ -27,7 +27,7 @@ WEIGHTS = {
     InteractionKind.CART_ADD.value: 0.5,
     InteractionKind.WISHLIST_ADD.value: 0.5,
 }
-NO_CATEGORY, INACTIVE = -1, -2
+NO_CATEGORY, INACTIVE = -1, algorithms.UNCOMPARED
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,9 @@ def fit(catalog: Catalog, customers: Histories) -> Model:
     return Model(
         collaborative=algorithms.cooccurrence(customers.weights),
         bought_together=algorithms.cooccurrence(customers.purchases),
-        similar=algorithms.similar(catalog.features, catalog.categories),
+        similar=algorithms.similar(
+            catalog.features, catalog.categories, popularity, algorithms.CANDIDATES
+        ),
         popularity=popularity,
     )
 

@@ -8,6 +8,7 @@ from sqlalchemy import insert, select, update
 
 from shop.db import db
 from shop.products.models import Product
+from shop.recommendations import algorithms
 from shop.recommendations.jobs import refresh_recommendations
 from shop.recommendations.models import ProductRecommendation, UserRecommendation
 from shop.reports.models import Interaction
@@ -244,3 +245,27 @@ def test_one_query_serves_a_list_whatever_its_length(client, app, store, count_q
         client.get(f"{API}/recommendations/product/{store['espresso'].id}?limit=50")
     assert counts == [2, 2, 3]  # the token's user, the list (, the best sellers)
     assert counter.count == 1
+
+
+def test_a_bounded_similar_pool_still_never_serves_what_was_bought_inactive_or_out_of_stock(
+    client, app, store, monkeypatch
+):
+    monkeypatch.setattr(algorithms, "CANDIDATES", 2)  # coffee's two best sellers
+    customer = make_user(app)
+    did(app, customer, store["beans"])
+    refresh(app)
+    similar = client.get(f"{API}/recommendations/product/{store['kettle'].id}").json["similar"]
+    assert set(ids(similar)) == {store["espresso"].id, store["grinder"].id}
+    with app.app_context():
+        db.session.execute(update(Product).where(Product.id == store["grinder"].id).values(stock=0))
+        db.session.execute(
+            update(Product).where(Product.id == store["espresso"].id).values(is_active=False)
+        )
+        db.session.commit()
+    headers = headers_for(app, customer)
+    gone = {store[n].id for n in ("beans", "grinder", "espresso")}
+    for algorithm in ALGORITHMS:
+        served = ids(recommended(client, headers, algorithm=algorithm, limit=50)["items"])
+        assert served and not gone & set(served), algorithm
+    answer = client.get(f"{API}/recommendations/product/{store['kettle'].id}").json
+    assert not answer["similar"]

@@ -2,10 +2,12 @@
 thousand customers), built in PostgreSQL by INSERT ... SELECT generate_series: no row goes
 through Python. Products fall in CATEGORIES categories (product n in category 1 + (n - 1) %
 CATEGORIES) and sell Zipf-like (a category's first products most); 5 % are inactive and 8 %
-out of stock. Each customer shops in one favourite category: ORDERS_PER_CUSTOMER orders of 1-3
-lines over 180 days, each line with its view, cart add and (for the 85 % that are sales)
-purchase, and VIEWS_PER_CUSTOMER more views there; 50 stored products per algorithm (the job's
-shape: mostly of that category, some bought, inactive or out of stock, which the read drops).
+out of stock, except the first PRODUCT_LISTS (the bench's hot ids, all active and in stock: the
+detail A/B must measure 200s). Each customer shops in one favourite category:
+ORDERS_PER_CUSTOMER orders of 1-3 lines over 180 days, each line with its view, cart add and
+(for the 85 % that are sales) purchase, and VIEWS_PER_CUSTOMER more views there; 50 stored
+products per algorithm (the job's shape: mostly of that category, some bought, inactive or out
+of stock, which the read drops).
 Product lists are stored for the first PRODUCT_LISTS products only (the bench reads those).
 
 Like bench/data.py, it skips the stock ledger: the reads measured never look at it.
@@ -46,8 +48,8 @@ STEPS = {
                lower(replace(w.name, ' ', '-')) || '-' || n,
                'The ' || lower(w.name) || ': built to last, number ' || n || '.',
                (100 + floor(random() * 99900)) / 100.0,
-               CASE WHEN random() < 0.08 THEN 0 ELSE 1 + floor(random() * 300) END,
-               1 + (n - 1) % :cats, random() >= 0.05, floor(random() * 501) / 100.0,
+               CASE WHEN n > :lists AND random() < 0.08 THEN 0 ELSE 1 + floor(random() * 300) END,
+               1 + (n - 1) % :cats, n <= :lists OR random() >= 0.05, floor(random() * 501) / 100.0,
                floor(random() * 200), floor(5000.0 / (1 + (n - 1) / :cats)),
                now() - random() * interval '365 days'
         FROM generate_series(1, :products) n,
